@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs and starts the system parts berth needs on one Debian 12 machine:
+# redis-server, the Docker engine (docker.io), busybox-static, Debian's PyTorch and debootstrap.
+# Idempotent; safe to run on every test/demo invocation. Needs root (or sudo) to install.
+set -euo pipefail
+
+need_pkgs=()
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+python3 -c 'import torch, numpy' >/dev/null 2>&1 || need_pkgs+=(python3-torch python3-numpy)
+command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
+    echo "berth: missing system packages: ${need_pkgs[*]} — install them with: sudo apt-get install -y ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "berth: installing ${need_pkgs[*]} (apt-get)…" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# The Docker engine: start our own dockerd when none answers.
+if ! docker version >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "berth: the Docker engine is not running — start it with: sudo dockerd &" >&2
+    exit 1
+  fi
+  echo "berth: starting dockerd…" >&2
+  # The stand-in GPU hook lets a machine without a GPU accept DeviceRequests (tests only prove
+  # which devices a container was given); see shared/reference/machine.md.
+  hook_dir="${BERTH_GPU_HOOK_DIR:-}"
+  path="$PATH"; [ -n "$hook_dir" ] && path="$hook_dir:$PATH"
+  PATH="$path" nohup dockerd --host unix:///var/run/docker.sock >/var/log/berth-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
+  docker version >/dev/null 2>&1 || { echo "berth: dockerd did not start; see /var/log/berth-dockerd.log" >&2; exit 1; }
+fi
