@@ -8,7 +8,7 @@ need_pkgs=()
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
-python3 -c 'import torch, numpy' >/dev/null 2>&1 || need_pkgs+=(python3-torch python3-numpy)
+/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1 || need_pkgs+=(python3-torch python3-numpy)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

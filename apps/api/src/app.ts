@@ -1,0 +1,60 @@
+// Builds the API as a Fastify instance; main.ts only listens. Tests call buildApp directly.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { ApiConfig } from './env.js';
+import { registerErrorHandler } from './plugins/errors.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { logRoutes } from './routes/logs.js';
+import { buildServices } from './services.js';
+
+export const bodyLimit = 1024 * 1024;
+
+export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    bodyLimit,
+    requestTimeout: 30_000,
+    // Ids are ours (job_…), never a counter; keep request ids short and random.
+    genReqId: () => Math.random().toString(36).slice(2, 10),
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandler(app);
+
+  const services = buildServices(config);
+  app.addHook('onClose', async () => services.close());
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'berth',
+        version: '0.1.0',
+        description: 'Train and fine-tune BERT on GPU hosts by running NVIDIA NGC containers.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+      },
+      servers: [{ url: '/' }],
+      tags: [
+        { name: 'jobs', description: 'Submit and inspect jobs' },
+        { name: 'logs', description: 'Job output' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes(services));
+  await app.register(jobRoutes(services));
+  await app.register(logRoutes(services));
+  return app;
+}

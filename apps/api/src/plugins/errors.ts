@@ -1,0 +1,58 @@
+// One error handler: BerthError codes, schema violations and Fastify's own parse errors become stable bodies.
+import { BerthError, type Issue } from '@berth/contracts';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+interface SchemaViolation {
+  keyword?: string;
+  instancePath?: string;
+  message?: string;
+  params?: { keys?: unknown };
+}
+
+// One issue per offending field: an unknown key is reported at its own path, not at its parent's.
+function toIssues(v: SchemaViolation): Issue[] {
+  const base = (v.instancePath ?? '').split('/').filter(Boolean);
+  const keys = v.params?.keys;
+  if (v.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+    return keys.map((k) => ({ path: [...base, String(k)].join('.'), message: 'unknown field' }));
+  }
+  return [{ path: base.join('.'), message: v.message ?? 'invalid' }];
+}
+
+export function toBerthError(err: FastifyError): BerthError {
+  if (err instanceof BerthError) return err;
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const part = err.validationContext ?? 'body';
+    return new BerthError('VALIDATION_FAILED', `the request ${part} is invalid`, {
+      part,
+      issues: err.validation.flatMap(toIssues),
+    });
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new BerthError('BODY_TOO_LARGE', 'the request body is larger than the limit');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new BerthError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new BerthError('INVALID_JSON', 'the request body is not valid JSON');
+  }
+  if (err.statusCode === 400 && err instanceof SyntaxError) {
+    return new BerthError('INVALID_JSON', 'the request body is not valid JSON');
+  }
+  if (err.statusCode === 404) return new BerthError('NOT_FOUND', 'no such route');
+  return new BerthError('INTERNAL', 'internal error');
+}
+
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const e = toBerthError(err);
+    if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    return reply.code(e.status).type('application/json').send(e.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const e = new BerthError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+    return reply.code(404).send(e.toBody());
+  });
+}

@@ -1,0 +1,31 @@
+// Liveness (the process answers) and readiness (Redis reachable and the queue usable).
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+
+export const healthRoutes =
+  (services: Services): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/healthz',
+      { schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } },
+      async () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['health'],
+          response: { 200: z.object({ status: z.literal('ready'), queue: z.record(z.string(), z.number()) }) },
+        },
+      },
+      async () => {
+        const counts = await services.call(async () => {
+          await services.redis.ping();
+          return services.queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+        });
+        return { status: 'ready' as const, queue: counts };
+      },
+    );
+  };

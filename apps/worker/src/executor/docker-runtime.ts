@@ -1,0 +1,134 @@
+// ContainerRuntime on the Docker Engine API through dockerode. Errors are told apart by statusCode, never by text.
+import Docker from 'dockerode';
+import { Demuxer } from '../pump/demux.js';
+import { LaunchError, type AttemptHooks, type AttemptResult, type ContainerRuntime, type LaunchSpec } from './container-runtime.js';
+
+interface DockerError {
+  statusCode?: number;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null ? (err as DockerError).statusCode : undefined;
+}
+
+export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerCreateOptions {
+  return {
+    name: spec.name,
+    Image: spec.image,
+    Cmd: spec.command,
+    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Labels: spec.labels,
+    Tty: false,
+    OpenStdin: false,
+    HostConfig: {
+      AutoRemove: false,
+      RestartPolicy: { Name: 'no' },
+      Privileged: false,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: 4096,
+      ShmSize: spec.shmSizeBytes,
+      Ulimits: [
+        { Name: 'memlock', Soft: memlock, Hard: memlock },
+        { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+      ],
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '100m', 'max-file': '3' } },
+      ...(spec.gpus === 'none'
+        ? {}
+        : {
+            DeviceRequests: [
+              spec.gpus === 'all'
+                ? { Driver: '', Count: -1, Capabilities: [['gpu']] }
+                : { Driver: '', DeviceIDs: spec.gpus, Capabilities: [['gpu']] },
+            ],
+          }),
+    },
+  };
+}
+
+export class DockerRuntime implements ContainerRuntime {
+  /** @param memlock the containers' memlock ulimit: -1 (NGC's recommendation) unless the host caps it. */
+  constructor(
+    private readonly docker: Docker,
+    private readonly memlock = -1,
+  ) {}
+
+  async run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult> {
+    const container = this.docker.getContainer(spec.name);
+    let info = await this.inspect(spec.name);
+    if (!info) {
+      await this.create(spec);
+      info = await this.inspect(spec.name);
+      if (!info) throw new LaunchError('INFRA_ERROR', `container ${spec.name} vanished after create`);
+    }
+
+    if (info.State.Status === 'created') {
+      // Registered before start so even an instant exit is seen; inspect below stays the source of truth.
+      const exited = container.wait({ condition: 'next-exit' });
+      exited.catch(() => {});
+      try {
+        await container.start();
+      } catch (err) {
+        if (statusOf(err) !== 304) throw launchError(err, spec);
+      }
+    }
+    if (info.State.Status === 'created' || info.State.Running) await hooks.onRunning();
+
+    const logs = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
+    const demux = new Demuxer();
+    for await (const chunk of logs) {
+      for (const frame of demux.push(chunk as Buffer)) await hooks.onOutput(frame.stream, frame.payload);
+    }
+
+    let state = (await this.inspect(spec.name))?.State;
+    while (state?.Running) {
+      // The log stream can end early (daemon restart); wait for the real exit before judging it.
+      await container.wait({ condition: 'not-running' });
+      state = (await this.inspect(spec.name))?.State;
+    }
+    if (!state) throw new LaunchError('INFRA_ERROR', `container ${spec.name} disappeared before its exit was read`);
+    return { exitCode: state.ExitCode, oomKilled: state.OOMKilled };
+  }
+
+  async remove(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).remove({ force: true, v: true });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 409) throw err;
+    }
+  }
+
+  private async inspect(name: string): Promise<Docker.ContainerInspectInfo | null> {
+    try {
+      return await this.docker.getContainer(name).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  private async create(spec: LaunchSpec): Promise<void> {
+    try {
+      await this.docker.createContainer(createBody(spec, this.memlock));
+    } catch (err) {
+      // 409: another delivery of this attempt created it first; re-attach to that one.
+      if (statusOf(err) !== 409) throw launchError(err, spec);
+    }
+  }
+}
+
+function launchError(err: unknown, spec: LaunchSpec): Error {
+  const status = statusOf(err);
+  if (status === 404) {
+    return new LaunchError('IMAGE_PULL_FAILED', `image ${spec.image} is not present on this worker`);
+  }
+  if (status === 500 && spec.gpus !== 'none') {
+    return new LaunchError('INFRA_ERROR', `the Docker engine refused to start the container with GPUs: ${describe(err)}`);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function describe(err: unknown): string {
+  const json = (err as { json?: { message?: string } }).json;
+  return json?.message ?? (err instanceof Error ? err.message : String(err));
+}

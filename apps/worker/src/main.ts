@@ -1,0 +1,30 @@
+// Reads config, builds the worker on the local Docker engine, and shuts down gracefully.
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import { loadWorkerConfig, dockerOptions } from './env.js';
+import { DockerRuntime } from './executor/docker-runtime.js';
+import { memlockLimit } from './executor/host-limits.js';
+import { buildWorker } from './worker.js';
+
+const config = loadWorkerConfig();
+const logger = pino({ level: config.logLevel, base: { worker: config.workerId } });
+const docker = new Docker(dockerOptions(config.dockerHost));
+try {
+  await docker.ping();
+} catch {
+  logger.fatal(`no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`);
+  process.exit(1);
+}
+const worker = buildWorker({ ...config, runtime: new DockerRuntime(docker, memlockLimit()), logger });
+logger.info({ concurrency: config.concurrency }, 'worker ready');
+
+let closing = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (closing) return;
+    closing = true;
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    void worker.close().then(() => process.exit(0));
+  });
+}

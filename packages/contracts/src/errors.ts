@@ -1,0 +1,51 @@
+// Errors are values with stable codes: every layer throws BerthError and one handler maps it to HTTP.
+
+export const errorStatus = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  UNKNOWN_MANIFEST: 400,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  BODY_TOO_LARGE: 413,
+  NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  REDIS_UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export interface Issue {
+  /** Dotted path into the request part, e.g. `params.command.0`. Empty for the part itself. */
+  path: string;
+  message: string;
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; issues?: Issue[]; details?: Record<string, unknown> };
+}
+
+export class BerthError extends Error {
+  override readonly name = 'BerthError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: { issues?: Issue[] } & Record<string, unknown>,
+  ) {
+    super(message);
+    this.status = errorStatus[code];
+  }
+
+  toBody(): ErrorBody {
+    const { issues, ...details } = this.details ?? {};
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(issues ? { issues } : {}),
+        ...(Object.keys(details).length > 0 ? { details } : {}),
+      },
+    };
+  }
+}
