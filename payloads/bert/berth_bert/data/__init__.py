@@ -1,0 +1,1 @@
+"""Dataset readers and feature builders, one module per format; the feature cache."""

@@ -1,0 +1,66 @@
+"""Masked-LM pretraining (optionally with next-sentence prediction) on raw text. Without --vocab
+and --init-from, a vocab is first built from the corpus (for our offline tiny models)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from .. import train
+from ..errors import DataError
+from ..data import mlm
+from ..data.cache import cached
+from ..model import BertForPreTraining
+from ..tokenizer import WordPieceTokenizer, build_vocab
+from .common import add_model_arguments, build_model, finish_training, start
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--train-file", required=True,
+                   help="raw text, UTF-8: a sentence or paragraph a line, a blank line between documents")
+    g.add_argument("--nsp", action="store_true", help="add the next-sentence-prediction head and loss")
+    g.add_argument("--mask-probability", type=float, default=0.15, help="default: %(default)s")
+    g.add_argument("--vocab-size", type=int, default=4000,
+                   help="size of the vocab built from --train-file when no --vocab is given (default: 4000)")
+    add_model_arguments(p, max_seq=128)
+    train.add_training_arguments(p, lr=1e-3, batch_size=64, epochs=10.0)
+
+
+def _vocab_from_corpus(args: argparse.Namespace) -> str:
+    """Builds (or reuses, when resuming) <output>/vocab.txt from the corpus."""
+    path = os.path.join(args.output_dir, "vocab.txt")
+    if not os.path.isfile(path):
+        with open(args.train_file, encoding="utf-8") as f:
+            tokens = build_vocab(f, args.vocab_size, lower_case=args.lower_case is not False)
+        WordPieceTokenizer({t: i for i, t in enumerate(tokens)}).save(path)
+        print(f"pretrain: built a {len(tokens)}-token vocab at {path}", file=sys.stderr)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    t_start = time.perf_counter()
+    dist, log = start(args)
+    if not args.vocab and not args.init_from:
+        if not os.path.isfile(args.train_file):
+            raise DataError(args.train_file, "no such file")
+        if dist.is_main:
+            os.makedirs(args.output_dir, exist_ok=True)
+            _vocab_from_corpus(args)
+        dist.barrier()
+        args.vocab = os.path.join(args.output_dir, "vocab.txt")
+    tok, model = build_model(args, lambda cfg: BertForPreTraining(cfg, nsp=args.nsp))
+
+    def build():
+        return mlm.build_features(mlm.read_documents(args.train_file, tok), tok, args.max_seq_length, args.nsp,
+                                  args.seed)
+
+    data = cached(args.cache_dir, "mlm", args.train_file, tok,
+                  dict(max_seq=args.max_seq_length, nsp=args.nsp, seed=args.seed), build)
+    trainer = train.Trainer(args, "pretrain", model, data, dist, log,
+                            transform=mlm.masker(tok, args.mask_probability))
+    finish_training(args, trainer, tok, dist, log, t_start)
+    dist.close()
+    return 0
