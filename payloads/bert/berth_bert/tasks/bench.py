@@ -92,14 +92,23 @@ def run(args: argparse.Namespace) -> int:
         "torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "model": args.model_config, "seq_length": args.seq_length, "batch_size": args.batch_size,
         "precision": args.precision, "sdpa": HAS_SDPA, "fused_adamw": fused_adamw_available(device)}
+    def save() -> None:  # after every figure, so a run cut short still reports what it measured
+        if args.json_out:
+            with open(args.json_out, "w") as f:
+                json.dump(res, f, indent=1)
+
+    if args.json_out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
     variants = [("eager", False)] + ([("compiled", True)] if args.compile and hasattr(torch, "compile") else [])
     for name, compiled in variants:
         model = BertForQuestionAnswering(cfg).to(device)
         fwd = train.maybe_compile(model, compiled)
         res[f"train_{name}_seq_per_s"] = round(_train(model, fwd, batch, args, device), 1)
         log.log([], {"training_sequences_per_second": res[f"train_{name}_seq_per_s"], "variant": name})
+        save()
         res[f"infer_{name}_seq_per_s"] = round(_infer(model, fwd, batch, args, device), 1)
         log.log([], {"inference_sequences_per_second": res[f"infer_{name}_seq_per_s"], "variant": name})
+        save()
         if args.precision == "bf16" and not compiled:
             # Inference needs no fp32 master weights: bf16 weights skip autocast's per-call casts.
             model.to(torch.bfloat16)
@@ -109,12 +118,9 @@ def run(args: argparse.Namespace) -> int:
             args.precision = fp32
             log.log([], {"inference_sequences_per_second": res["infer_bf16_weights_seq_per_s"],
                          "variant": "bf16_weights"})
+            save()
         del model, fwd
         if device.type == "cuda":
             torch.cuda.empty_cache()
     print(json.dumps(res))
-    if args.json_out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
-        with open(args.json_out, "w") as f:
-            json.dump(res, f, indent=1)
     return 0

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# GPU benchmark of berth's BERT trainer against the Hugging Face reference on the same card, in one go:
+#   1. shared/tools/gpu-anchor.py — HF transformers BERT, bf16 autocast, fused AdamW (the reference)
+#   2. python3 -m berth_bert bench — ours: BERT-Large SQuAD fine-tune and inference, seq 384, batch 32, bf16
+# then bench/gpu-bert.py prints the ratios. Everything lands in $OUT (default bench/.bench-out/gpu).
+#   bench/gpu-bert.sh            the real run (needs CUDA; the reference also needs transformers)
+#   bench/gpu-bert.sh --tiny     a seconds-long CPU rehearsal of the same path (tiny model, no reference)
+# The anchor is looked for in $BERTH_GPU_ANCHOR, ../shared/tools, shared/tools, then .device-carry/
+# (where a copy travels to the device machine, which gets the repo but not ../shared).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${OUT:-$repo/bench/.bench-out/gpu}"
+py="${PYTHON:-python3}"
+mkdir -p "$out"
+export PYTHONPATH="$repo/payloads/bert${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+
+if [ "${1:-}" = "--tiny" ]; then
+  bench_args=(--model-config tiny --seq-length 64 --batch-size 4 --train-steps 3 --infer-steps 3 --warmup-steps 1
+              --precision bf16 --device cpu)
+  anchor=""
+else
+  bench_args=(--model-config large --seq-length 384 --batch-size 32 --train-steps 20 --infer-steps 30
+              --warmup-steps 6 --precision bf16 --device cuda --compile)
+  anchor=""
+  for candidate in "${BERTH_GPU_ANCHOR:-}" "$repo/../shared/tools/gpu-anchor.py" "$repo/shared/tools/gpu-anchor.py" \
+                   "$repo/.device-carry/gpu-anchor.py"; do
+    if [ -n "$candidate" ] && [ -f "$candidate" ]; then anchor="$candidate"; break; fi
+  done
+  [ -n "$anchor" ] || echo "gpu-bert: gpu-anchor.py not found; reporting our figures without the reference" >&2
+fi
+
+# Ours first: its eager figures are the ones compared, and they must not be lost if the reference runs long.
+"$py" -m berth_bert bench "${bench_args[@]}" --json-out "$out/berth-bench.json" 2>&1 | grep -v '"METADATA"' | tee "$out/berth-bench.log"
+if [ -n "$anchor" ]; then
+  OUT="$out" "$py" "$anchor" 2>&1 | tee "$out/anchor.log"
+fi
+"$py" "$repo/bench/gpu-bert.py" "$out" | tee "$out/summary.txt"
