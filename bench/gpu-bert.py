@@ -1,5 +1,8 @@
-"""Prints our BERT throughput against the Hugging Face reference measured in the same run.
-Usage: python3 bench/gpu-bert.py OUT_DIR   (reads berth-bench.json and bert-anchor.json there)"""
+"""Helpers of bench/gpu-bert.sh.
+  python3 bench/gpu-bert.py summary OUT_DIR   our throughput against the Hugging Face reference measured
+                                              in the same run (berth-bench.json, bert-anchor.json)
+  python3 bench/gpu-bert.py hf-check OUT_DIR  saves a small fine-tuned-shape model with berth_bert and loads
+                                              it with transformers (when installed): same logits?"""
 
 import json
 import os
@@ -13,9 +16,46 @@ PAIRS = [("train_eager_seq_per_s", "large_squad_ft_seq384_bs32", "BERT-Large SQu
          ("infer_compiled_seq_per_s", "large_squad_infer_seq384_bs32", "  same, ours torch.compile'd")]
 
 
-def main(out: str) -> None:
-    with open(os.path.join(out, "berth-bench.json")) as f:
-        ours = json.load(f)
+def hf_check(out: str) -> None:
+    import tempfile
+
+    import torch
+    from berth_bert.config import BertConfig
+    from berth_bert.model import BertForQuestionAnswering
+    from berth_bert.tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
+    from berth_bert.weights import save_pretrained
+    try:
+        import transformers
+    except ImportError:
+        print("hf-check: transformers is not installed here; skipped")
+        return
+    torch.manual_seed(0)
+    ours = BertForQuestionAnswering(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                               intermediate_size=128, vocab_size=64)).eval()
+    with tempfile.TemporaryDirectory() as d:
+        save_pretrained(ours, WordPieceTokenizer({t: i for i, t in enumerate(list(SPECIAL_TOKENS) + ["a"])}), d)
+        theirs = transformers.BertForQuestionAnswering.from_pretrained(d).eval()
+    ids = torch.randint(5, 64, (2, 24))
+    mask = torch.ones_like(ids)
+    mask[1, 15:] = 0
+    with torch.no_grad():
+        a = torch.stack(ours(ids, attention_mask=mask))
+        r = theirs(input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
+        b = torch.stack([r.start_logits, r.end_logits])
+    diff = float((a - b).abs().max())
+    result = {"transformers": transformers.__version__, "max_abs_diff": diff, "ok": diff < 1e-4}
+    print("hf-check:", json.dumps(result))
+    with open(os.path.join(out, "hf-check.json"), "w") as f:
+        json.dump(result, f)
+
+
+def summary(out: str) -> None:
+    ours = {}
+    for name in ("berth-bench.json", "berth-bench-compiled.json"):
+        path = os.path.join(out, name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                ours.update(json.load(f))
     ref_path = os.path.join(out, "bert-anchor.json")
     ref = json.load(open(ref_path)) if os.path.isfile(ref_path) else {}
     print(f"device: {ours.get('device')}  torch {ours.get('torch')}  reference: "
@@ -34,4 +74,4 @@ def main(out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    {"summary": summary, "hf-check": hf_check}[sys.argv[1]](sys.argv[2])

@@ -16,11 +16,6 @@ from .config import BertConfig
 HAS_SDPA = hasattr(F, "scaled_dot_product_attention")
 
 
-def _is_compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
-
-
 def _activation(name: str):
     if name == "gelu":
         return F.gelu
@@ -148,8 +143,9 @@ class BertModel(nn.Module):
         keep = None
         if attention_mask is not None:
             # An all-ones mask is dropped so that SDPA may pick the flash kernel (it takes no mask).
-            # The check reads a value back from the device, so it is skipped while tracing/compiling.
-            if torch.jit.is_tracing() or _is_compiling() or not bool(attention_mask.all()):
+            # The check reads a value back from the device (under torch.compile: one graph break);
+            # an exported graph keeps the mask.
+            if torch.jit.is_tracing() or not bool(attention_mask.all()):
                 keep = attention_mask[:, None, None, :].bool()
         seq = self.encoder(self.embeddings(input_ids, token_type_ids), keep)
         return seq, (self.pooler(seq) if self.pooler is not None else None)

@@ -99,6 +99,12 @@ def maybe_compile(model: nn.Module, wanted: bool) -> nn.Module:
     return model
 
 
+def _grad_scaler(enabled: bool):
+    if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler"):  # torch >= 2.3; the old one is deprecated
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
 def _batch_seed(seed: int, epoch: int, index: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + index) % (2 ** 63)
 
@@ -143,7 +149,7 @@ class Trainer:
         self.optimizer = make_optimizer(model, args.optimizer, args.lr, args.weight_decay, dist.device)
         self.scheduler = linear_schedule(self.optimizer, warmup_steps_for(self.total_steps, args.warmup),
                                          self.total_steps)
-        self.scaler = torch.cuda.amp.GradScaler(enabled=args.precision == "fp16" and dist.device.type == "cuda")
+        self.scaler = _grad_scaler(args.precision == "fp16" and dist.device.type == "cuda")
         wrapped: nn.Module = model
         if dist.enabled:
             ids = [dist.device.index] if dist.device.type == "cuda" else None

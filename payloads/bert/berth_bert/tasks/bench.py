@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infer-steps", type=int, default=30, help="timed inference batches (default: 30)")
     p.add_argument("--warmup-steps", type=int, default=6, help="untimed steps first (default: 6)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="bf16", help="default: %(default)s")
-    p.add_argument("--compile", action="store_true", help="also time a torch.compile'd model (torch >= 2)")
+    p.add_argument("--variant", action="append", choices=("eager", "compiled"),
+                   help="eager and/or torch.compile'd (torch >= 2); repeatable (default: eager)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: %(default)s")
     p.add_argument("--json-out", help="write the figures here as JSON too")
     p.add_argument("--seed", type=int, default=42, help="default: %(default)s")
@@ -99,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json_out:
         os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
-    variants = [("eager", False)] + ([("compiled", True)] if args.compile and hasattr(torch, "compile") else [])
-    for name, compiled in variants:
+    variants = [v for v in (args.variant or ["eager"]) if v == "eager" or hasattr(torch, "compile")]
+    for name in variants:
+        compiled = name == "compiled"
         model = BertForQuestionAnswering(cfg).to(device)
         fwd = train.maybe_compile(model, compiled)
         res[f"train_{name}_seq_per_s"] = round(_train(model, fwd, batch, args, device), 1)
