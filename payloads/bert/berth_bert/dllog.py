@@ -17,7 +17,7 @@ UNITS: dict[str, str | None] = {
     "final_loss": None, "e2e_train_time": "s", "raw_train_time": "s",
     "training_sequences_per_second": "sequences/s", "e2e_inference_time": "s",
     "inference_sequences_per_second": "sequences/s", "exact_match": "%", "F1": "%",
-    "accuracy": None, "mcc": None, "eval_loss": None,
+    "accuracy": None, "mcc": None, "precision": None, "recall": None,
 }
 
 
@@ -48,4 +48,4 @@ class DLLogger:
 
     def parameters(self, params: dict[str, Any]) -> None:
         self.log("PARAMETER", {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
-                               for k, v in params.items()})
+                               for k, v in params.items() if not callable(v)})

@@ -69,6 +69,12 @@ def make_port(rng: random.Random, used: set[str]) -> dict[str, str]:
                     "cargo": rng.choice(CARGO), "ships": str(rng.randint(12, 900)), "light": rng.choice(COLOURS)}
 
 
+def two_ports(rng: random.Random) -> int:
+    """How many harbours a paragraph is about. Two means the reader must also match the harbour's name,
+    which a 2-layer model learns more slowly; 30% keeps that in the task without dominating it."""
+    return 2 if rng.random() < 0.3 else 1
+
+
 def paragraph(rng: random.Random, ports: list[dict[str, str]]) -> tuple[str, list[tuple[str, str, str]]]:
     """A context about one or two harbours and its (fact, port, answer) triples, sentences shuffled."""
     sentences, facts = [], []
@@ -85,7 +91,7 @@ def paragraph(rng: random.Random, ports: list[dict[str, str]]) -> tuple[str, lis
 def qa_set(rng: random.Random, n_paragraphs: int, used: set[str], prefix: str) -> tuple[dict, list[str]]:
     paragraphs, texts = [], []
     for p in range(n_paragraphs):
-        ports = [make_port(rng, used) for _ in range(rng.choice([1, 2]))]
+        ports = [make_port(rng, used) for _ in range(two_ports(rng))]
         context, facts = paragraph(rng, ports)
         qas = []
         for q, (fact, name, answer) in enumerate(facts):
@@ -104,16 +110,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "data"))
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--train-paragraphs", type=int, default=600)
-    p.add_argument("--dev-paragraphs", type=int, default=120)
-    p.add_argument("--corpus-paragraphs", type=int, default=900)
+    p.add_argument("--train-paragraphs", type=int, default=900)
+    p.add_argument("--dev-paragraphs", type=int, default=150)
+    p.add_argument("--corpus-paragraphs", type=int, default=600)
     args = p.parse_args()
     rng = random.Random(args.seed)
     used: set[str] = set()
     train, train_texts = qa_set(rng, args.train_paragraphs, used, "train")
     dev, _ = qa_set(rng, args.dev_paragraphs, used, "dev")
     # The corpus: the training contexts plus more harbours, one document per paragraph (sentences a line).
-    extra = [paragraph(rng, [make_port(rng, used) for _ in range(rng.choice([1, 2]))])[0]
+    extra = [paragraph(rng, [make_port(rng, used) for _ in range(two_ports(rng))])[0]
              for _ in range(args.corpus_paragraphs)]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "corpus.txt"), "w", encoding="utf-8") as f:

@@ -46,7 +46,7 @@ def start(args: argparse.Namespace) -> tuple[Dist, DLLogger]:
     dist = setup(args.device)
     log = DLLogger(enabled=dist.is_main)
     log.announce_units()
-    log.parameters({k: v for k, v in vars(args).items() if k != "func"})
+    log.parameters(vars(args))
     train.seed_everything(args.seed)
     if args.cache_dir is None:
         args.cache_dir = os.path.join(args.output_dir, "cache")

@@ -17,8 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=DEMO_DATA,
                    help="folder with corpus.txt, train.json, dev.json (default: the bundled demo data)")
     p.add_argument("--output-dir", default="/results", help="default: %(default)s")
-    p.add_argument("--pretrain-steps", type=int, default=300, help="default: %(default)s")
-    p.add_argument("--squad-epochs", type=float, default=3.0, help="default: %(default)s")
+    p.add_argument("--pretrain-steps", type=int, default=200, help="default: %(default)s")
+    p.add_argument("--squad-epochs", type=float, default=2.0, help="default: %(default)s")
+    p.add_argument("--vocab-size", type=int, default=3000, help="vocab built from the corpus (default: %(default)s)")
     p.add_argument("--seed", type=int, default=42, help="default: %(default)s")
 
 
@@ -32,7 +33,7 @@ def pretrain_argv(args: argparse.Namespace) -> list[str]:
     return ["--train-file", os.path.join(args.data_dir, "corpus.txt"), "--model-config", "tiny",
             "--output-dir", os.path.join(args.output_dir, "pretrain"), "--max-seq-length", "128",
             "--batch-size", "32", "--lr", "1e-3", "--max-steps", str(args.pretrain_steps), "--warmup", "0.1",
-            "--save-every", "100", "--log-every", "20", "--seed", str(args.seed), "--vocab-size", "3000"]
+            "--save-every", "100", "--log-every", "20", "--seed", str(args.seed), "--vocab-size", str(args.vocab_size)]
 
 
 def squad_argv(args: argparse.Namespace) -> list[str]:
@@ -40,7 +41,8 @@ def squad_argv(args: argparse.Namespace) -> list[str]:
             "--predict-file", os.path.join(args.data_dir, "dev.json"),
             "--init-from", os.path.join(args.output_dir, "pretrain", "model"),
             "--output-dir", os.path.join(args.output_dir, "squad"), "--max-seq-length", "128",
-            "--doc-stride", "64", "--batch-size", "32", "--lr", "1e-3", "--epochs", str(args.squad_epochs),
+            "--doc-stride", "64", "--max-answer-length", "8", "--batch-size", "32", "--lr", "2e-3",
+            "--epochs", str(args.squad_epochs),
             "--warmup", "0.1", "--save-every", "100", "--log-every", "20", "--seed", str(args.seed)]
 
 
