@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .model import BertHead
+from .model import BertForPreTraining, BertHead
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
@@ -23,7 +23,7 @@ class _Positional(torch.nn.Module):
 def output_names(model: BertHead) -> list[str]:
     if model.architecture == "BertForQuestionAnswering":
         return ["start_logits", "end_logits"]
-    if model.architecture == "BertForPreTraining":
+    if isinstance(model, BertForPreTraining):
         return ["prediction_logits"] + (["seq_relationship_logits"] if model.cls.seq_relationship is not None else [])
     return ["logits"]
 

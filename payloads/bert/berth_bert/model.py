@@ -196,22 +196,24 @@ class BertHead(nn.Module):
     labels are given, else the logits (what ONNX export and inference want)."""
 
     architecture = "BertModel"
-    uses_pooler = True
 
-    def __init__(self, cfg: BertConfig) -> None:
+    def __init__(self, cfg: BertConfig, pooler: bool) -> None:
         super().__init__()
         self.config = cfg
-        self.bert = BertModel(cfg, add_pooling_layer=self.uses_pooler)
+        # Without a pooler where nothing reads it: DDP rejects parameters that get no gradient.
+        self.bert = BertModel(cfg, add_pooling_layer=pooler)
 
     def reset_parameters(self) -> None:
         init_weights(self, self.config.initializer_range)
 
 
 class BertForPreTraining(BertHead):
-    architecture = "BertForPreTraining"
+    """Masked LM, plus next-sentence prediction with ``nsp``; without NSP it is Hugging Face's
+    BertForMaskedLM (no pooler), with it BertForPreTraining."""
 
     def __init__(self, cfg: BertConfig, nsp: bool = False) -> None:
-        super().__init__(cfg)
+        super().__init__(cfg, pooler=nsp)
+        self.architecture = "BertForPreTraining" if nsp else "BertForMaskedLM"
         self.cls = BertPreTrainingHeads(cfg, self.bert.embeddings.word_embeddings, nsp)
         self.reset_parameters()
 
@@ -233,10 +235,9 @@ class BertForPreTraining(BertHead):
 
 class BertForQuestionAnswering(BertHead):
     architecture = "BertForQuestionAnswering"
-    uses_pooler = False
 
     def __init__(self, cfg: BertConfig) -> None:
-        super().__init__(cfg)
+        super().__init__(cfg, pooler=False)
         self.qa_outputs = nn.Linear(cfg.hidden_size, 2)
         self.reset_parameters()
 
@@ -254,7 +255,7 @@ class BertForSequenceClassification(BertHead):
     architecture = "BertForSequenceClassification"
 
     def __init__(self, cfg: BertConfig) -> None:
-        super().__init__(cfg)
+        super().__init__(cfg, pooler=True)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)
         self.reset_parameters()
@@ -268,10 +269,9 @@ class BertForSequenceClassification(BertHead):
 
 class BertForTokenClassification(BertHead):
     architecture = "BertForTokenClassification"
-    uses_pooler = False
 
     def __init__(self, cfg: BertConfig) -> None:
-        super().__init__(cfg)
+        super().__init__(cfg, pooler=False)
         self.dropout = nn.Dropout(cfg.hidden_dropout_prob)
         self.classifier = nn.Linear(cfg.hidden_size, cfg.num_labels)
         self.reset_parameters()

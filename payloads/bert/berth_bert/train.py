@@ -127,7 +127,7 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, args: argparse.Namespace, task: str, model: BertHead, data: Batch, dist: Dist,
-                 log: DLLogger, transform: Transform | None = None, meta: dict[str, Any] | None = None) -> None:
+                 log: DLLogger, transform: Transform | None = None) -> None:
         self.args = args
         self.task = task
         self.model = model.to(dist.device)
@@ -135,7 +135,6 @@ class Trainer:
         self.dist = dist
         self.log = log
         self.transform = transform
-        self.meta = meta or {}
         self.micro = args.batch_size // args.grad_accum
         n = next(iter(data.values())).shape[0]
         self.per_rank = n // dist.world_size
@@ -185,7 +184,7 @@ class Trainer:
     def save(self) -> str | None:
         path = None
         if self.dist.is_main:
-            meta = {**self.meta, "task": self.task, "epoch": self.pos.epoch, "total_steps": self.total_steps}
+            meta = {"task": self.task, "epoch": self.pos.epoch, "total_steps": self.total_steps}
             path = checkpoint.save_checkpoint(self.args.output_dir, self.pos.step, self._state(), meta,
                                               self.args.keep_checkpoints)
             print(f"checkpoint: saved {path}", file=sys.stderr, flush=True)

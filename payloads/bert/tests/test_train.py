@@ -100,6 +100,29 @@ class TrainingRunTest(unittest.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(out, "model", "model.safetensors")))
 
 
+class DistributedTest(unittest.TestCase):
+    def test_two_ranks_over_env_rendezvous_train_log_once_and_checkpoint(self):
+        # torchrun's environment contract, set by hand: Debian's torch 1.13 torchrun breaks on Python 3.11
+        # (its redirect flags parse to None), and what the trainer relies on is only these variables.
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "out")
+            args = ["pretrain", "--train-file", write_corpus(d), "--model-config", write_micro_config(d),
+                    "--output-dir", out, "--vocab-size", "64", "--max-seq-length", "32", "--batch-size", "4",
+                    "--max-steps", "6", "--log-every", "1", "--device", "cpu"]
+            env = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29517", "OMP_NUM_THREADS": "1"}
+            ranks = [popen_cli(*args, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}) for r in (0, 1)]
+            outs = [p.communicate(timeout=120) for p in ranks]
+            for p, (_, err) in zip(ranks, outs):
+                self.assertEqual(p.returncode, 0, err[-3000:])
+            steps = [rec["step"][1] for rec in dll_records(outs[0][0])
+                     if rec["type"] == "LOG" and isinstance(rec["step"], list) and len(rec["step"]) == 2]
+            self.assertEqual(steps, [1, 2, 3, 4, 5, 6])
+            self.assertEqual(dll_records(outs[1][0]), [])  # rank 1 prints no metrics
+            _, meta = load_checkpoint(latest_checkpoint(out))
+            self.assertEqual(meta["step"], 6)
+            self.assertTrue(os.path.isfile(os.path.join(out, "model", "model.safetensors")))
+
+
 class AutocastTest(unittest.TestCase):
     def test_bf16_autocast_is_close_to_fp32(self):
         from berth_bert.config import BertConfig

@@ -13,7 +13,8 @@ from ..model import (BertForPreTraining, BertForQuestionAnswering, BertForSequen
 from ..weights import load_into, read_pretrained
 
 HEADS = {cls.architecture: cls for cls in (BertForQuestionAnswering, BertForSequenceClassification,
-                                           BertForTokenClassification, BertForPreTraining)}
+                                           BertForTokenClassification)}
+HEADS["BertForPreTraining"] = HEADS["BertForMaskedLM"] = BertForPreTraining
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
