@@ -12,12 +12,12 @@ data="$here/data"
 
 start=$(date +%s)
 docker run --rm -v "$data:/data:ro" -v "$results/pretrain:/results" "$image" \
-  python3 -m berth_bert pretrain --train-file /data/corpus.txt --model-config tiny --vocab-size 1200 \
-    --max-seq-length 128 --batch-size 32 --lr 1e-3 --max-steps 300 --warmup 0.1 --save-every 100 --log-every 20 \
+  python3 -m berth_bert pretrain --train-file /data/corpus.txt --model-config tiny --vocab-size 3000 \
+    --max-seq-length 128 --batch-size 32 --lr 1e-3 --max-steps 200 --warmup 0.1 --save-every 100 --log-every 20 \
   | grep -v '"METADATA"'
 docker run --rm -v "$data:/data:ro" -v "$results/pretrain/model:/init:ro" -v "$results/squad:/results" "$image" \
   python3 -m berth_bert squad --train-file /data/train.json --predict-file /data/dev.json --init-from /init \
-    --max-seq-length 128 --doc-stride 64 --max-answer-length 8 --batch-size 32 --lr 2e-3 --epochs 3 \
+    --max-seq-length 128 --doc-stride 64 --max-answer-length 8 --batch-size 32 --lr 2e-3 --epochs 2 \
     --warmup 0.1 --save-every 100 --log-every 20 \
   | grep -v '"METADATA"'
 echo "demo: $(( $(date +%s) - start ))s; model in $results/squad/model, scores in $results/squad/results.json:"

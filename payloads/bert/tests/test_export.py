@@ -2,8 +2,6 @@ import os
 import tempfile
 import unittest
 
-import torch
-
 from berth_bert.config import BertConfig
 from berth_bert.model import BertForQuestionAnswering
 from berth_bert.tokenizer import SPECIAL_TOKENS, WordPieceTokenizer
