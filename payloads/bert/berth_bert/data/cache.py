@@ -3,6 +3,7 @@ the output directory (or --cache-dir), never next to the dataset, which may be a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,7 +17,32 @@ from ..errors import DataError
 from ..tokenizer import WordPieceTokenizer
 
 T = TypeVar("T")
-_VERSION = 1  # bump when a feature builder changes its output
+_VERSION = 2  # bump when a feature builder changes its output
+
+
+def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return {k: _map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.replace(obj, **{f.name: _map_tensors(getattr(obj, f.name), fn)
+                                           for f in dataclasses.fields(obj)})
+    return obj
+
+
+def _narrow(t: torch.Tensor) -> torch.Tensor:
+    """Token ids, masks and labels stored as int64 are 4-8x larger on disk than they need to be."""
+    if t.dtype != torch.int64 or t.numel() == 0:
+        return t
+    lo, hi = int(t.min()), int(t.max())
+    return t.to(torch.uint8) if lo >= 0 and hi < 256 else t.to(torch.int32) if hi < 2 ** 31 and lo >= -2 ** 31 else t
+
+
+def _widen(t: torch.Tensor) -> torch.Tensor:
+    return t.long() if t.dtype in (torch.uint8, torch.int32) else t
 
 
 def cached(cache_dir: str | None, kind: str, path: str, tokenizer: WordPieceTokenizer, params: dict[str, Any],
@@ -34,11 +60,11 @@ def cached(cache_dir: str | None, kind: str, path: str, tokenizer: WordPieceToke
     file = os.path.join(cache_dir, name)
     if os.path.isfile(file):
         try:
-            return torch.load(file, weights_only=False)  # our own file
+            return _map_tensors(torch.load(file, weights_only=False), _widen)  # our own file
         except Exception as e:  # a corrupt cache is rebuilt, never fatal
             print(f"cache: ignoring unreadable {file}: {e}", file=sys.stderr)
     value = build()
     os.makedirs(cache_dir, exist_ok=True)
     with atomic_file(file) as f:
-        torch.save(value, f)
+        torch.save(_map_tensors(value, _narrow), f)
     return value
