@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from .model import BertForPreTraining, BertHead
@@ -39,6 +41,10 @@ def export_onnx(model: BertHead, path: str, seq_len: int = 128, opset: int = 17)
     dynamic.update({n: {0: "batch"} if n in ("logits", "seq_relationship_logits") and
                     model.architecture != "BertForTokenClassification" else {0: "batch", 1: "sequence"}
                     for n in names})
+    # torch >= 2.9 defaults to the dynamo exporter, which needs the onnxscript package; the TorchScript
+    # exporter needs nothing beyond torch (not even the onnx package) and honours dynamic_axes.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
         torch.onnx.export(_Positional(model), (ids, mask, torch.zeros_like(ids)), path, input_names=INPUTS,
-                          output_names=names, dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True)
+                          output_names=names, dynamic_axes=dynamic, opset_version=opset, do_constant_folding=True,
+                          **legacy)

@@ -170,7 +170,10 @@ class BertPredictionHeadTransform(nn.Module):
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.act(self.dense(x)))
+        # CPU autocast (torch 1.13) leaves layer_norm uncast: a bf16 input meets fp32 weights and fails.
+        # CUDA autocast runs layer_norm in fp32 anyway, so matching the weights' dtype costs nothing there.
+        h = self.act(self.dense(x))
+        return self.LayerNorm(h.to(self.LayerNorm.weight.dtype))
 
 
 class BertLMPredictionHead(nn.Module):

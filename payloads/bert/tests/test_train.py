@@ -145,6 +145,25 @@ class AutocastTest(unittest.TestCase):
         cos = torch.nn.functional.cosine_similarity(low.flatten(), ref.flatten(), dim=0)
         self.assertGreater(float(cos), 0.999)
 
+    def test_bf16_autocast_pretraining_loss_is_close_to_fp32(self):
+        from berth_bert.config import BertConfig
+        from berth_bert.model import BertForPreTraining
+        from berth_bert.train import autocast
+
+        torch.manual_seed(0)
+        model = BertForPreTraining(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                              intermediate_size=128, vocab_size=128), nsp=True).eval()
+        ids = torch.randint(5, 128, (4, 24))
+        labels = torch.full_like(ids, -100)
+        labels[:, 3::5] = ids[:, 3::5]
+        nsp = torch.tensor([0, 1, 0, 1])
+        with torch.no_grad():
+            ref = model(ids, mlm_labels=labels, nsp_labels=nsp)
+            with autocast(torch.device("cpu"), "bf16"):
+                low = model(ids, mlm_labels=labels, nsp_labels=nsp)
+        self.assertNotEqual(float(low), float(ref))
+        self.assertAlmostEqual(float(low), float(ref), delta=0.02 * float(ref))
+
 
 if __name__ == "__main__":
     unittest.main()
