@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import os
 import random
 import signal
 import sys
@@ -293,8 +292,3 @@ def log_train_summary(log: DLLogger, result: TrainResult, e2e_seconds: float) ->
         data["final_loss"] = result.final_loss
     log.log([], data)
 
-
-def output_path(args: argparse.Namespace, *parts: str) -> str:
-    path = os.path.join(args.output_dir, *parts)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    return path

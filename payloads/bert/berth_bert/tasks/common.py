@@ -79,7 +79,8 @@ def build_model(args: argparse.Namespace, head: Callable[[BertConfig], BertHead]
     tok = WordPieceTokenizer.from_file(vocab_path, _lower_case(args, folder))
     if cfg is None:
         cfg = resolve_config(args.model_config, len(tok))
-    cfg.vocab_size = pad_vocab_size(max(cfg.vocab_size, len(tok)))
+    else:
+        cfg.vocab_size = pad_vocab_size(max(cfg.vocab_size, len(tok)))
     if args.max_seq_length > cfg.max_position_embeddings:
         raise UsageError(f"--max-seq-length {args.max_seq_length} exceeds the model's "
                          f"max_position_embeddings {cfg.max_position_embeddings}")
