@@ -1,0 +1,17 @@
+// The one-machine launcher's configuration: parsed once; the API and worker children get theirs from it.
+import { z } from 'zod';
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  REDIS_URL: z.string().url().optional(),
+  DOCKER_HOST: z.string().optional(),
+  BERTH_DATA_DIR: z.string().default('./var'),
+  LOG_LEVEL: z.string().default('info'),
+});
+
+export type StackConfig = z.infer<typeof Env>;
+
+export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
+  return Env.parse(env);
+}

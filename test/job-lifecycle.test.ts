@@ -1,0 +1,70 @@
+// A job's whole life on the real Docker engine: submit → container → logs → final state.
+import { docker, fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startTestStack('lifecycle');
+});
+afterAll(async () => stack.close());
+
+test('a container that prints and exits 0 is recorded as succeeded, with its lines readable', async () => {
+  const { status, body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo hello; echo world >&2']));
+  expect(status).toBe(201);
+  expect(body.id).toMatch(/^job_[a-z2-7]{20}$/);
+  expect(body.state).toBe('queued');
+
+  const job = await waitForEnd(stack.url, body.id);
+  expect(job).toMatchObject({ state: 'succeeded', exitCode: 0, attempt: 1, container: `berth-${body.id}-a1` });
+  expect(job.history.map((h: { state: string }) => h.state)).toEqual(['queued', 'starting', 'running', 'succeeded']);
+  expect(Date.parse(job.startedAt)).toBeLessThanOrEqual(Date.parse(job.finishedAt));
+
+  const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
+  expect(text.split('\n').sort()).toEqual(['', 'hello', 'world']);
+  const json = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`, { headers: { accept: 'application/json' } })).json();
+  expect(json.ended).toBe(true);
+  expect(json.lines).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ stream: 'stdout', text: 'hello', attempt: 1 }),
+      expect.objectContaining({ stream: 'stderr', text: 'world', attempt: 1 }),
+    ]),
+  );
+
+  // Removed only after everything was collected: nothing of it is left on the engine.
+  const left = await docker.listContainers({ all: true, filters: { label: [`berth.job=${body.id}`] } });
+  expect(left).toHaveLength(0);
+});
+
+test('a command exiting 3 fails with EXIT_NONZERO and exit code 3', async () => {
+  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo about to fail; exit 3']));
+  const job = await waitForEnd(stack.url, body.id);
+  expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 3 });
+  expect(job.message).toContain('code 3');
+  expect(await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text()).toBe('about to fail\n');
+});
+
+test('an image the worker does not have fails with IMAGE_PULL_FAILED and says which', async () => {
+  const { body } = await submit(stack.url, { manifest: 'custom', params: { image: 'berth/absent:dev', command: ['true'] } });
+  const job = await waitForEnd(stack.url, body.id);
+  expect(job).toMatchObject({ state: 'failed', reason: 'IMAGE_PULL_FAILED' });
+  expect(job.message).toContain('berth/absent:dev');
+});
+
+test('containers carry berth labels and the hardening defaults', async () => {
+  const { body } = await submit(stack.url, fixtureJob(['sleep', '2']));
+  const name = `berth-${body.id}-a1`;
+  let info;
+  for (let i = 0; i < 100 && !info; i++) {
+    info = await docker.getContainer(name).inspect().catch(() => undefined);
+    if (!info) await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(info).toBeDefined();
+  expect(info!.Config.Labels).toMatchObject({ 'berth.job': body.id, 'berth.attempt': '1', 'berth.worker': stack.workerId });
+  expect(info!.HostConfig).toMatchObject({
+    Privileged: false,
+    CapDrop: ['ALL'],
+    SecurityOpt: ['no-new-privileges'],
+    AutoRemove: false,
+    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+  });
+  await waitForEnd(stack.url, body.id);
+});

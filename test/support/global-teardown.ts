@@ -1,0 +1,5 @@
+import type { TestRedis } from './redis-server';
+
+export default async function globalTeardown(): Promise<void> {
+  await (globalThis as { berthTestRedis?: TestRedis }).berthTestRedis?.destroy();
+}

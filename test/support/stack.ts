@@ -1,0 +1,79 @@
+// The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
+import Docker from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApp } from '../../apps/api/src/app.js';
+import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
+import { memlockLimit } from '../../apps/worker/src/executor/host-limits.js';
+import { buildWorker, type BerthWorker } from '../../apps/worker/src/worker.js';
+import { testPrefix, testRedisUrl } from './env.js';
+
+export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+export interface TestStack {
+  app: FastifyInstance;
+  url: string;
+  prefix: string;
+  workerId: string;
+  worker: BerthWorker | undefined;
+  close(): Promise<void>;
+}
+
+export async function startTestStack(
+  name: string,
+  opts: { redisUrl?: string; worker?: boolean; concurrency?: number } = {},
+): Promise<TestStack> {
+  const prefix = testPrefix(name);
+  const redisUrl = opts.redisUrl ?? testRedisUrl();
+  const app = await buildApp({ port: 0, host: '127.0.0.1', redisUrl, dataDir: '/tmp', prefix, logLevel: 'silent' });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const url = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
+  const workerId = `w-${prefix}`;
+  const worker =
+    opts.worker === false
+      ? undefined
+      : buildWorker({
+          redisUrl,
+          prefix,
+          workerId,
+          concurrency: opts.concurrency ?? 4,
+          runtime: new DockerRuntime(docker, memlockLimit()),
+          logger: pino({ level: 'silent' }),
+        });
+  return {
+    app,
+    url,
+    prefix,
+    workerId,
+    worker,
+    async close() {
+      await worker?.close();
+      await app.close();
+    },
+  };
+}
+
+export async function submit(url: string, spec: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(spec),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+export function fixtureJob(command: string[], extra: Record<string, unknown> = {}) {
+  return { manifest: 'custom', params: { image: 'berth/fixture:dev', command }, ...extra };
+}
+
+/** Polls a job until it reaches a terminal state. */
+export async function waitForEnd(url: string, id: string, timeoutMs = 60_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await (await fetch(`${url}/v1/jobs/${id}`)).json();
+    if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
