@@ -28,6 +28,8 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  // Bodies are JSON only: anything else is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
 
   const services = buildServices(config);
   app.addHook('onClose', async () => services.close());
