@@ -1,6 +1,8 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
 import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
@@ -15,6 +17,7 @@ export interface TestStack {
   url: string;
   prefix: string;
   workerId: string;
+  dataDir: string;
   worker: BerthWorker | undefined;
   close(): Promise<void>;
 }
@@ -30,6 +33,7 @@ export async function startTestStack(
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
   const workerId = `w-${prefix}`;
+  const dataDir = join(tmpdir(), 'berth-test-data', prefix);
   const worker =
     opts.worker === false
       ? undefined
@@ -38,6 +42,7 @@ export async function startTestStack(
           prefix,
           workerId,
           concurrency: opts.concurrency ?? 4,
+          dataDir,
           runtime: new DockerRuntime(docker, memlockLimit()),
           logger: pino({ level: 'silent' }),
         });
@@ -46,6 +51,7 @@ export async function startTestStack(
     url,
     prefix,
     workerId,
+    dataDir,
     worker,
     async close() {
       await worker?.close();

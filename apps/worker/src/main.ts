@@ -1,5 +1,6 @@
 // Reads config, builds the worker on the local Docker engine, and shuts down gracefully.
 import Docker from 'dockerode';
+import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { loadWorkerConfig, dockerOptions } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
@@ -15,7 +16,7 @@ try {
   logger.fatal(`no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`);
   process.exit(1);
 }
-const worker = buildWorker({ ...config, runtime: new DockerRuntime(docker, memlockLimit()), logger });
+const worker = buildWorker({ ...config, dataDir: resolve(config.dataDir), runtime: new DockerRuntime(docker, memlockLimit()), logger });
 logger.info({ concurrency: config.concurrency }, 'worker ready');
 
 let closing = false;

@@ -2,6 +2,7 @@
 import { terminalStates, type FailureReason } from '@berth/contracts';
 import { connectRedis, JobStore, LogStream, type Redis } from '@berth/store';
 import { Worker, type Job } from 'bullmq';
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { LaunchError, type ContainerRuntime } from './executor/container-runtime.js';
 import { containerName, renderLaunch } from './executor/render.js';
@@ -14,6 +15,8 @@ export interface WorkerDeps {
   prefix: string;
   workerId: string;
   concurrency: number;
+  /** Absolute; results folders are created under it and bind-mounted by path. */
+  dataDir: string;
   runtime: ContainerRuntime;
   logger: Logger;
 }
@@ -48,7 +51,9 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     const pump = new LogPump(logs, jobId, attempt, { skip: await logs.storedLines(jobId, attempt) });
     let outcome: { state: 'succeeded' | 'failed'; reason?: FailureReason; message?: string; exitCode?: number };
     try {
-      const result = await deps.runtime.run(renderLaunch(job, attempt, deps.workerId), {
+      const launch = renderLaunch(job, attempt, deps.workerId, deps.dataDir);
+      await mkdir(launch.resultsDir, { recursive: true });
+      const result = await deps.runtime.run(launch, {
         onRunning: async () => {
           await store.transition(jobId, { state: 'running' });
           log.info({ container: name }, 'container running');

@@ -12,6 +12,8 @@ export interface LaunchSpec {
   /** 'all' for whole-host mode, device ids for slot mode, none for CPU jobs. */
   gpus: 'all' | string[] | 'none';
   shmSizeBytes: number;
+  /** Host folder mounted read-write at /results (a host path: the Docker engine resolves it). */
+  resultsDir: string;
 }
 
 export interface AttemptHooks {

@@ -27,6 +27,7 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: 4096,
+      Binds: [`${spec.resultsDir}:/results:rw`],
       ShmSize: spec.shmSizeBytes,
       Ulimits: [
         { Name: 'memlock', Soft: memlock, Hard: memlock },
