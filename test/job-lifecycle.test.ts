@@ -16,11 +16,13 @@ test('a container that prints and exits 0 is recorded as succeeded, with its lin
   const job = await waitForEnd(stack.url, body.id);
   expect(job).toMatchObject({ state: 'succeeded', exitCode: 0, attempt: 1, container: `berth-${body.id}-a1` });
   expect(job.history.map((h: { state: string }) => h.state)).toEqual(['queued', 'starting', 'running', 'succeeded']);
-  expect(Date.parse(job.startedAt)).toBeLessThanOrEqual(Date.parse(job.finishedAt));
+  expect(Date.parse(job.startedAt!)).toBeLessThanOrEqual(Date.parse(job.finishedAt!));
 
   const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
   expect(text.split('\n').sort()).toEqual(['', 'hello', 'world']);
-  const json = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`, { headers: { accept: 'application/json' } })).json();
+  const json = await (
+    await fetch(`${stack.url}/v1/jobs/${body.id}/logs`, { headers: { accept: 'application/json' } })
+  ).json();
   expect(json.ended).toBe(true);
   expect(json.lines).toEqual(
     expect.arrayContaining([
@@ -43,7 +45,10 @@ test('a command exiting 3 fails with EXIT_NONZERO and exit code 3', async () => 
 });
 
 test('an image the worker does not have fails with IMAGE_PULL_FAILED and says which', async () => {
-  const { body } = await submit(stack.url, { manifest: 'custom', params: { image: 'berth/absent:dev', command: ['true'] } });
+  const { body } = await submit(stack.url, {
+    manifest: 'custom',
+    params: { image: 'berth/absent:dev', command: ['true'] },
+  });
   const job = await waitForEnd(stack.url, body.id);
   expect(job).toMatchObject({ state: 'failed', reason: 'IMAGE_PULL_FAILED' });
   expect(job.message).toContain('berth/absent:dev');
@@ -54,11 +59,18 @@ test('containers carry berth labels and the hardening defaults', async () => {
   const name = `berth-${body.id}-a1`;
   let info;
   for (let i = 0; i < 100 && !info; i++) {
-    info = await docker.getContainer(name).inspect().catch(() => undefined);
+    info = await docker
+      .getContainer(name)
+      .inspect()
+      .catch(() => undefined);
     if (!info) await new Promise((r) => setTimeout(r, 50));
   }
   expect(info).toBeDefined();
-  expect(info!.Config.Labels).toMatchObject({ 'berth.job': body.id, 'berth.attempt': '1', 'berth.worker': stack.workerId });
+  expect(info!.Config.Labels).toMatchObject({
+    'berth.job': body.id,
+    'berth.attempt': '1',
+    'berth.worker': stack.workerId,
+  });
   expect(info!.HostConfig).toMatchObject({
     Privileged: false,
     CapDrop: ['ALL'],

@@ -8,7 +8,11 @@ const root = resolve(__dirname, '..');
 
 function childPids(pid: number): number[] {
   try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
     return kids.flatMap((k) => [k, ...childPids(k)]);
   } catch {
     return [];
@@ -29,12 +33,16 @@ test('the stack starts its own Redis, serves, and leaves no process behind after
   const port = 18_000 + Math.floor(Math.random() * 1000);
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), BERTH_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   delete env.REDIS_URL;
-  const proc = spawn(process.execPath, [join(root, 'apps/stack/dist/main.js')], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [join(root, 'apps/stack/dist/main.js')], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   try {
     const deadline = Date.now() + 30_000;
-    while (!stderr.includes('API on') && Date.now() < deadline && proc.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    while (!stderr.includes('API on') && Date.now() < deadline && proc.exitCode === null)
+      await new Promise((r) => setTimeout(r, 100));
     expect(stderr).toContain('started redis-server');
     const ready = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json();
     expect(ready.status).toBe('ready');

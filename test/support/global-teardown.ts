@@ -1,4 +1,4 @@
-import type { TestRedis } from './redis-server';
+import type { TestRedis } from './redis-server.js';
 
 export default async function globalTeardown(): Promise<void> {
   await (globalThis as { berthTestRedis?: TestRedis }).berthTestRedis?.destroy();

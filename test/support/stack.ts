@@ -1,4 +1,5 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
+import type { JobRecord } from '@berth/contracts';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { tmpdir } from 'node:os';
@@ -60,7 +61,7 @@ export async function startTestStack(
   };
 }
 
-export async function submit(url: string, spec: unknown): Promise<{ status: number; body: any }> {
+export async function submit(url: string, spec: unknown): Promise<{ status: number; body: JobRecord }> {
   const res = await fetch(`${url}/v1/jobs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -74,10 +75,10 @@ export function fixtureJob(command: string[], extra: Record<string, unknown> = {
 }
 
 /** Polls a job until it reaches a terminal state. */
-export async function waitForEnd(url: string, id: string, timeoutMs = 60_000): Promise<any> {
+export async function waitForEnd(url: string, id: string, timeoutMs = 60_000): Promise<JobRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = await (await fetch(`${url}/v1/jobs/${id}`)).json();
+    const job = (await (await fetch(`${url}/v1/jobs/${id}`)).json()) as JobRecord;
     if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));

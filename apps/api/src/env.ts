@@ -6,7 +6,10 @@ const Env = z.object({
   HOST: z.string().default('127.0.0.1'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   BERTH_DATA_DIR: z.string().default('./var'),
-  BERTH_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default('berth'),
+  BERTH_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .default('berth'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -12,6 +12,10 @@ const Env = z.object({
 
 export type StackConfig = z.infer<typeof Env>;
 
-export function loadStackConfig(env: NodeJS.ProcessEnv = process.env): StackConfig {
-  return Env.parse(env);
+/** @param defaults settings a command prefers when the environment leaves them unset (the demo wants quiet logs). */
+export function loadStackConfig(
+  defaults: Partial<Record<keyof StackConfig, string>> = {},
+  env = process.env,
+): StackConfig {
+  return Env.parse({ ...defaults, ...env });
 }

@@ -50,9 +50,16 @@ export async function startStack(config: StackConfig, log: (line: string) => voi
     children.push({ name: 'worker', proc: spawnNode(join(appsDir, 'worker/dist/main.js'), env) });
     const apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
     const exited = Promise.race(
-      children.map(({ name, proc }) => new Promise<string>((res) => proc.once('exit', (code) => res(`${name} exited with ${code}`)))),
+      children.map(
+        ({ name, proc }) =>
+          new Promise<string>((res) => proc.once('exit', (code) => res(`${name} exited with ${code}`))),
+      ),
     );
-    const ready = waitFor(async () => (await httpStatus(`${apiUrl}/readyz`)) === 200, 20_000, 'the API did not become ready');
+    const ready = waitFor(
+      async () => (await httpStatus(`${apiUrl}/readyz`)) === 200,
+      20_000,
+      'the API did not become ready',
+    );
     await Promise.race([ready, exited.then((why) => Promise.reject(new StackError(`berth: ${why} during start-up`)))]);
     log(`berth: API on ${apiUrl} (docs at ${apiUrl}/docs), one worker on the local Docker engine`);
     return { apiUrl, redisUrl, exited, stop };
@@ -65,11 +72,28 @@ export async function startStack(config: StackConfig, log: (line: string) => voi
 function startRedis(port: number, dir: string): ChildProcess {
   const found = spawnSync('sh', ['-c', 'command -v redis-server']);
   if (found.status !== 0) {
-    throw new StackError('berth: redis-server is not installed — install it with: apt-get install -y redis-server (or set REDIS_URL)');
+    throw new StackError(
+      'berth: redis-server is not installed — install it with: apt-get install -y redis-server (or set REDIS_URL)',
+    );
   }
   return spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
     { stdio: 'ignore' },
   );
 }
@@ -89,7 +113,9 @@ async function terminate(proc: ChildProcess): Promise<void> {
 
 async function checkDocker(dockerHost: string | undefined): Promise<void> {
   const socketPath = dockerHost?.startsWith('unix://') ? dockerHost.slice('unix://'.length) : '/var/run/docker.sock';
-  const url = dockerHost?.startsWith('tcp://') ? `http://${dockerHost.slice('tcp://'.length)}/_ping` : 'http://docker/_ping';
+  const url = dockerHost?.startsWith('tcp://')
+    ? `http://${dockerHost.slice('tcp://'.length)}/_ping`
+    : 'http://docker/_ping';
   const ok = await httpStatus(url, dockerHost?.startsWith('tcp://') ? undefined : socketPath).then(
     (s) => s === 200,
     () => false,

@@ -6,7 +6,10 @@ const Env = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   DOCKER_HOST: z.string().optional(),
   BERTH_DATA_DIR: z.string().default('./var'),
-  BERTH_PREFIX: z.string().regex(/^[a-z0-9-]+$/).default('berth'),
+  BERTH_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .default('berth'),
   BERTH_WORKER_ID: z
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)

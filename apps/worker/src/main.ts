@@ -13,10 +13,17 @@ const docker = new Docker(dockerOptions(config.dockerHost));
 try {
   await docker.ping();
 } catch {
-  logger.fatal(`no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`);
+  logger.fatal(
+    `no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`,
+  );
   process.exit(1);
 }
-const worker = buildWorker({ ...config, dataDir: resolve(config.dataDir), runtime: new DockerRuntime(docker, memlockLimit()), logger });
+const worker = buildWorker({
+  ...config,
+  dataDir: resolve(config.dataDir),
+  runtime: new DockerRuntime(docker, memlockLimit()),
+  logger,
+});
 logger.info({ concurrency: config.concurrency }, 'worker ready');
 
 let closing = false;

@@ -65,7 +65,12 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
         result.exitCode === 0
           ? { state: 'succeeded', exitCode: 0 }
           : result.oomKilled
-            ? { state: 'failed', reason: 'OOM_KILLED', exitCode: result.exitCode, message: 'the container ran out of memory' }
+            ? {
+                state: 'failed',
+                reason: 'OOM_KILLED',
+                exitCode: result.exitCode,
+                message: 'the container ran out of memory',
+              }
             : {
                 state: 'failed',
                 reason: 'EXIT_NONZERO',
@@ -94,7 +99,9 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     maxStalledCount: 1,
   });
   worker.on('error', (err) => deps.logger.warn({ err }, 'queue connection trouble'));
-  worker.on('lockRenewalFailed', (ids) => deps.logger.error({ jobs: ids }, 'lock renewal failed; another worker may re-attach'));
+  worker.on('lockRenewalFailed', (ids) =>
+    deps.logger.error({ jobs: ids }, 'lock renewal failed; another worker may re-attach'),
+  );
 
   return {
     async close() {

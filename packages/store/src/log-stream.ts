@@ -26,7 +26,8 @@ export class LogStream {
     if (lines.length === 0) return;
     const tx = this.redis.multi();
     const key = this.keys.logs(jobId);
-    for (const l of lines) tx.xadd(key, '*', 'a', attempt, 's', l.stream === 'stdout' ? 'o' : 'e', 't', l.time, 'x', l.text);
+    for (const l of lines)
+      tx.xadd(key, '*', 'a', attempt, 's', l.stream === 'stdout' ? 'o' : 'e', 't', l.time, 'x', l.text);
     tx.hincrby(this.keys.logCount(jobId), String(attempt), lines.length);
     await tx.exec();
   }
@@ -48,8 +49,7 @@ export class LogStream {
    */
   async waitFor(conn: Redis, jobId: string, afterId: string, count: number, blockMs: number): Promise<LogEntry[]> {
     const res = (await conn.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.logs(jobId), afterId)) as
-      | [string, RawEntry[]][]
-      | null;
+      [string, RawEntry[]][] | null;
     return res?.[0]?.[1].map(parseEntry) ?? [];
   }
 }

@@ -79,7 +79,10 @@ export const jobRoutes =
           querystring: z.strictObject({
             state: JobState.optional(),
             limit: z.coerce.number().int().min(1).max(200).default(50),
-            cursor: z.string().regex(/^[0-9a-z]{1,12}$/).optional(),
+            cursor: z
+              .string()
+              .regex(/^[0-9a-z]{1,12}$/)
+              .optional(),
           }),
           response: {
             200: z.object({ jobs: z.array(JobRecord), next: z.string().nullable() }),

@@ -1,7 +1,13 @@
 // ContainerRuntime on the Docker Engine API through dockerode. Errors are told apart by statusCode, never by text.
 import Docker from 'dockerode';
 import { Demuxer } from '../pump/demux.js';
-import { LaunchError, type AttemptHooks, type AttemptResult, type ContainerRuntime, type LaunchSpec } from './container-runtime.js';
+import {
+  LaunchError,
+  type AttemptHooks,
+  type AttemptResult,
+  type ContainerRuntime,
+  type LaunchSpec,
+} from './container-runtime.js';
 
 interface DockerError {
   statusCode?: number;
@@ -75,7 +81,11 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (info.State.Status === 'created' || info.State.Running) await hooks.onRunning();
 
-    const logs = (await container.logs({ follow: true, stdout: true, stderr: true })) as unknown as NodeJS.ReadableStream;
+    const logs = (await container.logs({
+      follow: true,
+      stdout: true,
+      stderr: true,
+    })) as unknown as NodeJS.ReadableStream;
     const demux = new Demuxer();
     for await (const chunk of logs) {
       for (const frame of demux.push(chunk as Buffer)) await hooks.onOutput(frame.stream, frame.payload);
@@ -124,7 +134,10 @@ function launchError(err: unknown, spec: LaunchSpec): Error {
     return new LaunchError('IMAGE_PULL_FAILED', `image ${spec.image} is not present on this worker`);
   }
   if (status === 500 && spec.gpus !== 'none') {
-    return new LaunchError('INFRA_ERROR', `the Docker engine refused to start the container with GPUs: ${describe(err)}`);
+    return new LaunchError(
+      'INFRA_ERROR',
+      `the Docker engine refused to start the container with GPUs: ${describe(err)}`,
+    );
   }
   return err instanceof Error ? err : new Error(String(err));
 }
