@@ -1,4 +1,4 @@
-import type { TestRedis } from './redis-server.js';
+import type { TestRedis } from './redis-server.ts';
 
 export default async function globalTeardown(): Promise<void> {
   await (globalThis as { berthTestRedis?: TestRedis }).berthTestRedis?.destroy();

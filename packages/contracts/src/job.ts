@@ -57,15 +57,14 @@ const labels = z
   .record(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'label keys are lowercase [a-z0-9._-]'), z.string().max(256))
   .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
 
-const jobSpecBase = {
+// The `custom` recipe is built in; the manifests issue turns `manifest` into a catalog of YAML recipes whose
+// params are checked against each recipe's schema, keeping this shape.
+export const JobSpec = z.strictObject({
+  manifest: z.literal('custom', { error: 'unknown manifest; available: custom' }),
+  params: CustomParams,
   resources: Resources.default({ gpus: 0 }),
   labels: labels.optional(),
-};
-
-// One member per recipe; the manifests issue adds recipes loaded from ngc-manifests/.
-export const JobSpec = z.discriminatedUnion('manifest', [
-  z.strictObject({ manifest: z.literal('custom'), params: CustomParams, ...jobSpecBase }),
-]);
+});
 export type JobSpec = z.infer<typeof JobSpec>;
 export type JobSpecInput = z.input<typeof JobSpec>;
 

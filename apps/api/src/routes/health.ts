@@ -2,13 +2,21 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../services.js';
+import { ErrorResponse } from './schemas.js';
 
 export const healthRoutes =
   (services: Services): FastifyPluginAsyncZod =>
   async (app) => {
     app.get(
       '/healthz',
-      { schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } },
+      {
+        schema: {
+          tags: ['health'],
+          operationId: 'healthz',
+          summary: 'Liveness: the process answers',
+          response: { 200: z.object({ status: z.literal('ok') }) },
+        },
+      },
       async () => ({ status: 'ok' as const }),
     );
 
@@ -17,7 +25,12 @@ export const healthRoutes =
       {
         schema: {
           tags: ['health'],
-          response: { 200: z.object({ status: z.literal('ready'), queue: z.record(z.string(), z.number()) }) },
+          operationId: 'readyz',
+          summary: 'Readiness: Redis reachable and the queue usable',
+          response: {
+            200: z.object({ status: z.literal('ready'), queue: z.record(z.string(), z.number()) }),
+            503: ErrorResponse,
+          },
         },
       },
       async () => {
