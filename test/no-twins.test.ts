@@ -1,5 +1,5 @@
 // Twenty jobs at once: every one finishes and every one ran exactly one container (counted from the engine's events).
-import { docker, fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
+import { createdContainers, fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -19,22 +19,7 @@ test('20 jobs submitted at once all finish and none runs twice', async () => {
   const jobs = await Promise.all(ids.map((id) => waitForEnd(stack.url, id, 120_000)));
   expect(jobs.map((j) => j.state)).toEqual(Array(20).fill('succeeded'));
 
-  const events = await docker.getEvents({
-    since,
-    until: Math.ceil(Date.now() / 1000) + 1,
-    filters: { type: ['container'], event: ['create'], label: [`berth.worker=${stack.workerId}`] },
-  });
-  const text = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    events.on('data', (d: Buffer) => (out += d.toString()));
-    events.on('end', () => resolve(out));
-    events.on('error', reject);
-  });
-  const created = text
-    .trim()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l).Actor.Attributes['berth.job'] as string);
+  const created = await createdContainers(since, `berth.worker=${stack.workerId}`);
   expect(created.sort()).toEqual([...ids].sort());
 
   for (const [i, id] of ids.entries()) {

@@ -25,9 +25,9 @@ export interface TestStack {
 
 export async function startTestStack(
   name: string,
-  opts: { redisUrl?: string; worker?: boolean; concurrency?: number } = {},
+  opts: { redisUrl?: string; worker?: boolean; concurrency?: number; lockMs?: number; prefix?: string } = {},
 ): Promise<TestStack> {
-  const prefix = testPrefix(name);
+  const prefix = opts.prefix ?? testPrefix(name);
   const redisUrl = opts.redisUrl ?? testRedisUrl();
   const app = await buildApp({ port: 0, host: '127.0.0.1', redisUrl, dataDir: '/tmp', prefix, logLevel: 'silent' });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -44,6 +44,7 @@ export async function startTestStack(
           workerId,
           concurrency: opts.concurrency ?? 4,
           dataDir,
+          lockMs: opts.lockMs,
           runtime: new DockerRuntime(docker, memlockLimit()),
           logger: pino({ level: 'silent' }),
         });
@@ -83,4 +84,23 @@ export async function waitForEnd(url: string, id: string, timeoutMs = 60_000): P
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The berth.job label of every container the engine created since `since` (unix seconds) matching `label`. */
+export async function createdContainers(since: number, label: string): Promise<string[]> {
+  const events = await docker.getEvents({
+    since,
+    until: Math.ceil(Date.now() / 1000) + 1,
+    filters: { type: ['container'], event: ['create'], label: [label] },
+  });
+  const text = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    events.on('data', (d: Buffer) => (out += d.toString()));
+    events.on('end', () => resolve(out));
+    events.on('error', reject);
+  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { Actor: { Attributes: Record<string, string> } }).Actor.Attributes['berth.job']!);
 }

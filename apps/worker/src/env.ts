@@ -15,6 +15,7 @@ const Env = z.object({
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)
     .default(hostname().slice(0, 63)),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  BERTH_WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -26,6 +27,7 @@ export interface WorkerConfig {
   prefix: string;
   workerId: string;
   concurrency: number;
+  lockMs: number;
   logLevel: string;
 }
 
@@ -38,6 +40,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     prefix: e.BERTH_PREFIX,
     workerId: e.BERTH_WORKER_ID,
     concurrency: e.BERTH_WORKER_CONCURRENCY,
+    lockMs: e.BERTH_WORKER_LOCK_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -17,6 +17,8 @@ export interface WorkerDeps {
   concurrency: number;
   /** Absolute; results folders are created under it and bind-mounted by path. */
   dataDir: string;
+  /** How long a job's lock lives without renewal before another worker may take the job over (default 60 s). */
+  lockMs?: number;
   runtime: ContainerRuntime;
   logger: Logger;
 }
@@ -94,8 +96,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     prefix: `${deps.prefix}:bull`,
     concurrency: deps.concurrency,
     // Long trainings must not be handed to a second worker by one slow lock renewal.
-    lockDuration: 60_000,
-    stalledInterval: 30_000,
+    lockDuration: deps.lockMs ?? 60_000,
+    stalledInterval: (deps.lockMs ?? 60_000) / 2,
     maxStalledCount: 1,
   });
   worker.on('error', (err) => deps.logger.warn({ err }, 'queue connection trouble'));
