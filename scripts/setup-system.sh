@@ -10,6 +10,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static)
 /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1 || need_pkgs+=(python3-torch python3-numpy)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
+# Only to validate docker-compose.yml in the tests (`docker-compose config`).
+command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
 # Without an optimised BLAS, Debian's torch trains about 10x slower on CPU.
 [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread ] || need_pkgs+=(libopenblas0-pthread)
 

@@ -85,10 +85,10 @@ async function followLog(url: string, onLine: (text: string) => void): Promise<s
   }
 }
 
-const config = loadStackConfig({ LOG_LEVEL: 'warn' });
 let stack: Stack | undefined;
 let code = 1;
 try {
+  const config = loadStackConfig({ LOG_LEVEL: 'warn' });
   stack = await startStack(config, log);
   process.on('SIGINT', () => void stack?.stop().then(() => process.exit(130)));
   code = await run(stack, resolve(config.BERTH_DATA_DIR));

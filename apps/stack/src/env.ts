@@ -1,5 +1,6 @@
 // The one-machine launcher's configuration: parsed once; the API and worker children get theirs from it.
 import { z } from 'zod';
+import { StackError } from './stack-error.js';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -17,5 +18,12 @@ export function loadStackConfig(
   defaults: Partial<Record<keyof StackConfig, string>> = {},
   env = process.env,
 ): StackConfig {
-  return Env.parse({ ...defaults, ...env });
+  // An empty variable means unset (`REDIS_URL= npm start`).
+  const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = Env.safeParse({ ...defaults, ...set });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new StackError(`berth: bad configuration — ${problems}`);
+  }
+  return parsed.data;
 }

@@ -7,13 +7,11 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StackConfig } from './env.js';
+import { StackError } from './stack-error.js';
+
+export { StackError };
 
 const appsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** A problem the user can fix, told in one line with the command that fixes it. */
-export class StackError extends Error {
-  override readonly name = 'StackError';
-}
 
 export interface Stack {
   apiUrl: string;
