@@ -3,6 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisArgs } from '../../apps/stack/src/redis-args.ts';
 
 export interface TestRedis {
   port: number;
@@ -18,26 +19,7 @@ export async function startRedis(port: number): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-redis-'));
   let proc: ChildProcess | undefined;
   const start = async () => {
-    proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--appendonly',
-        'yes',
-        '--maxmemory-policy',
-        'noeviction',
-        '--save',
-        '',
-        '--daemonize',
-        'no',
-      ],
-      { stdio: 'ignore', detached: false },
-    );
+    proc = spawn('redis-server', redisArgs(port, dir), { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return;
       await new Promise((r) => setTimeout(r, 50));

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StackConfig } from './env.js';
+import { redisArgs } from './redis-args.js';
 import { StackError } from './stack-error.js';
 
 export { StackError };
@@ -74,26 +75,7 @@ function startRedis(port: number, dir: string): ChildProcess {
       'berth: redis-server is not installed — install it with: apt-get install -y redis-server (or set REDIS_URL)',
     );
   }
-  return spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--maxmemory-policy',
-      'noeviction',
-      '--save',
-      '',
-      '--daemonize',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
+  return spawn('redis-server', redisArgs(port, dir), { stdio: 'ignore' });
 }
 
 function spawnNode(script: string, env: NodeJS.ProcessEnv): ChildProcess {
