@@ -1,0 +1,162 @@
+// Turns a recipe and validated values into what the worker's ContainerRuntime launches (its LaunchSpec, plus mounts).
+import type { ParamValue, ParamValues } from './params.js';
+import type { Manifest } from './schema.js';
+import { parseToken, substitute } from './template.js';
+
+export interface RenderContext {
+  /** 'all' for whole-host mode, device ids for slot mode, 'none' for CPU jobs. */
+  gpus: 'all' | string[] | 'none';
+  /** GPUs the job asked for: one process each when above 1. */
+  gpuCount: number;
+  attempt: number;
+  jobId: string;
+  workerId: string;
+  /** Host folders: the Docker engine resolves them. */
+  resultsDir: string;
+  dataDir?: string;
+  initDir?: string;
+  /** Use the recipe's offline CPU image. */
+  cpu: boolean;
+}
+
+export interface RenderedMount {
+  hostPath: string;
+  containerPath: '/data' | '/init' | '/results';
+  readOnly: boolean;
+}
+
+/** Structurally a worker LaunchSpec, with the extra mounts and limits the worker will honour later. */
+export interface RenderedLaunch {
+  name: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  gpus: 'all' | string[] | 'none';
+  shmSizeBytes: number;
+  memoryBytes?: number;
+  resultsDir: string;
+  mounts: RenderedMount[];
+}
+
+export class RenderError extends Error {
+  override readonly name = 'RenderError';
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+export function parseSize(size: number | string): number {
+  if (typeof size === 'number') return size;
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)i?b?$/i.exec(size);
+  if (!m) throw new RenderError(`not a size: ${size}`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!);
+}
+
+function asText(value: ParamValue): string {
+  if (Array.isArray(value)) return value.join(' ');
+  return String(value);
+}
+
+/** The command array: placeholders substituted token by token; nothing is ever joined into a shell string. */
+export function renderCommand(m: Manifest, values: Record<string, ParamValue>, ctx: RenderContext): string[] {
+  const builtins: Record<string, string> = {
+    gpus: String(ctx.gpuCount),
+    job_id: ctx.jobId,
+    attempt: String(ctx.attempt),
+  };
+  const lookup = (name: string): string | undefined => {
+    if (name in builtins) return builtins[name];
+    const v = values[name];
+    return v === undefined ? undefined : asText(v);
+  };
+  const out: string[] = [];
+  for (const raw of m.command) {
+    const token = parseToken(raw);
+    switch (token.kind) {
+      case 'literal':
+        out.push(token.text);
+        break;
+      case 'flag': {
+        const v = values[token.name];
+        const flag = m.parameters[token.name]?.flag ?? `--${token.name}`;
+        if (v === undefined || v === false) break;
+        if (v === true) out.push(flag);
+        else if (Array.isArray(v)) out.push(flag, ...v);
+        else out.push(flag, String(v));
+        break;
+      }
+      case 'whole': {
+        const v = token.name in builtins ? builtins[token.name] : values[token.name];
+        if (v === undefined) break;
+        if (Array.isArray(v)) out.push(...v);
+        else out.push(String(v));
+        break;
+      }
+      case 'mixed': {
+        if (token.names.some((n) => lookup(n) === undefined)) break;
+        out.push(substitute(token.text, (n) => lookup(n)!));
+        break;
+      }
+    }
+  }
+  return withLauncher(m, out, ctx.cpu ? 1 : ctx.gpuCount);
+}
+
+function withLauncher(m: Manifest, command: string[], processes: number): string[] {
+  if (m.launcher === 'none' || processes <= 1) return command;
+  const rest = command.slice(1);
+  if (m.launcher === 'torchrun') return ['torchrun', '--nproc_per_node', String(processes), ...rest];
+  // NVIDIA's DLE scripts take --local_rank, which torch.distributed.launch passes (torchrun passes --local-rank).
+  return [command[0]!, '-m', 'torch.distributed.launch', `--nproc_per_node=${processes}`, ...rest];
+}
+
+function imageOf(m: Manifest, values: Record<string, ParamValue>, cpu: boolean): string {
+  if ('param' in m.image) {
+    const v = values[m.image.param];
+    if (typeof v !== 'string') throw new RenderError(`parameter ${m.image.param} (the image) is not set`);
+    return v;
+  }
+  const variant = cpu ? m.image.cpu : m.image.gpu;
+  if (!variant) throw new RenderError(`${m.id} has no CPU image`);
+  return variant.digest ? `${variant.ref.replace(/@sha256:[a-f0-9]+$/, '')}@${variant.digest}` : variant.ref;
+}
+
+function gpuCountOf(ctx: RenderContext): number {
+  if (ctx.cpu || ctx.gpus === 'none') return 0;
+  return Array.isArray(ctx.gpus) ? ctx.gpus.length : ctx.gpuCount;
+}
+
+export function renderLaunch(m: Manifest, params: ParamValues, ctx: RenderContext): RenderedLaunch {
+  const gpuCount = gpuCountOf(ctx);
+  const g = m.resources.gpus;
+  if (!ctx.cpu && (gpuCount < g.min || gpuCount > g.max)) {
+    throw new RenderError(`${m.id} runs on ${g.min} to ${g.max} GPUs, not ${gpuCount}`);
+  }
+  const mounts: RenderedMount[] = [];
+  for (const mount of m.mounts) {
+    const hostPath = { '/data': ctx.dataDir, '/init': ctx.initDir, '/results': ctx.resultsDir }[mount.target];
+    if (hostPath === undefined) {
+      if (mount.required) throw new RenderError(`${m.id} needs ${mount.target} (${mount.source})`);
+      continue;
+    }
+    mounts.push({ hostPath, containerPath: mount.target, readOnly: mount.readOnly });
+  }
+  const env: Record<string, string> = { ...params.env, ...m.env };
+  return {
+    name: `berth-${ctx.jobId}-a${ctx.attempt}`,
+    image: imageOf(m, params.values, ctx.cpu),
+    command: renderCommand(m, params.values, { ...ctx, gpuCount }),
+    env,
+    labels: {
+      'berth.job': ctx.jobId,
+      'berth.attempt': String(ctx.attempt),
+      'berth.worker': ctx.workerId,
+      'berth.manifest': m.id,
+    },
+    gpus: ctx.cpu ? 'none' : ctx.gpus,
+    shmSizeBytes: parseSize(m.resources.shmSize),
+    ...(m.resources.memory !== undefined ? { memoryBytes: parseSize(m.resources.memory) } : {}),
+    resultsDir: ctx.resultsDir,
+    mounts,
+  };
+}
