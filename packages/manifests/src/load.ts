@@ -185,8 +185,8 @@ export function parseManifest(text: string, file: string): Manifest {
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0];
-    throw new ManifestError(file, '$', `invalid YAML${line ? ` at line ${line.line}` : ''}: ${yamlError.message}`);
+    const line = text.slice(0, yamlError.pos[0]).split('\n').length;
+    throw new ManifestError(file, '$', `invalid YAML at line ${line}: ${yamlError.message}`);
   }
   const parsed = Manifest.safeParse(doc.toJS());
   if (!parsed.success) {

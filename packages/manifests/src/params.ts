@@ -112,7 +112,7 @@ export function validateParams(m: Manifest, input: unknown): ValidateResult {
       const name = issue.path.map(String).join('.');
       const p = m.parameters[String(issue.path[0])];
       const message =
-        issue.code === 'invalid_type' && issue.input === undefined
+        issue.code === 'invalid_type' && issue.path.length === 1 && raw[String(issue.path[0])] === undefined
           ? `is required (${p?.description ?? 'a value'})`
           : issue.message;
       issues.push({ path: `params.${name}`, message });
