@@ -92,6 +92,15 @@ describe('loadManifests', () => {
     expectError(err, 'a.yaml', '$.mounts[0].readOnly', /must be read-only/);
   });
 
+  it('names an implied value its target parameter would refuse', () => {
+    const text = good.replace(
+      '  batch:\n    type: int\n',
+      "  batch:\n    type: int\n    implies: { '8': { seq_length: 4096 } }\n",
+    );
+    const err = failure({ 'a.yaml': text });
+    expectError(err, 'a.yaml', "$.parameters.batch.implies['8'].seq_length", /between 1 and 512/);
+  });
+
   it('rejects a duplicate id, naming both files', () => {
     const err = failure({ 'a.yaml': good, 'b.yaml': good });
     expectError(err, 'b.yaml', '$.id', /duplicate id "tensorrt-perf" \(also in .*a\.yaml\)/);

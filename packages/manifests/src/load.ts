@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { paramSchema } from './params.js';
 import { Manifest, type Param } from './schema.js';
 import { BUILTINS, parseToken, referencedNames } from './template.js';
 
@@ -174,7 +175,15 @@ function checkParam(name: string, p: Param, all: Record<string, Param>): Problem
   }
   for (const [value, implied] of Object.entries(p.implies ?? {})) {
     for (const target of Object.keys(implied)) {
-      if (!all[target]) problems.push({ path: at('implies', value, target), message: `unknown parameter "${target}"` });
+      const targetParam = all[target];
+      if (!targetParam) {
+        problems.push({ path: at('implies', value, target), message: `unknown parameter "${target}"` });
+        continue;
+      }
+      const check = paramSchema(targetParam).safeParse(implied[target]);
+      if (!check.success) {
+        problems.push({ path: at('implies', value, target), message: check.error.issues[0]!.message });
+      }
     }
   }
   return problems;

@@ -28,7 +28,8 @@ function describeRange(min?: number, max?: number): string {
   return '';
 }
 
-function paramSchema(p: Param): z.ZodType {
+/** The schema one parameter's value must satisfy. */
+export function paramSchema(p: Param): z.ZodType {
   switch (p.type) {
     case 'int':
     case 'number': {
