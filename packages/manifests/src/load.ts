@@ -106,9 +106,8 @@ export function crossCheck(m: Manifest): Problem[] {
   });
   m.metrics.forEach((rule, i) => {
     if (rule.kind !== 'regex') return;
-    let re: RegExp;
     try {
-      re = new RegExp(rule.pattern);
+      new RegExp(rule.pattern);
     } catch (err) {
       problems.push({
         path: ['metrics', i, 'pattern'],
@@ -117,7 +116,6 @@ export function crossCheck(m: Manifest): Problem[] {
       return;
     }
     const groups = new Set([...rule.pattern.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((x) => x[1]));
-    void re;
     for (const [metric, group] of Object.entries(rule.metrics)) {
       if (!groups.has(group)) {
         problems.push({
