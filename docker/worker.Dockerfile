@@ -7,6 +7,7 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/store/package.json packages/store/
+COPY packages/manifests/package.json packages/manifests/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/stack/package.json apps/stack/
@@ -26,6 +27,10 @@ COPY --from=build /app/packages/contracts/package.json packages/contracts/
 COPY --from=build /app/packages/contracts/dist packages/contracts/dist
 COPY --from=build /app/packages/store/package.json packages/store/
 COPY --from=build /app/packages/store/dist packages/store/dist
+COPY --from=build /app/packages/manifests/package.json packages/manifests/
+COPY --from=build /app/packages/manifests/dist packages/manifests/dist
+# The recipe catalog, validated at start-up (BERTH_MANIFESTS_DIR defaults to ./ngc-manifests).
+COPY ngc-manifests ngc-manifests
 COPY --from=build /app/apps/worker/package.json apps/worker/
 COPY --from=build /app/apps/worker/dist apps/worker/dist
 # Runs as root on purpose: the worker drives the host's Docker through /var/run/docker.sock, which is

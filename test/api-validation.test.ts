@@ -37,7 +37,9 @@ test('an unknown manifest is named', async () => {
   const res = await post(JSON.stringify({ manifest: 'bert-magic', params: {} }));
   const { error } = await res.json();
   expect(res.status).toBe(400);
-  expect(error.issues).toContainEqual({ path: 'manifest', message: 'unknown manifest; available: custom' });
+  expect(error.issues).toEqual([
+    { path: 'manifest', message: expect.stringMatching(/^unknown manifest; available: .*bert-finetune-squad.*custom/) },
+  ]);
 });
 
 test('a body over 1 MiB is 413 BODY_TOO_LARGE', async () => {
@@ -93,4 +95,62 @@ test('health, readiness, OpenAPI and Swagger UI answer', async () => {
   expect(doc.openapi).toMatch(/^3\./);
   expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/logs']));
   expect((await fetch(`${stack.url}/docs/`)).status).toBe(200);
+});
+
+test('the recipe catalog lists every manifest and serves each with its parameters as JSON Schema', async () => {
+  const list = await (await fetch(`${stack.url}/v1/manifests`)).json();
+  const ids = list.manifests.map((m: { id: string }) => m.id);
+  expect(ids).toEqual(
+    expect.arrayContaining(['custom', 'bert-pretrain', 'bert-finetune-squad', 'dle-bert-squad', 'tensorrt-build']),
+  );
+  const squad = await (await fetch(`${stack.url}/v1/manifests/bert-finetune-squad`)).json();
+  expect(squad.parameters.doc_stride).toMatchObject({ type: 'int', min: 16, max: 512, default: 128 });
+  expect(squad.paramsSchema.properties.doc_stride).toMatchObject({ type: 'integer', minimum: 16, maximum: 512 });
+  const missing = await fetch(`${stack.url}/v1/manifests/nope`);
+  expect(missing.status).toBe(404);
+  expect((await missing.json()).error.code).toBe('MANIFEST_NOT_FOUND');
+});
+
+test('a recipe checks its parameters, GPU range and inputs, all in one 400', async () => {
+  const res = await post(
+    JSON.stringify({
+      manifest: 'bert-finetune-squad',
+      params: { doc_stride: 4, precision: 'fp64', colour: 'red', env: { NVIDIA_VISIBLE_DEVICES: 'all' } },
+      resources: { gpus: 9 },
+    }),
+  );
+  expect(res.status).toBe(400);
+  const issues: { path: string; message: string }[] = (await res.json()).error.issues;
+  const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
+  expect(byPath['params.doc_stride']).toMatch(/between 16 and 512/);
+  expect(byPath['params.precision']).toMatch(/fp32.*bf16.*fp16/);
+  expect(byPath['params.colour']).toMatch(/unknown parameter/);
+  expect(Object.keys(byPath)).toContain('params.env.NVIDIA_VISIBLE_DEVICES');
+  expect(byPath['resources.gpus']).toBe('bert-finetune-squad runs on 0 to 8 GPUs');
+  expect(byPath['inputs.dataset']).toMatch(/needs \/data/);
+  expect(byPath['inputs.initFrom']).toMatch(/needs \/init/);
+});
+
+test('a dry run renders the launch without queueing it, hiding host paths and environment values', async () => {
+  const res = await fetch(`${stack.url}/v1/jobs/validate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      ...fixtureJob(['echo', 'hi; rm -rf /']),
+      params: { image: 'berth/fixture:dev', command: ['echo', 'hi; rm -rf /'], env: { TOKEN: 's3cret' } },
+    }),
+  });
+  expect(res.status).toBe(200);
+  const { spec, launch } = await res.json();
+  expect(spec.resources.gpus).toBe(0);
+  expect(launch).toMatchObject({
+    image: 'berth/fixture:dev',
+    command: ['echo', 'hi; rm -rf /'],
+    gpus: 'none',
+    env: { TOKEN: '(hidden)' },
+  });
+  expect(JSON.stringify(launch)).not.toContain('s3cret');
+  expect(launch.mounts).toEqual([{ hostPath: '(host)', containerPath: '/results', readOnly: false }]);
+  const listed = await (await fetch(`${stack.url}/v1/jobs?limit=200`)).json();
+  expect(listed.jobs.filter((j: { spec: { params: { env?: unknown } } }) => j.spec.params.env)).toHaveLength(0);
 });

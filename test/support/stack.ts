@@ -1,5 +1,6 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
 import type { JobRecord } from '@berth/contracts';
+import { loadManifests } from '@berth/manifests';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { buildWorker, type BerthWorker } from '../../apps/worker/src/worker.js';
 import { testPrefix, testRedisUrl } from './env.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+export const manifestsDir = join(__dirname, '../../ngc-manifests');
 
 export interface TestStack {
   app: FastifyInstance;
@@ -29,7 +31,15 @@ export async function startTestStack(
 ): Promise<TestStack> {
   const prefix = opts.prefix ?? testPrefix(name);
   const redisUrl = opts.redisUrl ?? testRedisUrl();
-  const app = await buildApp({ port: 0, host: '127.0.0.1', redisUrl, dataDir: '/tmp', prefix, logLevel: 'silent' });
+  const app = await buildApp({
+    port: 0,
+    host: '127.0.0.1',
+    redisUrl,
+    dataDir: '/tmp',
+    manifestsDir,
+    prefix,
+    logLevel: 'silent',
+  });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
@@ -44,6 +54,7 @@ export async function startTestStack(
           workerId,
           concurrency: opts.concurrency ?? 4,
           dataDir,
+          manifests: loadManifests(manifestsDir),
           lockMs: opts.lockMs,
           runtime: new DockerRuntime(docker, memlockLimit()),
           logger: pino({ level: 'silent' }),

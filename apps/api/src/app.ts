@@ -8,16 +8,20 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { loadManifests } from '@berth/manifests';
 import type { ApiConfig } from './env.js';
 import { registerErrorHandler } from './plugins/errors.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
+import { manifestRoutes } from './routes/manifests.js';
 import { buildServices } from './services.js';
 
 export const bodyLimit = 1024 * 1024;
 
+/** Throws ManifestError (file, path, reason) when a recipe is broken: the API does not start with a bad catalog. */
 export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
+  const manifests = loadManifests(config.manifestsDir);
   const app = Fastify({
     logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
     bodyLimit,
@@ -48,6 +52,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
       security: [],
       tags: [
         { name: 'jobs', description: 'Submit and inspect jobs' },
+        { name: 'manifests', description: 'The recipe catalog' },
         { name: 'logs', description: 'Job output' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -58,7 +63,8 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes(services));
-  await app.register(jobRoutes(services));
+  await app.register(jobRoutes(services, manifests));
+  await app.register(manifestRoutes(manifests));
   await app.register(logRoutes(services));
   return app;
 }

@@ -6,6 +6,7 @@ const Env = z.object({
   HOST: z.string().default('127.0.0.1'),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   BERTH_DATA_DIR: z.string().default('./var'),
+  BERTH_MANIFESTS_DIR: z.string().default('./ngc-manifests'),
   BERTH_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]+$/)
@@ -18,6 +19,8 @@ export interface ApiConfig {
   host: string;
   redisUrl: string;
   dataDir: string;
+  /** Folder of recipe YAML files, all validated at start-up. */
+  manifestsDir: string;
   /** Prefix of every Redis key and BullMQ queue: lets deployments (and tests) share one Redis. */
   prefix: string;
   logLevel: string;
@@ -30,6 +33,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     dataDir: e.BERTH_DATA_DIR,
+    manifestsDir: e.BERTH_MANIFESTS_DIR,
     prefix: e.BERTH_PREFIX,
     logLevel: e.LOG_LEVEL,
   };

@@ -1,9 +1,14 @@
 // Reads config, builds the API, listens, and shuts down gracefully on SIGINT/SIGTERM.
+import { ManifestError } from '@berth/manifests';
 import { buildApp } from './app.js';
 import { loadApiConfig } from './env.js';
 
 const config = loadApiConfig();
-const app = await buildApp(config);
+const app = await buildApp(config).catch((err: unknown) => {
+  // A broken recipe stops start-up with its file, JSON path and reason, in one line.
+  process.stderr.write(`berth-api: ${err instanceof ManifestError ? err.message : String(err)}\n`);
+  process.exit(1);
+});
 await app.listen({ port: config.port, host: config.host });
 
 let closing = false;

@@ -6,6 +6,7 @@ const Env = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   DOCKER_HOST: z.string().optional(),
   BERTH_DATA_DIR: z.string().default('./var'),
+  BERTH_MANIFESTS_DIR: z.string().default('./ngc-manifests'),
   BERTH_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]+$/)
@@ -24,6 +25,7 @@ export interface WorkerConfig {
   /** unix:///path or tcp://host:port; the local socket when unset. */
   dockerHost: string | undefined;
   dataDir: string;
+  manifestsDir: string;
   prefix: string;
   workerId: string;
   concurrency: number;
@@ -37,6 +39,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     redisUrl: e.REDIS_URL,
     dockerHost: e.DOCKER_HOST,
     dataDir: e.BERTH_DATA_DIR,
+    manifestsDir: e.BERTH_MANIFESTS_DIR,
     prefix: e.BERTH_PREFIX,
     workerId: e.BERTH_WORKER_ID,
     concurrency: e.BERTH_WORKER_CONCURRENCY,

@@ -1,4 +1,5 @@
 // Reads config, builds the worker on the local Docker engine, and shuts down gracefully.
+import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
@@ -18,8 +19,17 @@ try {
   );
   process.exit(1);
 }
+let manifests;
+try {
+  manifests = loadManifests(config.manifestsDir);
+} catch (err) {
+  // A broken recipe stops start-up with its file, JSON path and reason.
+  logger.fatal(err instanceof ManifestError ? err.message : String(err));
+  process.exit(1);
+}
 const worker = buildWorker({
   ...config,
+  manifests,
   dataDir: resolve(config.dataDir),
   runtime: new DockerRuntime(docker, memlockLimit()),
   logger,

@@ -3,9 +3,10 @@ import { terminalStates, type FailureReason } from '@berth/contracts';
 import { connectRedis, JobStore, LogStream, type Redis } from '@berth/store';
 import { Worker, type Job } from 'bullmq';
 import { mkdir } from 'node:fs/promises';
+import type { Manifest } from '@berth/manifests';
 import type { Logger } from 'pino';
 import { LaunchError, type ContainerRuntime } from './executor/container-runtime.js';
-import { containerName, renderLaunch } from './executor/render.js';
+import { containerName, renderAttempt } from './executor/render.js';
 import { LogPump } from './pump/log-pump.js';
 
 export const jobQueueName = 'jobs';
@@ -17,6 +18,8 @@ export interface WorkerDeps {
   concurrency: number;
   /** Absolute; results folders are created under it and bind-mounted by path. */
   dataDir: string;
+  /** The recipe catalog, validated at start-up. */
+  manifests: ReadonlyMap<string, Manifest>;
   /** How long a job's lock lives without renewal before another worker may take the job over (default 60 s). */
   lockMs?: number;
   runtime: ContainerRuntime;
@@ -53,7 +56,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     const pump = new LogPump(logs, jobId, attempt, { skip: await logs.storedLines(jobId, attempt) });
     let outcome: { state: 'succeeded' | 'failed'; reason?: FailureReason; message?: string; exitCode?: number };
     try {
-      const launch = renderLaunch(job, attempt, deps.workerId, deps.dataDir);
+      const launch = renderAttempt(deps.manifests, job, attempt, deps.workerId, deps.dataDir);
       await mkdir(launch.resultsDir, { recursive: true });
       const result = await deps.runtime.run(launch, {
         onRunning: async () => {

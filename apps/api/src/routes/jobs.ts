@@ -8,9 +8,11 @@ import {
   newJobId,
   type JobRecord as JobRecordT,
 } from '@berth/contracts';
+import type { Manifest } from '@berth/manifests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../services.js';
+import { jobSpecSchema, previewLaunch, resolveSpec } from './job-spec.js';
 import { ErrorResponse } from './schemas.js';
 
 const JobParams = z.strictObject({ id: z.string().max(64) });
@@ -22,8 +24,31 @@ export async function loadJob(services: Services, id: string): Promise<JobRecord
 }
 
 export const jobRoutes =
-  (services: Services): FastifyPluginAsyncZod =>
+  (services: Services, manifests: ReadonlyMap<string, Manifest>): FastifyPluginAsyncZod =>
   async (app) => {
+    const body = jobSpecSchema(manifests);
+
+    app.post(
+      '/v1/jobs/validate',
+      {
+        schema: {
+          tags: ['jobs'],
+          operationId: 'validateJob',
+          summary: 'Check a job spec and show the launch it renders to, without queueing it',
+          body,
+          response: {
+            200: z.object({ spec: JobSpec, launch: z.record(z.string(), z.unknown()) }),
+            400: ErrorResponse,
+            413: ErrorResponse,
+          },
+        },
+      },
+      async (request) => {
+        const resolved = resolveSpec(manifests, request.body);
+        return { spec: resolved.spec, launch: { ...previewLaunch(resolved) } };
+      },
+    );
+
     app.post(
       '/v1/jobs',
       {
@@ -31,7 +56,7 @@ export const jobRoutes =
           tags: ['jobs'],
           operationId: 'submitJob',
           summary: 'Submit a job',
-          body: JobSpec,
+          body,
           response: { 201: JobRecord, 400: ErrorResponse, 413: ErrorResponse, 503: ErrorResponse },
         },
       },
@@ -39,7 +64,7 @@ export const jobRoutes =
         const now = new Date().toISOString();
         const record: JobRecordT = {
           id: newJobId(),
-          spec: request.body,
+          spec: resolveSpec(manifests, request.body).spec,
           state: 'queued',
           attempt: 0,
           createdAt: now,

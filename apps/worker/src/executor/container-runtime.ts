@@ -12,8 +12,11 @@ export interface LaunchSpec {
   /** 'all' for whole-host mode, device ids for slot mode, none for CPU jobs. */
   gpus: 'all' | string[] | 'none';
   shmSizeBytes: number;
-  /** Host folder mounted read-write at /results (a host path: the Docker engine resolves it). */
+  /** Host folder for /results; created by the worker before the launch. */
   resultsDir: string;
+  /** Host paths (the Docker engine resolves them) bound at /data, /init and /results. */
+  mounts: { hostPath: string; containerPath: string; readOnly: boolean }[];
+  memoryBytes?: number;
 }
 
 export interface AttemptHooks {

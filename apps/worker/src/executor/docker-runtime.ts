@@ -33,7 +33,8 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: 4096,
-      Binds: [`${spec.resultsDir}:/results:rw`],
+      Binds: spec.mounts.map((m) => `${m.hostPath}:${m.containerPath}:${m.readOnly ? 'ro' : 'rw'}`),
+      ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes } : {}),
       ShmSize: spec.shmSizeBytes,
       Ulimits: [
         { Name: 'memlock', Soft: memlock, Hard: memlock },

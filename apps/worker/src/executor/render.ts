@@ -1,7 +1,8 @@
-// Turns a job record into the launch of one attempt. The manifests package takes this over for YAML recipes.
+// Turns a job record into the launch of one attempt, through its recipe (validated again on this side).
 import type { JobRecord } from '@berth/contracts';
+import { renderLaunch, validateParams, type Manifest } from '@berth/manifests';
 import { join } from 'node:path';
-import type { LaunchSpec } from './container-runtime.js';
+import { LaunchError, type LaunchSpec } from './container-runtime.js';
 
 export function containerName(jobId: string, attempt: number): string {
   return `berth-${jobId}-a${attempt}`;
@@ -12,16 +13,28 @@ export function resultsDir(dataDir: string, jobId: string, attempt: number): str
   return join(dataDir, 'results', jobId, `a${attempt}`);
 }
 
-export function renderLaunch(job: JobRecord, attempt: number, workerId: string, dataDir: string): LaunchSpec {
-  const { params, resources } = job.spec;
-  return {
-    name: containerName(job.id, attempt),
-    image: params.image,
-    command: params.command,
-    env: params.env,
-    labels: { 'berth.job': job.id, 'berth.attempt': String(attempt), 'berth.worker': workerId },
-    gpus: resources.gpus > 0 ? 'all' : 'none',
-    shmSizeBytes: 1024 * 1024 * 1024,
+export function renderAttempt(
+  manifests: ReadonlyMap<string, Manifest>,
+  job: JobRecord,
+  attempt: number,
+  workerId: string,
+  dataDir: string,
+): LaunchSpec {
+  const manifest = manifests.get(job.spec.manifest);
+  if (!manifest) throw new LaunchError('INFRA_ERROR', `recipe ${job.spec.manifest} is not known on worker ${workerId}`);
+  const checked = validateParams(manifest, job.spec.params);
+  if (!checked.ok) {
+    const problems = checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+    throw new LaunchError('INFRA_ERROR', `the job's parameters no longer fit recipe ${manifest.id}: ${problems}`);
+  }
+  const gpus = job.spec.resources.gpus ?? manifest.resources.gpus.default;
+  return renderLaunch(manifest, checked.params, {
+    gpus: gpus > 0 ? 'all' : 'none',
+    gpuCount: gpus,
+    attempt,
+    jobId: job.id,
+    workerId,
     resultsDir: resultsDir(dataDir, job.id, attempt),
-  };
+    cpu: gpus === 0,
+  });
 }

@@ -1,0 +1,78 @@
+// A submitted JobSpec checked against its recipe: every bad field — spec, parameters, GPUs, inputs — in one list.
+import { JobSpec, type JobSpec as JobSpecT } from '@berth/contracts';
+import { renderLaunch, validateParams, type Manifest, type ParamValues, type RenderedLaunch } from '@berth/manifests';
+
+export interface ResolvedSpec {
+  /** The spec as stored: the recipe's GPU default filled in. */
+  spec: JobSpecT;
+  manifest: Manifest;
+  params: ParamValues;
+}
+
+export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
+  return JobSpec.superRefine((spec, ctx) => {
+    const m = manifests.get(spec.manifest);
+    if (!m) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['manifest'],
+        message: `unknown manifest; available: ${[...manifests.keys()].join(', ')}`,
+      });
+      return;
+    }
+    const checked = validateParams(m, spec.params);
+    if (!checked.ok) {
+      for (const issue of checked.issues)
+        ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
+    }
+    const { min, max } = m.resources.gpus;
+    const gpus = spec.resources.gpus ?? m.resources.gpus.default;
+    if (gpus < 0) return; // already reported by the spec schema
+    if (gpus < min || gpus > max) {
+      ctx.addIssue({ code: 'custom', path: ['resources', 'gpus'], message: `${m.id} runs on ${min} to ${max} GPUs` });
+    } else if (gpus === 0 && !('param' in m.image) && !m.image.cpu) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['resources', 'gpus'],
+        message: `${m.id} has no CPU image: ask for at least 1 GPU`,
+      });
+    }
+    for (const mount of m.mounts) {
+      if (mount.required && mount.target !== '/results') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['inputs', mount.source === 'dataset' ? 'dataset' : 'initFrom'],
+          message: `${m.id} needs ${mount.target} (${mount.source}); job inputs (datasets, initFrom) are not accepted yet`,
+        });
+      }
+    }
+  });
+}
+
+/** For a spec that passed jobSpecSchema. */
+export function resolveSpec(manifests: ReadonlyMap<string, Manifest>, spec: JobSpecT): ResolvedSpec {
+  const manifest = manifests.get(spec.manifest)!;
+  const checked = validateParams(manifest, spec.params);
+  if (!checked.ok) throw new Error('resolveSpec on an unchecked spec');
+  const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
+  return { spec: { ...spec, resources: { ...spec.resources, gpus } }, manifest, params: checked.params };
+}
+
+/** What a worker would launch, with host paths and environment values hidden (a dry run shows shape, not secrets). */
+export function previewLaunch(r: ResolvedSpec): RenderedLaunch {
+  const gpus = r.spec.resources.gpus ?? 0;
+  const launch = renderLaunch(r.manifest, r.params, {
+    gpus: gpus > 0 ? 'all' : 'none',
+    gpuCount: gpus,
+    attempt: 1,
+    jobId: 'job_dryrun',
+    workerId: '(worker)',
+    resultsDir: '(host)',
+    cpu: gpus === 0,
+  });
+  return {
+    ...launch,
+    env: Object.fromEntries(Object.keys(launch.env).map((k) => [k, '(hidden)'])),
+    mounts: launch.mounts.map((mnt) => ({ ...mnt, hostPath: '(host)' })),
+  };
+}
