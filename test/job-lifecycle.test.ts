@@ -55,10 +55,10 @@ test('an image the worker does not have fails with IMAGE_PULL_FAILED and says wh
 });
 
 test('containers carry berth labels and the hardening defaults', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sleep', '2']));
+  const { body } = await submit(stack.url, fixtureJob(['sleep', '5']));
   const name = `berth-${body.id}-a1`;
   let info;
-  for (let i = 0; i < 100 && !info; i++) {
+  for (let i = 0; i < 400 && !info; i++) {
     info = await docker
       .getContainer(name)
       .inspect()

@@ -26,7 +26,7 @@ test('a second delivery re-attaches to the running container instead of starting
   });
   const { body } = await submit(
     stack.url,
-    fixtureJob(['sh', '-c', 'i=1; while [ $i -le 40 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done']),
+    fixtureJob(['sh', '-c', 'i=1; while [ $i -le 80 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done']),
   );
 
   // Kill the first worker once some lines are in.
@@ -45,6 +45,6 @@ test('a second delivery re-attaches to the running container instead of starting
   expect(job).toMatchObject({ state: 'succeeded', attempt: 1, exitCode: 0 });
   expect(job.worker).not.toBe('doomed');
   const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
-  expect(text).toBe(Array.from({ length: 40 }, (_, i) => `tick ${i + 1}\n`).join(''));
+  expect(text).toBe(Array.from({ length: 80 }, (_, i) => `tick ${i + 1}\n`).join(''));
   expect(await createdContainers(since, `berth.job=${body.id}`)).toEqual([body.id]);
 });

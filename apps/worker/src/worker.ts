@@ -7,6 +7,7 @@ import type { Manifest } from '@berth/manifests';
 import type { Logger } from 'pino';
 import { LaunchError, type ContainerRuntime } from './executor/container-runtime.js';
 import { containerName, renderAttempt } from './executor/render.js';
+import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
 import { LogPump } from './pump/log-pump.js';
 
 export const jobQueueName = 'jobs';
@@ -53,37 +54,32 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     }
 
     await store.transition(jobId, { state: 'starting', attempt, worker: deps.workerId, container: name });
-    const pump = new LogPump(logs, jobId, attempt, { skip: await logs.storedLines(jobId, attempt) });
+    const stored = await logs.storedLines(jobId, attempt);
     let outcome: { state: 'succeeded' | 'failed'; reason?: FailureReason; message?: string; exitCode?: number };
+    let pump: LogPump | undefined;
     try {
-      const launch = renderAttempt(deps.manifests, job, attempt, deps.workerId, deps.dataDir);
+      const { manifest, launch } = renderAttempt(deps.manifests, job, attempt, deps.workerId, deps.dataDir);
+      // onLine sees skipped lines too: a re-attached worker still learns every metric the attempt reported.
+      const metrics = new MetricNames(dlloggerPrefixes(manifest));
+      pump = new LogPump(logs, jobId, attempt, { skip: stored, onLine: (text) => metrics.observe(text) });
+      const output = pump;
       await mkdir(launch.resultsDir, { recursive: true });
       const result = await deps.runtime.run(launch, {
         onRunning: async () => {
           await store.transition(jobId, { state: 'running' });
           log.info({ container: name }, 'container running');
         },
-        onOutput: (stream, chunk) => pump.write(stream, chunk),
+        onOutput: (stream, chunk) => output.write(stream, chunk),
       });
       await pump.close();
-      outcome =
-        result.exitCode === 0
-          ? { state: 'succeeded', exitCode: 0 }
-          : result.oomKilled
-            ? {
-                state: 'failed',
-                reason: 'OOM_KILLED',
-                exitCode: result.exitCode,
-                message: 'the container ran out of memory',
-              }
-            : {
-                state: 'failed',
-                reason: 'EXIT_NONZERO',
-                exitCode: result.exitCode,
-                message: `the container exited with code ${result.exitCode}`,
-              };
+      const verdict = result.oomKilled
+        ? ({ ok: false, reason: 'OOM_KILLED', message: 'the container ran out of memory' } as const)
+        : judge(manifest, result.exitCode, launch.resultsDir, metrics);
+      outcome = verdict.ok
+        ? { state: 'succeeded', exitCode: result.exitCode }
+        : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
     } catch (err) {
-      await pump.close().catch(() => {});
+      await pump?.close().catch(() => {});
       const reason = err instanceof LaunchError ? err.reason : 'INFRA_ERROR';
       log.error({ err }, 'attempt failed before the container finished');
       outcome = { state: 'failed', reason, message: err instanceof Error ? err.message : String(err) };

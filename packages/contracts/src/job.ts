@@ -18,6 +18,8 @@ export const terminalStates: ReadonlySet<JobState> = new Set(['succeeded', 'fail
 
 export const FailureReason = z.enum([
   'EXIT_NONZERO',
+  /** Exit code as expected, but the recipe's required final metrics or result files are missing. */
+  'INCOMPLETE_RESULT',
   'OOM_KILLED',
   'IMAGE_PULL_FAILED',
   'TIMEOUT',

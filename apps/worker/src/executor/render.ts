@@ -19,7 +19,7 @@ export function renderAttempt(
   attempt: number,
   workerId: string,
   dataDir: string,
-): LaunchSpec {
+): { manifest: Manifest; launch: LaunchSpec } {
   const manifest = manifests.get(job.spec.manifest);
   if (!manifest) throw new LaunchError('INFRA_ERROR', `recipe ${job.spec.manifest} is not known on worker ${workerId}`);
   const checked = validateParams(manifest, job.spec.params);
@@ -28,7 +28,7 @@ export function renderAttempt(
     throw new LaunchError('INFRA_ERROR', `the job's parameters no longer fit recipe ${manifest.id}: ${problems}`);
   }
   const gpus = job.spec.resources.gpus ?? manifest.resources.gpus.default;
-  return renderLaunch(manifest, checked.params, {
+  const launch = renderLaunch(manifest, checked.params, {
     gpus: gpus > 0 ? 'all' : 'none',
     gpuCount: gpus,
     attempt,
@@ -37,4 +37,5 @@ export function renderAttempt(
     resultsDir: resultsDir(dataDir, job.id, attempt),
     cpu: gpus === 0,
   });
+  return { manifest, launch };
 }

@@ -8,6 +8,8 @@ export interface LogPumpOptions {
   skip: number;
   flushLines?: number;
   flushMs?: number;
+  /** Sees every new line (e.g. to note the metrics a recipe's success rule needs). */
+  onLine?: (text: string) => void;
 }
 
 export class LogPump {
@@ -18,6 +20,7 @@ export class LogPump {
   private flushing: Promise<void> = Promise.resolve();
   private readonly flushLines: number;
   private readonly flushMs: number;
+  private readonly onLine: ((text: string) => void) | undefined;
 
   constructor(
     private readonly logs: LogStream,
@@ -28,6 +31,7 @@ export class LogPump {
     this.toSkip = opts.skip;
     this.flushLines = opts.flushLines ?? 500;
     this.flushMs = opts.flushMs ?? 100;
+    this.onLine = opts.onLine;
   }
 
   /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
@@ -47,6 +51,7 @@ export class LogPump {
   private add(stream: StreamName, lines: string[]): void {
     const time = new Date().toISOString();
     for (const text of lines) {
+      this.onLine?.(text);
       if (this.toSkip > 0) {
         this.toSkip--;
         continue;
