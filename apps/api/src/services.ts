@@ -1,9 +1,7 @@
 // The API's shared services, owned here and closed together: Redis connections, the job store, the queue.
-import { connectRedis, JobStore, LogStream, redisCall, type Redis } from '@berth/store';
+import { connectRedis, jobQueue, JobStore, LogStream, redisCall, type Redis } from '@berth/store';
 import { Queue } from 'bullmq';
 import type { ApiConfig } from './env.js';
-
-export const jobQueueName = 'jobs';
 
 export interface Services {
   redis: Redis;
@@ -19,7 +17,7 @@ export interface Services {
 
 export function buildServices(config: ApiConfig): Services {
   const redis = connectRedis(config.redisUrl, { failFast: true, name: 'berth-api' });
-  const queue = new Queue(jobQueueName, { connection: redis, prefix: `${config.prefix}:bull` });
+  const queue = new Queue(jobQueue.name, { connection: redis, prefix: jobQueue.prefix(config.prefix) });
   // The queue reports connection trouble through the shared client; requests see it as 503.
   queue.on('error', () => {});
   const blocking = new Set<Redis>();

@@ -1,6 +1,6 @@
 // Builds the worker: takes jobs from the queue, runs each attempt as a container, records the outcome.
 import { terminalStates, type FailureReason } from '@berth/contracts';
-import { connectRedis, JobStore, LogStream, type Redis } from '@berth/store';
+import { connectRedis, jobQueue, JobStore, LogStream, type Redis } from '@berth/store';
 import { Worker, type Job } from 'bullmq';
 import { mkdir } from 'node:fs/promises';
 import type { Manifest } from '@berth/manifests';
@@ -9,8 +9,6 @@ import { LaunchError, type ContainerRuntime } from './executor/container-runtime
 import { containerName, renderAttempt } from './executor/render.js';
 import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
 import { LogPump } from './pump/log-pump.js';
-
-export const jobQueueName = 'jobs';
 
 export interface WorkerDeps {
   redisUrl: string;
@@ -90,9 +88,9 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     await deps.runtime.remove(name);
   };
 
-  const worker = new Worker(jobQueueName, runAttempt, {
+  const worker = new Worker(jobQueue.name, runAttempt, {
     connection: connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}-bull` }),
-    prefix: `${deps.prefix}:bull`,
+    prefix: jobQueue.prefix(deps.prefix),
     concurrency: deps.concurrency,
     // Long trainings must not be handed to a second worker by one slow lock renewal.
     lockDuration: deps.lockMs ?? 60_000,

@@ -21,3 +21,6 @@ export function keys(prefix: string): Keys {
     logCount: (id) => `${prefix}:job:${id}:logcount`,
   };
 }
+
+/** The BullMQ queue jobs travel on, and the prefix of its keys: producer and workers must agree on both. */
+export const jobQueue = { name: 'jobs', prefix: (prefix: string) => `${prefix}:bull` } as const;
