@@ -1,4 +1,4 @@
-// Turns a recipe and validated values into what the worker's ContainerRuntime launches (its LaunchSpec, plus mounts).
+// Turns a recipe and validated values into what the worker's ContainerRuntime launches (its LaunchSpec).
 import type { ParamValue, ParamValues } from './params.js';
 import type { Manifest } from './schema.js';
 import { parseToken, substitute } from './template.js';
@@ -25,7 +25,7 @@ export interface RenderedMount {
   readOnly: boolean;
 }
 
-/** Structurally a worker LaunchSpec, with the extra mounts and limits the worker will honour later. */
+/** One attempt's container: the worker's LaunchSpec. Host paths are the Docker engine's to resolve. */
 export interface RenderedLaunch {
   name: string;
   image: string;

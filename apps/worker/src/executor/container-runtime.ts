@@ -1,23 +1,10 @@
 // What the worker needs from a container engine. Docker is the implementation; Kubernetes or Slurm can follow.
 import type { FailureReason } from '@berth/contracts';
+import type { RenderedLaunch } from '@berth/manifests';
 import type { StreamName } from '../pump/demux.js';
 
-export interface LaunchSpec {
-  /** Deterministic per attempt (`berth-<job>-a<attempt>`): a second delivery finds and re-attaches to it. */
-  name: string;
-  image: string;
-  command: string[];
-  env: Record<string, string>;
-  labels: Record<string, string>;
-  /** 'all' for whole-host mode, device ids for slot mode, none for CPU jobs. */
-  gpus: 'all' | string[] | 'none';
-  shmSizeBytes: number;
-  /** Host folder for /results; created by the worker before the launch. */
-  resultsDir: string;
-  /** Host paths (the Docker engine resolves them) bound at /data, /init and /results. */
-  mounts: { hostPath: string; containerPath: string; readOnly: boolean }[];
-  memoryBytes?: number;
-}
+/** One attempt's container, as a recipe renders it (name, image, argv, env, labels, GPUs, mounts, limits). */
+export type LaunchSpec = RenderedLaunch;
 
 export interface AttemptHooks {
   /** Called once the container runs (or is found running). */
