@@ -12,7 +12,7 @@ from ..data.cache import cached
 from ..errors import UsageError
 from ..metrics import classification_scores
 from ..model import BertForSequenceClassification
-from .common import add_model_arguments, build_model, finish_training, predict, start, write_json
+from .common import add_model_arguments, build_labelled_model, finish_training, predict, start, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,15 +36,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("classify: give --train-file (and --eval-file), or --eval-file with --init-from")
     t_start = time.perf_counter()
     dist, log = start(args)
-    if args.train_file:
-        labels = sorted({r[2] for r in _read(args, args.train_file)})
-        id2label: dict[str, str] | None = {str(i): l for i, l in enumerate(labels)}
-    else:
-        id2label = None  # from the fine-tuned model's config.json
-    tok, model = build_model(args, BertForSequenceClassification, id2label)
-    if model.config.id2label is None:
-        raise UsageError(f"{args.init_from}: config.json has no id2label; fine-tune with --train-file first")
-    labels = [model.config.id2label[str(i)] for i in range(model.config.num_labels)]
+    train_labels = sorted({r[2] for r in _read(args, args.train_file)}) if args.train_file else None
+    # Without --train-file the labels come from the fine-tuned model's config.json.
+    tok, model, labels = build_labelled_model(args, BertForSequenceClassification, train_labels)
 
     def features(path: str):
         return cached(args.cache_dir, "classify", path, tok, dict(max_seq=args.max_seq_length, labels=labels),

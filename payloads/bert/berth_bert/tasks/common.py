@@ -96,6 +96,17 @@ def build_model(args: argparse.Namespace, head: Callable[[BertConfig], BertHead]
 
 
 @torch.no_grad()
+
+def build_labelled_model(args: argparse.Namespace, head: Callable[[BertConfig], BertHead],
+                         train_labels: list[str] | None) -> tuple[WordPieceTokenizer, BertHead, list[str]]:
+    """A classification model whose labels come from the training data, or from a fine-tuned model's config.json."""
+    id2label = {str(i): l for i, l in enumerate(train_labels)} if train_labels is not None else None
+    tok, model = build_model(args, head, id2label)
+    if model.config.id2label is None:
+        raise UsageError(f"{args.init_from}: config.json has no id2label; fine-tune with --train-file first")
+    labels = [model.config.id2label[str(i)] for i in range(model.config.num_labels)]
+    return tok, model, labels
+
 def predict(model: BertHead, tensors: dict[str, torch.Tensor], args: argparse.Namespace, dist: Dist,
             log: DLLogger, batch_size: int = 64) -> Any:
     """Runs the model over all rows (inputs only) and returns its outputs concatenated on the CPU;

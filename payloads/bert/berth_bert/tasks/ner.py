@@ -12,7 +12,7 @@ from ..data.cache import cached
 from ..errors import UsageError
 from ..metrics import entity_f1
 from ..model import BertForTokenClassification
-from .common import add_model_arguments, build_model, finish_training, predict, start, write_json
+from .common import add_model_arguments, build_labelled_model, finish_training, predict, start, write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,14 +29,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("ner: give --train-file (and --eval-file), or --eval-file with --init-from")
     t_start = time.perf_counter()
     dist, log = start(args)
-    id2label = None
-    if args.train_file:
-        tags = sorted({t for _, ts in ner.read_sentences(args.train_file) for t in ts})
-        id2label = {str(i): t for i, t in enumerate(tags)}
-    tok, model = build_model(args, BertForTokenClassification, id2label)
-    if model.config.id2label is None:
-        raise UsageError(f"{args.init_from}: config.json has no id2label; fine-tune with --train-file first")
-    labels = [model.config.id2label[str(i)] for i in range(model.config.num_labels)]
+    tags = sorted({t for _, ts in ner.read_sentences(args.train_file) for t in ts}) if args.train_file else None
+    tok, model, labels = build_labelled_model(args, BertForTokenClassification, tags)
 
     def features(path: str):
         return cached(args.cache_dir, "ner", path, tok, dict(max_seq=args.max_seq_length, labels=labels),
