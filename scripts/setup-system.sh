@@ -26,6 +26,17 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 
+# The stand-in GPU hook lets a machine without a GPU accept DeviceRequests (tests only prove
+# which devices a container was given); see shared/reference/machine.md. A dockerd that we started
+# without it is restarted with it; a real NVIDIA Container Toolkit is never shadowed.
+hook_dir="${BERTH_GPU_HOOK_DIR:-}"
+command -v nvidia-container-runtime-hook >/dev/null 2>&1 && hook_dir=""
+if [ -n "$hook_dir" ] && pid="$(pidof dockerd)" && ! tr '\0' '\n' </proc/"${pid%% *}"/environ | grep -q "^PATH=$hook_dir:"; then
+  echo "berth: restarting dockerd with the stand-in GPU hook ($hook_dir)…" >&2
+  kill "${pid%% *}"
+  for _ in $(seq 1 60); do pidof dockerd >/dev/null || break; sleep 0.5; done
+fi
+
 # The Docker engine: start our own dockerd when none answers.
 if ! docker version >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -33,9 +44,6 @@ if ! docker version >/dev/null 2>&1; then
     exit 1
   fi
   echo "berth: starting dockerd…" >&2
-  # The stand-in GPU hook lets a machine without a GPU accept DeviceRequests (tests only prove
-  # which devices a container was given); see shared/reference/machine.md.
-  hook_dir="${BERTH_GPU_HOOK_DIR:-}"
   path="$PATH"; [ -n "$hook_dir" ] && path="$hook_dir:$PATH"
   # setsid: dockerd outlives the shell (and process group) that started it.
   PATH="$path" setsid nohup dockerd --host unix:///var/run/docker.sock >/var/log/berth-dockerd.log 2>&1 &

@@ -1,50 +1,128 @@
-// A worker killed mid-job: the job's lock lapses, another worker takes it over and re-attaches to the same
-// container (deterministic name) — no second container, no lost or repeated line.
-import { spawn } from 'node:child_process';
+// Workers killed with SIGKILL mid-job. Coming back, a worker re-attaches to its container and finishes the job once
+// with a complete log; a container that exited meanwhile is judged by its real exit code; a worker that never comes
+// back is written off and its job retried elsewhere, and its leftover container is removed.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { testPrefix, testRedisUrl } from './support/env.js';
-import { createdContainers, fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
+import {
+  createdContainers,
+  docker,
+  fixtureJob,
+  startTestStack,
+  startTestWorker,
+  submit,
+  waitForEnd,
+  type TestStack,
+} from './support/stack.js';
 
-const prefix = testPrefix('crash');
-let stack: TestStack;
-afterAll(async () => stack?.close());
+const stacks: TestStack[] = [];
+afterAll(async () => {
+  for (const s of stacks) await s.close();
+});
 
-test('a second delivery re-attaches to the running container instead of starting a twin', async () => {
-  const since = Math.floor(Date.now() / 1000) - 1;
-  stack = await startTestStack('crash', { prefix, worker: false });
-  const doomed = spawn(process.execPath, [resolve(__dirname, '../apps/worker/dist/main.js')], {
+function spawnWorker(prefix: string, workerId: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [resolve(__dirname, '../apps/worker/dist/main.js')], {
     env: {
       ...process.env,
       REDIS_URL: testRedisUrl(),
       BERTH_PREFIX: prefix,
-      BERTH_WORKER_ID: 'doomed',
-      BERTH_WORKER_LOCK_MS: '2000',
-      BERTH_DATA_DIR: '/tmp/berth-test-data/crash',
+      BERTH_WORKER_ID: workerId,
+      BERTH_GPUS: '0',
+      BERTH_HEARTBEAT_MS: '200',
+      BERTH_DATA_DIR: `/tmp/berth-test-data/${prefix}`,
       LOG_LEVEL: 'silent',
+      ...env,
     },
     stdio: 'ignore',
   });
-  const { body } = await submit(
-    stack.url,
-    fixtureJob(['sh', '-c', 'i=1; while [ $i -le 80 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done']),
-  );
+}
 
-  // Kill the first worker once some lines are in.
-  for (let i = 0; i < 200; i++) {
-    const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
-    if (text.includes('tick 5\n')) break;
+async function kill(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL');
+  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+}
+
+async function waitForLog(url: string, id: string, needle: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if ((await (await fetch(`${url}/v1/jobs/${id}/logs`)).text()).includes(needle)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  doomed.kill('SIGKILL');
-  await new Promise((r) => doomed.once('exit', r));
+  throw new Error(`${needle} never appeared in the log of ${id}`);
+}
 
-  const rescuer = await startTestStack('crash', { prefix, lockMs: 2000 });
-  const job = await waitForEnd(rescuer.url, body.id, 60_000);
-  await rescuer.close();
+const ticks = (n: number, sleep: string) =>
+  fixtureJob(['sh', '-c', `i=1; while [ $i -le ${n} ]; do echo tick $i; i=$((i+1)); sleep ${sleep}; done`]);
 
-  expect(job).toMatchObject({ state: 'succeeded', attempt: 1, exitCode: 0 });
-  expect(job.worker).not.toBe('doomed');
+test('killed mid-job and restarted, a worker re-attaches: one container, one completion, the whole log in order', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const prefix = testPrefix('crash-back');
+  const stack = await startTestStack('crash-back', { prefix, worker: false });
+  stacks.push(stack);
+  const first = spawnWorker(prefix, 'phoenix');
+  const { body } = await submit(stack.url, ticks(80, '0.1'));
+  await waitForLog(stack.url, body.id, 'tick 5\n');
+  await kill(first);
+
+  const second = spawnWorker(prefix, 'phoenix');
+  const job = await waitForEnd(stack.url, body.id, 60_000).finally(() => kill(second));
+
+  expect(job).toMatchObject({ state: 'succeeded', attempt: 1, exitCode: 0, worker: 'phoenix' });
+  expect(job.attempts).toHaveLength(1);
+  expect(job.history.filter((h) => h.state === 'succeeded')).toHaveLength(1);
   const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
   expect(text).toBe(Array.from({ length: 80 }, (_, i) => `tick ${i + 1}\n`).join(''));
   expect(await createdContainers(since, `berth.job=${body.id}`)).toEqual([body.id]);
+});
+
+test('a container that exits while its worker is down is reported with its real exit code', async () => {
+  const prefix = testPrefix('crash-exit');
+  const stack = await startTestStack('crash-exit', { prefix, worker: false });
+  stacks.push(stack);
+  const first = spawnWorker(prefix, 'sleeper');
+  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo started; sleep 1; echo done; exit 7']));
+  await waitForLog(stack.url, body.id, 'started\n');
+  await kill(first);
+  // The container finishes on its own while nobody watches it.
+  const container = docker.getContainer(`berth-${body.id}-a1`);
+  await container.wait();
+  expect((await container.inspect()).State.ExitCode).toBe(7);
+
+  const second = spawnWorker(prefix, 'sleeper');
+  const job = await waitForEnd(stack.url, body.id, 30_000).finally(() => kill(second));
+  expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 7, attempt: 1 });
+  expect(await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text()).toBe('started\ndone\n');
+});
+
+test('a worker that never returns is written off: its job is retried elsewhere and its container removed', async () => {
+  const prefix = testPrefix('crash-lost');
+  const lostAfterMs = 1500;
+  const stack = await startTestStack('crash-lost', { prefix, worker: false, lostAfterMs });
+  stacks.push(stack);
+  const doomed = spawnWorker(prefix, 'doomed', { BERTH_LOST_AFTER_MS: String(lostAfterMs) });
+  const { body } = await submit(stack.url, ticks(30, '0.1'));
+  await waitForLog(stack.url, body.id, 'tick 3\n');
+  await kill(doomed);
+
+  const rescuer = startTestWorker(prefix, { workerId: 'rescuer', timings: { lostAfterMs } });
+  try {
+    const job = await waitForEnd(stack.url, body.id, 60_000);
+    expect(job).toMatchObject({ state: 'succeeded', attempt: 2, worker: 'rescuer' });
+    expect(job.attempts.map((a) => [a.attempt, a.worker, a.reason ?? a.state])).toEqual([
+      [1, 'doomed', 'WORKER_LOST'],
+      [2, 'rescuer', 'succeeded'],
+    ]);
+    const workers = (await (await fetch(`${stack.url}/v1/workers`)).json()) as {
+      workers: { id: string; status: string }[];
+    };
+    expect(workers.workers.find((w) => w.id === 'doomed')?.status).toBe('lost');
+    // The written-off worker's container is nobody's: it is stopped and removed after the grace period.
+    for (let i = 0; i < 100; i++) {
+      const left = await docker.listContainers({ all: true, filters: { name: [`berth-${body.id}-a1`] } });
+      if (left.length === 0) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('the lost attempt’s container was never removed');
+  } finally {
+    await rescuer.close();
+  }
 });

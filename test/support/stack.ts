@@ -1,5 +1,6 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
-import type { JobRecord } from '@berth/contracts';
+import type { GpuMode, JobRecord } from '@berth/contracts';
+import type { RetryPolicy } from '@berth/store';
 import { loadManifests } from '@berth/manifests';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
@@ -9,7 +10,9 @@ import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
 import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
 import { memlockLimit } from '../../apps/worker/src/executor/host-limits.js';
-import { buildWorker, type BerthWorker } from '../../apps/worker/src/worker.js';
+import { ImagePuller } from '../../apps/worker/src/executor/image-puller.js';
+import { configInventory } from '../../apps/worker/src/gpu/inventory.js';
+import { buildWorker, type BerthWorker, type WorkerTimings } from '../../apps/worker/src/worker.js';
 import { testPrefix, testRedisUrl } from './env.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -25,10 +28,54 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(
-  name: string,
-  opts: { redisUrl?: string; worker?: boolean; concurrency?: number; lockMs?: number; prefix?: string } = {},
-): Promise<TestStack> {
+export interface TestWorkerOptions {
+  workerId?: string;
+  concurrency?: number;
+  mode?: GpuMode;
+  /** BERTH_GPUS form: a count or device ids. */
+  gpus?: string;
+  maxBypass?: number;
+  retry?: RetryPolicy;
+  timings?: Partial<WorkerTimings>;
+}
+
+export interface TestStackOptions extends TestWorkerOptions {
+  redisUrl?: string;
+  worker?: boolean;
+  prefix?: string;
+  lostAfterMs?: number;
+}
+
+/** Fast settings for tests: heartbeats every 200 ms, short grace periods, no retry backoff. */
+export const fastTimings: Partial<WorkerTimings> = {
+  heartbeatMs: 200,
+  pollMs: 200,
+  stopGraceSeconds: 2,
+  orphanGraceMs: 1000,
+};
+
+/** A worker on the real engine, as main.ts builds one, with GPUs from BERTH_GPUS-style config. */
+export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUrl?: string } = {}): BerthWorker {
+  const workerId = o.workerId ?? `w-${prefix}`;
+  return buildWorker({
+    redisUrl: o.redisUrl ?? testRedisUrl(),
+    prefix,
+    workerId,
+    concurrency: o.concurrency ?? 4,
+    mode: o.mode ?? 'whole-host',
+    gpus: configInventory(o.gpus ?? '0'),
+    dataDir: join(tmpdir(), 'berth-test-data', prefix),
+    manifests: loadManifests(manifestsDir),
+    runtime: new DockerRuntime(docker, memlockLimit()),
+    images: new ImagePuller(docker, { attempts: 1 }),
+    ...(o.maxBypass !== undefined ? { maxBypass: o.maxBypass } : {}),
+    retry: o.retry ?? { infraRetries: 2, backoffMs: 0 },
+    timings: { ...fastTimings, ...o.timings },
+    logger: pino({ level: 'silent' }),
+  });
+}
+
+export async function startTestStack(name: string, opts: TestStackOptions = {}): Promise<TestStack> {
   const prefix = opts.prefix ?? testPrefix(name);
   const redisUrl = opts.redisUrl ?? testRedisUrl();
   const app = await buildApp({
@@ -38,33 +85,23 @@ export async function startTestStack(
     dataDir: '/tmp',
     manifestsDir,
     prefix,
+    lostAfterMs: opts.lostAfterMs ?? opts.timings?.lostAfterMs ?? 300_000,
+    retry: opts.retry ?? { infraRetries: 2, backoffMs: 0 },
+    sweepMs: 500,
     logLevel: 'silent',
   });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
-  const workerId = `w-${prefix}`;
-  const dataDir = join(tmpdir(), 'berth-test-data', prefix);
-  const worker =
-    opts.worker === false
-      ? undefined
-      : buildWorker({
-          redisUrl,
-          prefix,
-          workerId,
-          concurrency: opts.concurrency ?? 4,
-          dataDir,
-          manifests: loadManifests(manifestsDir),
-          lockMs: opts.lockMs,
-          runtime: new DockerRuntime(docker, memlockLimit()),
-          logger: pino({ level: 'silent' }),
-        });
+  const workerId = opts.workerId ?? `w-${prefix}`;
+  const worker = opts.worker === false ? undefined : startTestWorker(prefix, { ...opts, redisUrl, workerId });
+  await worker?.ready;
   return {
     app,
     url,
     prefix,
     workerId,
-    dataDir,
+    dataDir: join(tmpdir(), 'berth-test-data', prefix),
     worker,
     async close() {
       await worker?.close();

@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { manifestRoutes } from './routes/manifests.js';
+import { queueRoutes } from './routes/queue.js';
 import { buildServices } from './services.js';
 
 export const bodyLimit = 1024 * 1024;
@@ -54,6 +55,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
         { name: 'jobs', description: 'Submit and inspect jobs' },
         { name: 'manifests', description: 'The recipe catalog' },
         { name: 'logs', description: 'Job output' },
+        { name: 'queue', description: 'The queue and the workers' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -66,5 +68,6 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(jobRoutes(services, manifests));
   await app.register(manifestRoutes(manifests));
   await app.register(logRoutes(services));
+  await app.register(queueRoutes(services));
   return app;
 }

@@ -11,6 +11,12 @@ const Env = z.object({
     .string()
     .regex(/^[a-z0-9-]+$/)
     .default('berth'),
+  /** Silence after which a worker is written off and its jobs retried (the workers use the same setting). */
+  BERTH_LOST_AFTER_MS: z.coerce.number().int().min(1000).default(300_000),
+  BERTH_INFRA_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
+  BERTH_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
+  /** How often the API ends expired jobs and writes off silent workers. */
+  BERTH_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -21,8 +27,11 @@ export interface ApiConfig {
   dataDir: string;
   /** Folder of recipe YAML files, all validated at start-up. */
   manifestsDir: string;
-  /** Prefix of every Redis key and BullMQ queue: lets deployments (and tests) share one Redis. */
+  /** Prefix of every Redis key: lets deployments (and tests) share one Redis. */
   prefix: string;
+  lostAfterMs: number;
+  retry: { infraRetries: number; backoffMs: number };
+  sweepMs: number;
   logLevel: string;
 }
 
@@ -35,6 +44,9 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     dataDir: e.BERTH_DATA_DIR,
     manifestsDir: e.BERTH_MANIFESTS_DIR,
     prefix: e.BERTH_PREFIX,
+    lostAfterMs: e.BERTH_LOST_AFTER_MS,
+    retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
+    sweepMs: e.BERTH_SWEEP_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,13 +1,26 @@
-// The API's shared services, owned here and closed together: Redis connections, the job store, the queue.
-import { connectRedis, jobQueue, JobStore, LogStream, redisCall, type Redis } from '@berth/store';
-import { Queue } from 'bullmq';
+// The API's shared services, owned here and closed together: Redis connections, the stores, the housekeeping timer.
+import {
+  connectRedis,
+  EventStream,
+  Housekeeper,
+  JobStore,
+  LogStream,
+  Placement,
+  redisCall,
+  WorkerRegistry,
+  type Redis,
+} from '@berth/store';
 import type { ApiConfig } from './env.js';
 
 export interface Services {
   redis: Redis;
   store: JobStore;
   logs: LogStream;
-  queue: Queue;
+  events: EventStream;
+  placement: Placement;
+  workers: WorkerRegistry;
+  /** Silence after which a worker shows as lost. */
+  lostAfterMs: number;
   /** A connection for blocking reads (SSE follow); the caller closes it. */
   openBlockingConnection(): Redis;
   /** Runs a Redis operation with the fail-fast rule: 503 REDIS_UNAVAILABLE instead of a hang. */
@@ -17,15 +30,23 @@ export interface Services {
 
 export function buildServices(config: ApiConfig): Services {
   const redis = connectRedis(config.redisUrl, { failFast: true, name: 'berth-api' });
-  const queue = new Queue(jobQueue.name, { connection: redis, prefix: jobQueue.prefix(config.prefix) });
-  // The queue reports connection trouble through the shared client; requests see it as 503.
-  queue.on('error', () => {});
   const blocking = new Set<Redis>();
+  const store = new JobStore(redis, config.prefix);
+  // Expiry and lost workers are handled even when no worker is left to do it.
+  const housekeeper = new Housekeeper(redis, config.prefix, store, {
+    lostAfterMs: config.lostAfterMs,
+    retry: config.retry,
+  });
+  const sweeper = setInterval(() => housekeeper.sweep().catch(() => {}), config.sweepMs);
+  sweeper.unref();
   return {
     redis,
-    store: new JobStore(redis, config.prefix),
+    store,
     logs: new LogStream(redis, config.prefix),
-    queue,
+    events: new EventStream(redis, config.prefix),
+    placement: new Placement(redis, config.prefix),
+    workers: new WorkerRegistry(redis, config.prefix),
+    lostAfterMs: config.lostAfterMs,
     openBlockingConnection() {
       const conn = connectRedis(config.redisUrl, { name: 'berth-api-follow' });
       blocking.add(conn);
@@ -34,8 +55,8 @@ export function buildServices(config: ApiConfig): Services {
     },
     call: (op) => redisCall(redis, op),
     async close() {
+      clearInterval(sweeper);
       for (const conn of blocking) conn.disconnect();
-      await queue.close().catch(() => {});
       redis.disconnect();
     },
   };

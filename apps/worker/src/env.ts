@@ -1,4 +1,5 @@
 // The worker's configuration: parsed once from the environment; nothing else reads process.env.
+import { GpuMode } from '@berth/contracts';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -16,7 +17,24 @@ const Env = z.object({
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)
     .default(hostname().slice(0, 63)),
   BERTH_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
-  BERTH_WORKER_LOCK_MS: z.coerce.number().int().min(1000).default(60_000),
+  /** whole-host (default): one GPU job at a time gets every GPU. slots: jobs packed onto disjoint GPUs. */
+  BERTH_GPU_MODE: GpuMode.default('whole-host'),
+  /** GPUs on a host without nvidia-smi: a count (`8`) or device ids (`0,1` or `GPU-…,GPU-…`). Wins over nvidia-smi. */
+  BERTH_GPUS: z.string().optional(),
+  BERTH_NVIDIA_SMI: z.string().default('nvidia-smi'),
+  /** The NGC API key for nvcr.io pulls; prefer the file form (a Docker/Kubernetes secret). */
+  NGC_API_KEY: z.string().optional(),
+  NGC_API_KEY_FILE: z.string().optional(),
+  BERTH_NGC_REGISTRY: z.string().default('nvcr.io'),
+  BERTH_PULL_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  BERTH_PULL_STALL_MS: z.coerce.number().int().min(1000).default(120_000),
+  BERTH_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
+  BERTH_LOST_AFTER_MS: z.coerce.number().int().min(1000).default(300_000),
+  BERTH_STOP_GRACE_S: z.coerce.number().int().min(0).max(3600).default(30),
+  BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
+  BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(8),
+  BERTH_INFRA_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
+  BERTH_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -29,7 +47,14 @@ export interface WorkerConfig {
   prefix: string;
   workerId: string;
   concurrency: number;
-  lockMs: number;
+  mode: GpuMode;
+  gpus: string | undefined;
+  nvidiaSmi: string;
+  ngc: { key?: string; keyFile?: string; registry: string };
+  pull: { attempts: number; stallMs: number };
+  timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
+  maxBypass: number;
+  retry: { infraRetries: number; backoffMs: number };
   logLevel: string;
 }
 
@@ -43,9 +68,31 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     prefix: e.BERTH_PREFIX,
     workerId: e.BERTH_WORKER_ID,
     concurrency: e.BERTH_WORKER_CONCURRENCY,
-    lockMs: e.BERTH_WORKER_LOCK_MS,
+    mode: e.BERTH_GPU_MODE,
+    gpus: e.BERTH_GPUS,
+    nvidiaSmi: e.BERTH_NVIDIA_SMI,
+    ngc: {
+      ...(e.NGC_API_KEY ? { key: e.NGC_API_KEY } : {}),
+      ...(e.NGC_API_KEY_FILE ? { keyFile: e.NGC_API_KEY_FILE } : {}),
+      registry: e.BERTH_NGC_REGISTRY,
+    },
+    pull: { attempts: e.BERTH_PULL_ATTEMPTS, stallMs: e.BERTH_PULL_STALL_MS },
+    timings: {
+      heartbeatMs: e.BERTH_HEARTBEAT_MS,
+      lostAfterMs: e.BERTH_LOST_AFTER_MS,
+      stopGraceSeconds: e.BERTH_STOP_GRACE_S,
+      orphanGraceMs: e.BERTH_ORPHAN_GRACE_MS,
+    },
+    maxBypass: e.BERTH_MAX_BYPASS,
+    retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** The configuration as it may be logged: the NGC key never appears, only whether one is set. */
+export function loggableConfig(config: WorkerConfig): Record<string, unknown> {
+  const { ngc, ...rest } = config;
+  return { ...rest, ngc: { registry: ngc.registry, key: ngc.key || ngc.keyFile ? '[set]' : '[none]' } };
 }
 
 /** dockerode options from DOCKER_HOST (unix:// or tcp://), or the local socket. */

@@ -1,40 +1,66 @@
-// Reads config, builds the worker on the local Docker engine, and shuts down gracefully.
+// Reads config, detects the GPUs, builds the worker on the local Docker engine, and shuts down gracefully.
 import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
-import { loadWorkerConfig, dockerOptions } from './env.js';
+import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
 import { memlockLimit } from './executor/host-limits.js';
+import { ImagePuller, ngcCredential } from './executor/image-puller.js';
+import { detectGpus } from './gpu/inventory.js';
 import { buildWorker } from './worker.js';
 
 const config = loadWorkerConfig();
 const logger = pino({ level: config.logLevel, base: { worker: config.workerId } });
+const fatal = (message: string): never => {
+  logger.fatal(message);
+  process.exit(1);
+};
+
 const docker = new Docker(dockerOptions(config.dockerHost));
-try {
-  await docker.ping();
-} catch {
-  logger.fatal(
-    `no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`,
-  );
-  process.exit(1);
-}
-let manifests;
-try {
-  manifests = loadManifests(config.manifestsDir);
-} catch (err) {
-  // A broken recipe stops start-up with its file, JSON path and reason.
-  logger.fatal(err instanceof ManifestError ? err.message : String(err));
-  process.exit(1);
-}
+const dockerVersion = await docker.version().then(
+  (v) => v.Version,
+  () =>
+    fatal(`no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`),
+);
+const manifests = (() => {
+  try {
+    return loadManifests(config.manifestsDir);
+  } catch (err) {
+    // A broken recipe stops start-up with its file, JSON path and reason.
+    return fatal(err instanceof ManifestError ? err.message : String(err));
+  }
+})();
+const gpus = await detectGpus({
+  ...(config.gpus !== undefined ? { configured: config.gpus } : {}),
+  nvidiaSmi: config.nvidiaSmi,
+}).catch((err: unknown) => fatal(`GPU detection failed: ${err instanceof Error ? err.message : String(err)}`));
+const credential = (() => {
+  try {
+    return ngcCredential(config.ngc);
+  } catch (err) {
+    return fatal(err instanceof Error ? err.message : String(err));
+  }
+})();
+
 const worker = buildWorker({
   ...config,
+  gpus,
   manifests,
   dataDir: resolve(config.dataDir),
   runtime: new DockerRuntime(docker, memlockLimit()),
+  images: new ImagePuller(docker, {
+    attempts: config.pull.attempts,
+    stallMs: config.pull.stallMs,
+    ...(credential ? { credentials: [credential] } : {}),
+  }),
+  dockerVersion,
   logger,
 });
-logger.info({ concurrency: config.concurrency }, 'worker ready');
+logger.info(
+  { config: loggableConfig(config), gpus: gpus.gpus.length, driver: gpus.driverVersion, cuda: gpus.cudaVersion },
+  'worker starting',
+);
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

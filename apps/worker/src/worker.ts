@@ -1,112 +1,221 @@
-// Builds the worker: takes jobs from the queue, runs each attempt as a container, records the outcome.
-import { terminalStates, type FailureReason } from '@berth/contracts';
-import { connectRedis, jobQueue, JobStore, LogStream, type Redis } from '@berth/store';
-import { Worker, type Job } from 'bullmq';
-import { mkdir } from 'node:fs/promises';
+// Builds the worker: registers its GPUs, places queued jobs on them, runs each attempt, and recovers after a crash.
+import type { GpuMode } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
+import {
+  connectRedis,
+  EventStream,
+  Housekeeper,
+  JobStore,
+  keys,
+  LogStream,
+  parseHold,
+  Placement,
+  WorkerRegistry,
+  defaultRetryPolicy,
+  type Claim,
+  type Redis,
+  type RetryPolicy,
+} from '@berth/store';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { LaunchError, type ContainerRuntime } from './executor/container-runtime.js';
-import { containerName, renderAttempt } from './executor/render.js';
-import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
-import { LogPump } from './pump/log-pump.js';
+import { Attempt } from './attempt.js';
+import type { ContainerRuntime, ImageSource } from './executor/container-runtime.js';
+import type { GpuInventoryReport } from './gpu/inventory.js';
+import { OrphanSweeper } from './recovery/orphan-sweeper.js';
+
+export interface WorkerTimings {
+  /** How often the worker proves it is alive (default 5 s). */
+  heartbeatMs: number;
+  /** Silence after which a worker is written off and its jobs retried elsewhere (default 5 min). */
+  lostAfterMs: number;
+  /** How often the queue is checked without a wake-up message (default 1 s). */
+  pollMs: number;
+  /** Seconds between SIGTERM and SIGKILL on cancel and timeout (default 30). */
+  stopGraceSeconds: number;
+  /** How long a berth container nobody owns may stay before it is stopped and removed (default 60 s). */
+  orphanGraceMs: number;
+}
+
+export const defaultTimings: WorkerTimings = {
+  heartbeatMs: 5000,
+  lostAfterMs: 300_000,
+  pollMs: 1000,
+  stopGraceSeconds: 30,
+  orphanGraceMs: 60_000,
+};
 
 export interface WorkerDeps {
   redisUrl: string;
   prefix: string;
   workerId: string;
+  /** How many attempts may run at once. */
   concurrency: number;
+  /** whole-host: one GPU job at a time gets every GPU; slots: jobs packed onto disjoint GPUs. */
+  mode: GpuMode;
+  gpus: GpuInventoryReport;
   /** Absolute; results folders are created under it and bind-mounted by path. */
   dataDir: string;
   /** The recipe catalog, validated at start-up. */
   manifests: ReadonlyMap<string, Manifest>;
-  /** How long a job's lock lives without renewal before another worker may take the job over (default 60 s). */
-  lockMs?: number;
   runtime: ContainerRuntime;
+  images: ImageSource;
+  dockerVersion?: string;
+  /** Later jobs that may start ahead of a waiting one before it reserves the worker (default 8). */
+  maxBypass?: number;
+  retry?: RetryPolicy;
+  timings?: Partial<WorkerTimings>;
   logger: Logger;
 }
 
 export interface BerthWorker {
+  /** Resolves once the worker is registered, has re-attached to its containers and takes jobs. */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
 export function buildWorker(deps: WorkerDeps): BerthWorker {
+  const timings = { ...defaultTimings, ...deps.timings };
+  const retry = deps.retry ?? defaultRetryPolicy;
   const redis: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}` });
+  const subscriber: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}-sub` });
+  const k = keys(deps.prefix);
   const store = new JobStore(redis, deps.prefix);
-  const logs = new LogStream(redis, deps.prefix);
+  const placement = new Placement(redis, deps.prefix);
+  const registry = new WorkerRegistry(redis, deps.prefix);
+  const housekeeper = new Housekeeper(redis, deps.prefix, store, { lostAfterMs: timings.lostAfterMs, retry });
+  const log = deps.logger;
+  const gpuOrder = [...deps.gpus.gpus].sort((a, b) => a.index - b.index).map((g) => g.uuid);
+  const attempts = new Map<string, Attempt>();
+  const context = {
+    store,
+    logs: new LogStream(redis, deps.prefix),
+    events: new EventStream(redis, deps.prefix),
+    placement,
+    runtime: deps.runtime,
+    images: deps.images,
+    manifests: deps.manifests,
+    workerId: deps.workerId,
+    prefix: deps.prefix,
+    dataDir: deps.dataDir,
+    wholeHost: deps.mode === 'whole-host',
+    retry,
+    stopGraceSeconds: timings.stopGraceSeconds,
+    logger: log,
+  };
+  const orphans = new OrphanSweeper({
+    runtime: deps.runtime,
+    placement,
+    registry,
+    prefix: deps.prefix,
+    workerId: deps.workerId,
+    isRunningHere: (jobId, attempt) => attempts.get(jobId)?.claim.attempt === attempt,
+    graceMs: timings.orphanGraceMs,
+    lostAfterMs: timings.lostAfterMs,
+    logger: log,
+  });
+  let closing = false;
 
-  const runAttempt = async (bullJob: Job<{ jobId: string }>): Promise<void> => {
-    const { jobId } = bullJob.data;
-    // A stalled job handed to us again keeps its attempt number, so it finds the same container.
-    const attempt = bullJob.attemptsMade + 1;
-    const log = deps.logger.child({ jobId, attempt });
-    const job = await store.get(jobId);
-    if (!job) {
-      log.warn('job record missing; dropping queue entry');
-      return;
-    }
-    const name = containerName(jobId, attempt);
-    if (terminalStates.has(job.state)) {
-      // Delivered again after it finished (e.g. a crash before the queue heard): never run it twice.
-      await deps.runtime.remove(name);
-      return;
-    }
-
-    await store.transition(jobId, { state: 'starting', attempt, worker: deps.workerId, container: name });
-    const stored = await logs.storedLines(jobId, attempt);
-    let outcome: { state: 'succeeded' | 'failed'; reason?: FailureReason; message?: string; exitCode?: number };
-    let pump: LogPump | undefined;
-    try {
-      const { manifest, launch } = renderAttempt(deps.manifests, job, attempt, deps.workerId, deps.dataDir);
-      // onLine sees skipped lines too: a re-attached worker still learns every metric the attempt reported.
-      const metrics = new MetricNames(dlloggerPrefixes(manifest));
-      pump = new LogPump(logs, jobId, attempt, { skip: stored, onLine: (text) => metrics.observe(text) });
-      const output = pump;
-      await mkdir(launch.resultsDir, { recursive: true });
-      const result = await deps.runtime.run(launch, {
-        onRunning: async () => {
-          await store.transition(jobId, { state: 'running' });
-          log.info({ container: name }, 'container running');
-        },
-        onOutput: (stream, chunk) => output.write(stream, chunk),
-      });
-      await pump.close();
-      const verdict = result.oomKilled
-        ? ({ ok: false, reason: 'OOM_KILLED', message: 'the container ran out of memory' } as const)
-        : judge(manifest, result.exitCode, launch.resultsDir, metrics);
-      outcome = verdict.ok
-        ? { state: 'succeeded', exitCode: result.exitCode }
-        : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
-    } catch (err) {
-      await pump?.close().catch(() => {});
-      const reason = err instanceof LaunchError ? err.reason : 'INFRA_ERROR';
-      log.error({ err }, 'attempt failed before the container finished');
-      outcome = { state: 'failed', reason, message: err instanceof Error ? err.message : String(err) };
-    }
-    await store.transition(jobId, outcome);
-    log.info({ state: outcome.state, reason: outcome.reason, exitCode: outcome.exitCode }, 'attempt finished');
-    // Only now, with exit code, OOM flag and every line recorded, may the container go.
-    await deps.runtime.remove(name);
+  const start = (claim: Claim): void => {
+    if (attempts.has(claim.jobId)) return;
+    const attempt = new Attempt(context, claim);
+    attempts.set(claim.jobId, attempt);
+    void attempt.run().finally(() => {
+      attempts.delete(claim.jobId);
+      // Freed GPUs: this worker and the others may place the next jobs.
+      if (!closing) placement.wake().catch(() => {});
+    });
   };
 
-  const worker = new Worker(jobQueue.name, runAttempt, {
-    connection: connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}-bull` }),
-    prefix: jobQueue.prefix(deps.prefix),
-    concurrency: deps.concurrency,
-    // Long trainings must not be handed to a second worker by one slow lock renewal.
-    lockDuration: deps.lockMs ?? 60_000,
-    stalledInterval: (deps.lockMs ?? 60_000) / 2,
-    maxStalledCount: 1,
-  });
-  worker.on('error', (err) => deps.logger.warn({ err }, 'queue connection trouble'));
-  worker.on('lockRenewalFailed', (ids) =>
-    deps.logger.error({ jobs: ids }, 'lock renewal failed; another worker may re-attach'),
-  );
+  // One placement at a time; a wake-up during one runs another right after.
+  let placing: Promise<void> | undefined;
+  let again = false;
+  const place = (): void => {
+    if (closing) return;
+    if (placing) {
+      again = true;
+      return;
+    }
+    placing = (async () => {
+      do {
+        again = false;
+        const claims = await placement.claim(
+          { id: deps.workerId, mode: deps.mode, concurrency: deps.concurrency, gpus: gpuOrder },
+          { maxBypass: deps.maxBypass ?? 8 },
+        );
+        for (const claim of claims) start(claim);
+      } while (again && !closing);
+    })()
+      .catch((err: unknown) => log.warn({ err }, 'placement failed; retrying on the next tick'))
+      .finally(() => (placing = undefined));
+  };
+
+  const beat = async (): Promise<void> => {
+    const wasLost = await registry.heartbeat(deps.workerId);
+    if (wasLost) log.error('this worker had been written off as lost; checking which of its jobs moved on');
+    for (const attempt of attempts.values()) {
+      // A missed cancel broadcast or a job moved elsewhere while we were silent: both are caught here.
+      const owner = await placement.owner(attempt.jobId);
+      if (owner !== attempt.owner) attempt.stop('FENCED');
+      else if (await store.cancelRequested(attempt.jobId)) attempt.stop('CANCELLED');
+    }
+    await housekeeper.sweep();
+    await orphans.sweep();
+  };
+
+  const timers: NodeJS.Timeout[] = [];
+  const ready = (async () => {
+    await registry.register({
+      id: deps.workerId,
+      host: hostname(),
+      mode: deps.mode,
+      concurrency: deps.concurrency,
+      gpus: deps.gpus.gpus.map(({ index, uuid, name, memoryMiB }) => ({
+        index,
+        uuid,
+        name,
+        ...(memoryMiB !== undefined ? { memoryMiB } : {}),
+      })),
+      gpuSource: deps.gpus.source,
+      ...(deps.gpus.driverVersion ? { driverVersion: deps.gpus.driverVersion } : {}),
+      ...(deps.gpus.cudaVersion ? { cudaVersion: deps.gpus.cudaVersion } : {}),
+      ...(deps.dockerVersion ? { dockerVersion: deps.dockerVersion } : {}),
+      startedAt: new Date().toISOString(),
+    });
+    // Re-attach: every attempt still placed here continues where it stopped (same container, same log position).
+    for (const hold of await registry.active(deps.workerId)) {
+      const { jobId, attempt } = parseHold(hold);
+      if ((await placement.owner(jobId)) === `${deps.workerId}|${attempt}`) {
+        log.info({ jobId, attempt }, 're-attaching after a restart');
+        start({ jobId, attempt, devices: await placement.devices(jobId) });
+      } else {
+        await placement.forget(deps.workerId, jobId, attempt);
+      }
+    }
+    await subscriber.subscribe(k.wakeChannel, k.cancelChannel);
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === k.cancelChannel) attempts.get(message)?.stop('CANCELLED');
+      else place();
+    });
+    timers.push(setInterval(place, timings.pollMs));
+    timers.push(
+      setInterval(() => {
+        if (!closing) beat().catch((err: unknown) => log.warn({ err }, 'heartbeat round failed'));
+      }, timings.heartbeatMs),
+    );
+    place();
+    log.info({ mode: deps.mode, gpus: gpuOrder.length, concurrency: deps.concurrency }, 'worker ready');
+  })();
+  ready.catch((err: unknown) => log.error({ err }, 'worker failed to start'));
 
   return {
+    ready,
     async close() {
-      // Active attempts are not awaited: their containers keep running and a later delivery re-attaches.
-      await worker.close(true);
-      await worker.disconnect();
+      closing = true;
+      for (const t of timers) clearInterval(t);
+      await ready.catch(() => {});
+      await placing?.catch(() => {});
+      // Running attempts are not awaited: their containers keep running and the next start re-attaches.
+      subscriber.disconnect();
       redis.disconnect();
     },
   };

@@ -8,6 +8,10 @@ export const errorStatus = {
   NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   MANIFEST_NOT_FOUND: 404,
+  /** The job asks for more GPUs than any live worker has. */
+  RESOURCES_UNSATISFIABLE: 422,
+  /** The job already ended; it can no longer be cancelled. */
+  JOB_ALREADY_FINISHED: 409,
   REDIS_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;

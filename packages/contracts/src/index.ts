@@ -2,3 +2,5 @@ export * from './errors.js';
 export * from './ids.js';
 export * from './job.js';
 export * from './logs.js';
+export * from './workers.js';
+export * from './events.js';

@@ -27,6 +27,10 @@ export const FailureReason = z.enum([
   'WORKER_LOST',
   'ARTIFACT_UPLOAD_FAILED',
   'INFRA_ERROR',
+  /** The host's Docker engine has no NVIDIA Container Toolkit, so it cannot give a container GPUs. */
+  'GPU_RUNTIME_MISSING',
+  /** The job waited longer than its queueTtl without starting. */
+  'EXPIRED',
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
 
@@ -36,6 +40,11 @@ export const JobId = z.string().regex(/^job_[a-z2-7]{20}$/, 'a job id looks like
 export const Resources = z.strictObject({
   /** GPUs for the job; the recipe's default when left out. 0 runs the recipe's CPU image. */
   gpus: z.number().int().min(0).max(64).optional(),
+  /** The container's memory limit, e.g. `16g` or `512m`; the recipe's when left out. Above it the job ends as OOM_KILLED. */
+  memory: z
+    .string()
+    .regex(/^[0-9]+(\.[0-9]+)?\s*[kmgt]?i?b?$/i, 'a size such as 512m or 16g')
+    .optional(),
 });
 
 const labels = z
@@ -49,6 +58,30 @@ export const JobSpec = z.strictObject({
   params: z.record(z.string(), z.unknown()).default({}),
   resources: Resources.default({}),
   labels: labels.optional(),
+  /** Seconds the container may run before it is stopped (SIGTERM, grace, SIGKILL) and the attempt ends as TIMEOUT. */
+  maxRuntime: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .optional(),
+  /** Seconds the job may wait in the queue before it ends as EXPIRED. */
+  queueTtl: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .optional(),
+  /**
+   * Extra attempts for failures of the job itself (EXIT_NONZERO, INCOMPLETE_RESULT, OOM_KILLED). Infrastructure
+   * failures (WORKER_LOST, INFRA_ERROR, a registry that kept failing) are retried by the worker's own policy.
+   */
+  retries: z
+    .strictObject({
+      onFailure: z.number().int().min(0).max(10).default(0),
+      onOom: z.number().int().min(0).max(10).default(0),
+    })
+    .optional(),
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 export type JobSpecInput = z.input<typeof JobSpec>;
@@ -61,6 +94,31 @@ export const StateChange = z.object({
   message: z.string().optional(),
 });
 export type StateChange = z.infer<typeof StateChange>;
+
+/** One try at running the job: where it ran, on which GPUs, and how it ended. */
+export const AttemptRecord = z.object({
+  attempt: z.number().int().min(1),
+  worker: z.string(),
+  /** Device ids (GPU UUIDs) the attempt was given; empty for a CPU job. */
+  gpus: z.array(z.string()),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  state: JobState.optional(),
+  reason: FailureReason.optional(),
+  message: z.string().optional(),
+  exitCode: z.number().int().optional(),
+});
+export type AttemptRecord = z.infer<typeof AttemptRecord>;
+
+/** Why a queued job has not started, computed when it is read. */
+export const QueuePlace = z.object({
+  /** 1 = next to start. */
+  position: z.number().int().min(1),
+  reason: z.string(),
+  /** False when no live worker has enough GPUs for the job. */
+  placeable: z.boolean(),
+});
+export type QueuePlace = z.infer<typeof QueuePlace>;
 
 export const JobRecord = z.object({
   id: JobId,
@@ -76,6 +134,10 @@ export const JobRecord = z.object({
   exitCode: z.number().int().optional(),
   worker: z.string().optional(),
   container: z.string().optional(),
+  /** Every attempt, oldest first, each with its outcome. */
+  attempts: z.array(AttemptRecord).default([]),
   history: z.array(StateChange),
+  /** Only on a queued job: its place in the queue and why it waits. */
+  queue: QueuePlace.optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;

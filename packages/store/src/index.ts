@@ -1,4 +1,25 @@
-export { JobStore, type JobPage, type ListOptions, type Transition } from './job-store.js';
-export { jobQueue, keys, type Keys } from './keys.js';
+export { defaultRetryPolicy, endAttempt, retryDelay, type AttemptEnd, type RetryPolicy } from './attempt-outcome.js';
+export { EventStream } from './event-stream.js';
+export { Housekeeper, type SweepResult } from './housekeeper.js';
+export {
+  JobStore,
+  type JobPage,
+  type ListOptions,
+  type Transition,
+  type TransitionGuard,
+  type TransitionRefusal,
+} from './job-store.js';
+export { keys, type Keys } from './keys.js';
 export { LogStream, type NewLine } from './log-stream.js';
+export {
+  holdOf,
+  parseHold,
+  Placement,
+  type Claim,
+  type PlacementOptions,
+  type PlacementWorker,
+  type QueuedJob,
+} from './placement.js';
+export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
 export { connectRedis, redisCall, type ConnectOptions, type Redis } from './redis.js';
+export { WorkerRegistry, type WorkerProfile } from './worker-registry.js';

@@ -1,5 +1,12 @@
 // Job records: one JSON document per job plus sorted-set indexes for listing by state, newest first.
-import { JobRecord, terminalStates, type FailureReason, type JobState } from '@berth/contracts';
+import {
+  JobRecord,
+  jobStates,
+  terminalStates,
+  type AttemptRecord,
+  type FailureReason,
+  type JobState,
+} from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
 
@@ -23,20 +30,57 @@ export interface Transition {
   exitCode?: number;
   worker?: string;
   container?: string;
+  /** Starts a new entry in the record's attempts. */
+  newAttempt?: { worker: string; gpus: string[] };
 }
 
-// Moves a job between state indexes and rewrites its document in one step; a terminal state also
-// closes the job's log stream in the same step, so a follower never sees an ended job without its end entry.
-// KEYS: job, jobsInState(old), jobsInState(new), logs; ARGV: json, newState, id, terminal
+/** Conditions and side effects applied in the same atomic step as the state change. */
+export interface TransitionGuard {
+  /** Only if the job is still placed on this `worker|attempt` (a worker declared lost can no longer write). */
+  owner?: string;
+  /** Only if the job is still waiting in the queue; it is taken out of it in the same step. */
+  fromQueue?: boolean;
+  /** Frees the GPUs and the slot the attempt named by `owner` held on this worker. */
+  release?: string;
+  /** Puts the job back in the queue at its original place, not to be placed before this time (ms). */
+  requeueAt?: number;
+}
+
+/** Why a guarded transition did not apply. */
+export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
+
+// Rewrites the job document only if nobody wrote it since it was read (ver), moves it between state indexes,
+// and applies the guard's conditions and side effects in the same step. A terminal state also closes the
+// job's log stream, so a follower never sees an ended job without its end entry.
+// KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release)
+// ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt
 const saveScript = `
-local seq = redis.call('HGET', KEYS[1], 'seq')
-if not seq then return 0 end
+local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner')
+if not f[1] then return -1 end
+if (f[2] or '0') ~= ARGV[5] then return -2 end
+if ARGV[6] ~= '' and f[3] ~= ARGV[6] then return -3 end
+if ARGV[7] == '1' and redis.call('ZREM', KEYS[5], ARGV[3]) == 0 then return -4 end
 redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[2])
-redis.call('ZADD', KEYS[3], seq, ARGV[3])
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[2], 'ver', tonumber(ARGV[5]) + 1)
+redis.call('ZADD', KEYS[3], f[1], ARGV[3])
+if ARGV[8] == '1' then
+  local hold = ARGV[3] .. '#' .. string.match(ARGV[6], '|(%d+)$')
+  local ledger = redis.call('HGETALL', KEYS[6])
+  for i = 1, #ledger, 2 do
+    if ledger[i + 1] == hold then redis.call('HSET', KEYS[6], ledger[i], '') end
+  end
+  redis.call('SREM', KEYS[7], hold)
+  redis.call('HSET', KEYS[1], 'owner', '', 'devices', '')
+end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'notBefore', ARGV[9])
+  redis.call('ZADD', KEYS[5], f[1], ARGV[3])
+end
 if ARGV[4] == '1' then redis.call('XADD', KEYS[4], '*', 'end', ARGV[2]) end
 return 1
 `;
+
+const refusals: Record<number, TransitionRefusal> = { [-1]: 'gone', [-3]: 'not-owner', [-4]: 'not-queued' };
 
 export class JobStore {
   readonly keys: Keys;
@@ -48,29 +92,29 @@ export class JobStore {
     this.keys = keys(prefix);
   }
 
-  async create(record: JobRecord): Promise<void> {
+  /** Records a new job and puts it in the queue in one step. */
+  async create(record: JobRecord, placement: { gpus: number; queueTtlMs?: number }): Promise<void> {
     const seq = await this.redis.incr(this.keys.jobSeq);
+    const deadline = placement.queueTtlMs === undefined ? {} : { deadline: Date.now() + placement.queueTtlMs };
     await this.redis
       .multi()
-      .hset(this.keys.job(record.id), { json: JSON.stringify(record), state: record.state, seq })
+      .hset(this.keys.job(record.id), {
+        json: JSON.stringify(record),
+        state: record.state,
+        seq,
+        ver: 0,
+        gpus: placement.gpus,
+        attempt: record.attempt,
+        ...deadline,
+      })
       .zadd(this.keys.jobsAll, seq, record.id)
       .zadd(this.keys.jobsInState(record.state), seq, record.id)
-      .exec();
-  }
-
-  /** Removes a job that could not be enqueued, so a failed submit leaves nothing behind. */
-  async discard(id: string, state: JobState): Promise<void> {
-    await this.redis
-      .multi()
-      .del(this.keys.job(id), this.keys.logs(id), this.keys.logCount(id))
-      .zrem(this.keys.jobsAll, id)
-      .zrem(this.keys.jobsInState(state), id)
+      .zadd(this.keys.pending, seq, record.id)
       .exec();
   }
 
   async get(id: string): Promise<JobRecord | null> {
-    const json = await this.redis.hget(this.keys.job(id), 'json');
-    return json === null ? null : JobRecord.parse(JSON.parse(json));
+    return (await this.read(id))?.record ?? null;
   }
 
   async list({ state, limit, cursor }: ListOptions): Promise<JobPage> {
@@ -80,55 +124,134 @@ export class JobStore {
     const ids: { id: string; seq: number }[] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) ids.push({ id: raw[i]!, seq: Number(raw[i + 1]) });
     const page = ids.slice(0, limit);
-    const pipeline = this.redis.pipeline();
-    for (const { id } of page) pipeline.hget(this.keys.job(id), 'json');
-    const results = (await pipeline.exec()) ?? [];
-    const jobs = results.flatMap(([, json]) => (typeof json === 'string' ? [JobRecord.parse(JSON.parse(json))] : []));
+    const jobs = await this.getMany(page.map((p) => p.id));
     const last = page.at(-1);
     return { jobs, next: ids.length > limit && last ? last.seq.toString(36) : null };
   }
 
-  /** Applies a state change, appends it to the history and returns the new record (null if the job is gone). */
-  async transition(id: string, change: Transition): Promise<JobRecord | null> {
-    const current = await this.get(id);
-    if (!current) return null;
-    const now = new Date().toISOString();
-    const attempt = change.attempt ?? current.attempt;
-    const next: JobRecord = {
-      ...current,
-      state: change.state,
-      attempt,
-      updatedAt: now,
-      ...(change.reason ? { reason: change.reason } : {}),
-      ...(change.message ? { message: change.message } : {}),
-      ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
-      ...(change.worker ? { worker: change.worker } : {}),
-      ...(change.container ? { container: change.container } : {}),
-      ...(change.state === 'running' ? { startedAt: now } : {}),
-      ...(terminalStates.has(change.state) ? { finishedAt: now } : {}),
-      history: [
-        ...current.history,
-        {
-          state: change.state,
-          at: now,
-          attempt,
-          ...(change.reason ? { reason: change.reason } : {}),
-          ...(change.message ? { message: change.message } : {}),
-        },
-      ],
-    };
-    await this.redis.eval(
-      saveScript,
-      4,
-      this.keys.job(id),
-      this.keys.jobsInState(current.state),
-      this.keys.jobsInState(next.state),
-      this.keys.logs(id),
-      JSON.stringify(next),
-      next.state,
-      id,
-      terminalStates.has(next.state) ? '1' : '0',
-    );
-    return next;
+  /** How many jobs are in each state. */
+  async counts(): Promise<Record<JobState, number>> {
+    const pipeline = this.redis.pipeline();
+    for (const state of jobStates) pipeline.zcard(this.keys.jobsInState(state));
+    const rows = (await pipeline.exec()) ?? [];
+    return Object.fromEntries(jobStates.map((s, i) => [s, Number(rows[i]?.[1] ?? 0)])) as Record<JobState, number>;
   }
+
+  /** The records of these ids, in the same order; ids without a record are left out. */
+  async getMany(ids: readonly string[]): Promise<JobRecord[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.job(id), 'json');
+    const results = (await pipeline.exec()) ?? [];
+    return results.flatMap(([, json]) => (typeof json === 'string' ? [JobRecord.parse(JSON.parse(json))] : []));
+  }
+
+  /** Asks the worker that holds a job to cancel it (the flag survives a missed broadcast). */
+  async requestCancel(id: string): Promise<void> {
+    await this.redis.multi().hset(this.keys.job(id), 'cancel', '1').publish(this.keys.cancelChannel, id).exec();
+  }
+
+  async cancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys.job(id), 'cancel')) === '1';
+  }
+
+  /**
+   * Applies a state change, appends it to the history and the current attempt, and returns the new record.
+   * Returns why not when the guard refused it; a concurrent writer makes it read again and retry.
+   */
+  async transition(
+    id: string,
+    change: Transition,
+    guard: TransitionGuard = {},
+  ): Promise<JobRecord | TransitionRefusal> {
+    for (;;) {
+      const current = await this.read(id);
+      if (!current) return 'gone';
+      const next = applyChange(current.record, change);
+      const release = guard.release ?? '';
+      const result = (await this.redis.eval(
+        saveScript,
+        7,
+        this.keys.job(id),
+        this.keys.jobsInState(current.record.state),
+        this.keys.jobsInState(next.state),
+        this.keys.logs(id),
+        this.keys.pending,
+        this.keys.ledger(release),
+        this.keys.active(release),
+        JSON.stringify(next),
+        next.state,
+        id,
+        terminalStates.has(next.state) ? '1' : '0',
+        current.ver,
+        guard.owner ?? '',
+        guard.fromQueue ? '1' : '0',
+        release ? '1' : '0',
+        guard.requeueAt === undefined ? '' : String(guard.requeueAt),
+      )) as number;
+      if (result === 1) return next;
+      const refusal = refusals[result];
+      if (refusal) return refusal;
+      // -2: someone else wrote the record since we read it; apply our change to theirs.
+    }
+  }
+
+  private async read(id: string): Promise<{ record: JobRecord; ver: string } | null> {
+    const [json, ver] = await this.redis.hmget(this.keys.job(id), 'json', 'ver');
+    return json ? { record: JobRecord.parse(JSON.parse(json)), ver: ver ?? '0' } : null;
+  }
+}
+
+function applyChange(current: JobRecord, change: Transition): JobRecord {
+  const now = new Date().toISOString();
+  const attempt = change.attempt ?? current.attempt;
+  let attempts: AttemptRecord[] = current.attempts;
+  if (change.newAttempt) {
+    attempts = [
+      ...attempts,
+      { attempt, worker: change.newAttempt.worker, gpus: change.newAttempt.gpus, startedAt: now },
+    ];
+  }
+  const ended = change.reason !== undefined || terminalStates.has(change.state);
+  if (ended && attempts.at(-1)?.attempt === attempt && attempts.at(-1)?.finishedAt === undefined) {
+    const last = attempts.at(-1)!;
+    attempts = [
+      ...attempts.slice(0, -1),
+      {
+        ...last,
+        finishedAt: now,
+        state: change.state === 'queued' ? 'failed' : change.state,
+        ...(change.reason ? { reason: change.reason } : {}),
+        ...(change.message ? { message: change.message } : {}),
+        ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
+      },
+    ];
+  }
+  const requeued = change.state === 'queued';
+  // The record's reason, message and exit code describe the latest outcome only.
+  const { reason: _r, message: _m, exitCode: _e, ...rest } = current;
+  return {
+    ...rest,
+    state: change.state,
+    attempt,
+    updatedAt: now,
+    ...(change.reason ? { reason: change.reason } : {}),
+    ...(change.message ? { message: change.message } : {}),
+    ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
+    ...(change.worker ? { worker: change.worker } : {}),
+    ...(change.container ? { container: change.container } : {}),
+    ...(change.state === 'running' ? { startedAt: now } : {}),
+    ...(terminalStates.has(change.state) ? { finishedAt: now } : {}),
+    attempts,
+    history: [
+      ...current.history,
+      {
+        state: change.state,
+        at: now,
+        attempt,
+        ...(change.reason ? { reason: change.reason } : {}),
+        ...(change.message ? { message: change.message } : {}),
+      },
+    ],
+    ...(requeued ? { worker: undefined, container: undefined } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 // The only place that knows berth's Redis key names. Every key starts with the deployment prefix.
 
 export interface Keys {
+  /** Hash: json (the JobRecord), state, seq, ver, and the scheduling fields (gpus, attempt, owner, devices, …). */
   job(id: string): string;
   /** Sorted set of every job id, scored by a monotonic sequence (newest = highest). */
   jobsAll: string;
@@ -9,6 +10,22 @@ export interface Keys {
   logs(id: string): string;
   /** Hash: lines already stored per attempt, so a re-attached worker skips what it has. */
   logCount(id: string): string;
+  /** Stream of a job's events: state changes, pull progress, retries, warnings. */
+  events(id: string): string;
+  /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
+  pending: string;
+  /** Set of every worker id that ever registered. */
+  workers: string;
+  /** Hash: json (static WorkerInfo parts), heartbeat (ms), status (live | lost). */
+  worker(id: string): string;
+  /** Hash: the worker's GPU ledger, GPU UUID → job id ('' when free). */
+  ledger(workerId: string): string;
+  /** Set of the job ids placed on a worker and not yet finished there. */
+  active(workerId: string): string;
+  /** Pub/sub: a job was queued or GPUs were freed; workers try to place jobs. */
+  wakeChannel: string;
+  /** Pub/sub: a running job was cancelled; its owner stops it. */
+  cancelChannel: string;
 }
 
 export function keys(prefix: string): Keys {
@@ -19,8 +36,16 @@ export function keys(prefix: string): Keys {
     jobSeq: `${prefix}:jobs:seq`,
     logs: (id) => `${prefix}:job:${id}:logs`,
     logCount: (id) => `${prefix}:job:${id}:logcount`,
+    events: (id) => `${prefix}:job:${id}:events`,
+    pending: `${prefix}:queue:pending`,
+    workers: `${prefix}:workers`,
+    worker: (id) => `${prefix}:worker:${id}`,
+    ledger: (id) => `${prefix}:worker:${id}:gpus`,
+    active: (id) => `${prefix}:worker:${id}:active`,
+    wakeChannel: `${prefix}:wake`,
+    cancelChannel: `${prefix}:cancel`,
   };
 }
 
-/** The BullMQ queue jobs travel on, and the prefix of its keys: producer and workers must agree on both. */
-export const jobQueue = { name: 'jobs', prefix: (prefix: string) => `${prefix}:bull` } as const;
+/** The key prefix of a job document; the placement script builds job keys from it. */
+export const jobKeyPrefix = (prefix: string): string => `${prefix}:job:`;

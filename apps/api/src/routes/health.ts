@@ -1,4 +1,4 @@
-// Liveness (the process answers) and readiness (Redis reachable and the queue usable).
+// Liveness (the process answers) and readiness (Redis reachable and the job store readable).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Services } from '../services.js';
@@ -26,7 +26,7 @@ export const healthRoutes =
         schema: {
           tags: ['health'],
           operationId: 'readyz',
-          summary: 'Readiness: Redis reachable and the queue usable',
+          summary: 'Readiness: Redis reachable and the job store readable',
           response: {
             200: z.object({ status: z.literal('ready'), queue: z.record(z.string(), z.number()) }),
             503: ErrorResponse,
@@ -36,7 +36,7 @@ export const healthRoutes =
       async () => {
         const counts = await services.call(async () => {
           await services.redis.ping();
-          return services.queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+          return services.store.counts();
         });
         return { status: 'ready' as const, queue: counts };
       },

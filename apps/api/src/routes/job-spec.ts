@@ -1,6 +1,13 @@
 // A submitted JobSpec checked against its recipe: every bad field — spec, parameters, GPUs, inputs — in one list.
 import { JobSpec, type JobSpec as JobSpecT } from '@berth/contracts';
-import { renderLaunch, validateParams, type Manifest, type ParamValues, type RenderedLaunch } from '@berth/manifests';
+import {
+  parseSize,
+  renderLaunch,
+  validateParams,
+  type Manifest,
+  type ParamValues,
+  type RenderedLaunch,
+} from '@berth/manifests';
 
 export interface ResolvedSpec {
   /** The spec as stored: the recipe's GPU default filled in. */
@@ -8,6 +15,9 @@ export interface ResolvedSpec {
   manifest: Manifest;
   params: ParamValues;
 }
+
+/** The smallest memory limit the Docker engine accepts. */
+const MIN_MEMORY = 6 * 1024 * 1024;
 
 export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
   return JobSpec.superRefine((spec, ctx) => {
@@ -36,6 +46,9 @@ export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
         path: ['resources', 'gpus'],
         message: `${m.id} has no CPU image: ask for at least 1 GPU`,
       });
+    }
+    if (spec.resources.memory !== undefined && parseSize(spec.resources.memory) < MIN_MEMORY) {
+      ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'the Docker engine needs at least 6m' });
     }
     for (const mount of m.mounts) {
       if (mount.required && mount.target !== '/results') {

@@ -4,13 +4,16 @@ import {
   JobId,
   JobRecord,
   JobSpec,
+  JobEvent,
   JobState,
   newJobId,
+  terminalStates,
   type JobRecord as JobRecordT,
 } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
 import { jobSpecSchema, previewLaunch, resolveSpec } from './job-spec.js';
 import { ErrorResponse } from './schemas.js';
@@ -57,39 +60,47 @@ export const jobRoutes =
           operationId: 'submitJob',
           summary: 'Submit a job',
           body,
-          response: { 201: JobRecord, 400: ErrorResponse, 413: ErrorResponse, 503: ErrorResponse },
+          response: {
+            201: JobRecord,
+            400: ErrorResponse,
+            413: ErrorResponse,
+            422: ErrorResponse,
+            503: ErrorResponse,
+          },
         },
       },
       async (request, reply) => {
+        const { spec, manifest } = resolveSpec(manifests, request.body);
+        const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
+        const workers = await services.call(() => services.workers.list(services.lostAfterMs));
+        const live = workers.filter((w) => w.status === 'live');
+        const largest = Math.max(0, ...live.map((w) => w.gpus.length));
+        // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
+        if (live.length > 0 && gpus > largest) {
+          throw new BerthError(
+            'RESOURCES_UNSATISFIABLE',
+            `the job needs ${gpus} GPUs; the largest live worker has ${largest}`,
+            { gpus, largest, workers: live.map((w) => ({ id: w.id, gpus: w.gpus.length })) },
+          );
+        }
         const now = new Date().toISOString();
         const record: JobRecordT = {
           id: newJobId(),
-          spec: resolveSpec(manifests, request.body).spec,
+          spec,
           state: 'queued',
           attempt: 0,
           createdAt: now,
           updatedAt: now,
+          attempts: [],
           history: [{ state: 'queued', at: now, attempt: 0 }],
         };
-        await services.call(() => services.store.create(record));
-        try {
-          await services.call(() =>
-            services.queue.add(
-              'run',
-              { jobId: record.id },
-              {
-                jobId: record.id,
-                attempts: 1,
-                removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-                removeOnFail: { age: 30 * 24 * 3600, count: 10_000 },
-              },
-            ),
-          );
-        } catch (err) {
-          // A job that is recorded but never queued would wait forever: take it back.
-          await services.call(() => services.store.discard(record.id, record.state)).catch(() => {});
-          throw err;
-        }
+        await services.call(async () => {
+          await services.store.create(record, {
+            gpus,
+            ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
+          });
+          await services.placement.wake();
+        });
         return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
       },
     );
@@ -125,11 +136,86 @@ export const jobRoutes =
         schema: {
           tags: ['jobs'],
           operationId: 'getJob',
-          summary: 'One job with its state history',
+          summary: 'One job with its attempts and state history; a queued job also says its place and why it waits',
           params: JobParams,
           response: { 200: JobRecord, 404: ErrorResponse, 503: ErrorResponse },
         },
       },
-      async (request) => loadJob(services, request.params.id),
+      async (request) => {
+        const job = await loadJob(services, request.params.id);
+        if (job.state !== 'queued') return job;
+        const place = await services.call(() => queuePlaces(services)).then((q) => q.places.get(job.id));
+        return place ? { ...job, queue: place } : job;
+      },
+    );
+
+    app.post(
+      '/v1/jobs/:id/cancel',
+      {
+        schema: {
+          tags: ['jobs'],
+          operationId: 'cancelJob',
+          summary: 'Cancel a queued or running job',
+          description:
+            'A queued job is cancelled at once. A running job is stopped by the worker that runs it ' +
+            '(SIGTERM, then SIGKILL after the grace period); the answer is 202 and the job becomes `cancelled`.',
+          params: JobParams,
+          response: { 200: JobRecord, 202: JobRecord, 404: ErrorResponse, 409: ErrorResponse, 503: ErrorResponse },
+        },
+      },
+      async (request, reply) => {
+        const job = await loadJob(services, request.params.id);
+        if (terminalStates.has(job.state)) {
+          throw new BerthError('JOB_ALREADY_FINISHED', `job ${job.id} already ended as ${job.state}`, {
+            state: job.state,
+          });
+        }
+        const cancelled = await services.call(() =>
+          services.store.transition(
+            job.id,
+            { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request while queued' },
+            { fromQueue: true },
+          ),
+        );
+        if (typeof cancelled !== 'string') return reply.code(200).send(cancelled);
+        // Placed on a worker: it stops the container and records the end.
+        await services.call(() => services.store.requestCancel(job.id));
+        await services.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
+        return reply.code(202).send(await loadJob(services, job.id));
+      },
+    );
+
+    app.get(
+      '/v1/jobs/:id/events',
+      {
+        schema: {
+          tags: ['jobs'],
+          operationId: 'getJobEvents',
+          summary: "A job's events: pull progress, retries, cancel requests, timeouts",
+          params: JobParams,
+          querystring: z.strictObject({
+            after: z
+              .string()
+              .regex(/^[0-9]+-[0-9]+$/)
+              .default('0-0'),
+            limit: z.coerce.number().int().min(1).max(1000).default(500),
+          }),
+          response: { 200: z.object({ events: z.array(JobEvent) }), 404: ErrorResponse, 503: ErrorResponse },
+        },
+      },
+      async (request) => {
+        const job = await loadJob(services, request.params.id);
+        const { after, limit } = request.query;
+        return { events: await services.call(() => services.events.read(job.id, after, limit)) };
+      },
     );
   };
+
+/** Every queued job's place and reason, with the workers' free and used GPUs. */
+export async function queuePlaces(services: Services) {
+  const [queued, workers] = await Promise.all([
+    services.placement.queued(),
+    services.workers.list(services.lostAfterMs),
+  ]);
+  return { queued, ...placeQueue(queued, workers) };
+}

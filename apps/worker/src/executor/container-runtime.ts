@@ -29,9 +29,38 @@ export class LaunchError extends Error {
   }
 }
 
+/** A berth container found on the engine, by its labels. */
+export interface ManagedContainer {
+  name: string;
+  job: string;
+  attempt: number;
+  worker: string;
+  running: boolean;
+}
+
 export interface ContainerRuntime {
   /** Creates (or finds) the container, starts it, pumps its output, and returns once it has exited and its output is read. */
   run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult>;
+  /** True when a container of that name exists, running or not. */
+  exists(name: string): Promise<boolean>;
+  /** SIGTERM, then SIGKILL after `graceSeconds`; a container already stopped or gone is success. */
+  stop(name: string, graceSeconds: number): Promise<void>;
   /** Removes the container; a container already gone is success. */
   remove(name: string): Promise<void>;
+  /** Every container carrying `berth.prefix=<prefix>`. */
+  list(prefix: string): Promise<ManagedContainer[]>;
+}
+
+/** Pull progress, summed over the image's layers. */
+export interface PullProgress {
+  layers: number;
+  layersDone: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** Makes an image present on the engine before its container is created. */
+export interface ImageSource {
+  /** 'present' when nothing had to be pulled. An aborted pull throws an error named AbortError. */
+  ensure(image: string, onProgress: (p: PullProgress) => void, signal?: AbortSignal): Promise<'present' | 'pulled'>;
 }

@@ -7,6 +7,7 @@ import {
   type AttemptResult,
   type ContainerRuntime,
   type LaunchSpec,
+  type ManagedContainer,
 } from './container-runtime.js';
 
 interface DockerError {
@@ -34,7 +35,8 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: 4096,
       Binds: spec.mounts.map((m) => `${m.hostPath}:${m.containerPath}:${m.readOnly ? 'ro' : 'rw'}`),
-      ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes } : {}),
+      // No swap beyond the limit: a training job that outgrows its memory should end as OOM_KILLED, not crawl.
+      ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
       ShmSize: spec.shmSizeBytes,
       Ulimits: [
         { Name: 'memlock', Soft: memlock, Hard: memlock },
@@ -102,6 +104,30 @@ export class DockerRuntime implements ContainerRuntime {
     return { exitCode: state.ExitCode, oomKilled: state.OOMKilled };
   }
 
+  async exists(name: string): Promise<boolean> {
+    return (await this.inspect(name)) !== null;
+  }
+
+  async stop(name: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(name).stop({ t: graceSeconds });
+    } catch (err) {
+      // 304: already stopped; 404: already gone. Both are what we wanted.
+      if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
+    }
+  }
+
+  async list(prefix: string): Promise<ManagedContainer[]> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`berth.prefix=${prefix}`] } });
+    return found.map((c) => ({
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      job: c.Labels['berth.job'] ?? '',
+      attempt: Number(c.Labels['berth.attempt'] ?? 0),
+      worker: c.Labels['berth.worker'] ?? '',
+      running: c.State === 'running',
+    }));
+  }
+
   async remove(name: string): Promise<void> {
     try {
       await this.docker.getContainer(name).remove({ force: true, v: true });
@@ -135,6 +161,14 @@ function launchError(err: unknown, spec: LaunchSpec): Error {
     return new LaunchError('IMAGE_PULL_FAILED', `image ${spec.image} is not present on this worker`);
   }
   if (status === 500 && spec.gpus !== 'none') {
+    // The engine answers 500 for every start failure; only its text says the GPU device driver is missing.
+    if (/could not select device driver/i.test(describe(err))) {
+      return new LaunchError(
+        'GPU_RUNTIME_MISSING',
+        'this worker cannot give containers GPUs: its Docker engine has no NVIDIA Container Toolkit ' +
+          '(nvidia-container-runtime-hook). Install nvidia-container-toolkit on the host and restart dockerd.',
+      );
+    }
     return new LaunchError(
       'INFRA_ERROR',
       `the Docker engine refused to start the container with GPUs: ${describe(err)}`,

@@ -1,6 +1,6 @@
 // Turns a job record into the launch of one attempt, through its recipe (validated again on this side).
 import type { JobRecord } from '@berth/contracts';
-import { renderLaunch, validateParams, type Manifest } from '@berth/manifests';
+import { parseSize, renderLaunch, validateParams, type Manifest } from '@berth/manifests';
 import { join } from 'node:path';
 import { LaunchError, type LaunchSpec } from './container-runtime.js';
 
@@ -13,13 +13,22 @@ export function resultsDir(dataDir: string, jobId: string, attempt: number): str
   return join(dataDir, 'results', jobId, `a${attempt}`);
 }
 
+export interface AttemptPlace {
+  attempt: number;
+  workerId: string;
+  /** The deployment's key prefix, labelled on the container so a worker only ever sweeps its own. */
+  prefix: string;
+  dataDir: string;
+  /** 'all' in whole-host mode, the reserved GPU UUIDs in slot mode. */
+  gpus: 'all' | string[];
+}
+
 export function renderAttempt(
   manifests: ReadonlyMap<string, Manifest>,
   job: JobRecord,
-  attempt: number,
-  workerId: string,
-  dataDir: string,
+  place: AttemptPlace,
 ): { manifest: Manifest; launch: LaunchSpec } {
+  const { attempt, workerId, dataDir } = place;
   const manifest = manifests.get(job.spec.manifest);
   if (!manifest) throw new LaunchError('INFRA_ERROR', `recipe ${job.spec.manifest} is not known on worker ${workerId}`);
   const checked = validateParams(manifest, job.spec.params);
@@ -29,7 +38,7 @@ export function renderAttempt(
   }
   const gpus = job.spec.resources.gpus ?? manifest.resources.gpus.default;
   const launch = renderLaunch(manifest, checked.params, {
-    gpus: gpus > 0 ? 'all' : 'none',
+    gpus: gpus > 0 ? place.gpus : 'none',
     gpuCount: gpus,
     attempt,
     jobId: job.id,
@@ -37,5 +46,13 @@ export function renderAttempt(
     resultsDir: resultsDir(dataDir, job.id, attempt),
     cpu: gpus === 0,
   });
-  return { manifest, launch };
+  const memory = job.spec.resources.memory;
+  return {
+    manifest,
+    launch: {
+      ...launch,
+      labels: { ...launch.labels, 'berth.prefix': place.prefix },
+      ...(memory !== undefined ? { memoryBytes: parseSize(memory) } : {}),
+    },
+  };
 }

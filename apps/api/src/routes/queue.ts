@@ -1,0 +1,66 @@
+// The queue and the workers, for people watching them: what waits, in which order, why, and where GPUs are free.
+import { JobState, QueuePlace, WorkerInfo } from '@berth/contracts';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Services } from '../services.js';
+import { queuePlaces } from './jobs.js';
+import { ErrorResponse } from './schemas.js';
+
+const WaitingJob = QueuePlace.extend({ id: z.string(), gpus: z.number().int() });
+const WorkerSummary = z.object({
+  id: z.string(),
+  host: z.string(),
+  status: z.enum(['live', 'lost']),
+  mode: z.enum(['whole-host', 'slots']),
+  gpus: z.number().int(),
+  free: z.number().int(),
+  used: z.number().int(),
+  running: z.array(z.string()),
+});
+
+export const queueRoutes =
+  (services: Services): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/v1/queue',
+      {
+        schema: {
+          tags: ['queue'],
+          operationId: 'getQueue',
+          summary: 'Counts by state, the waiting jobs in the order they will start, and free/used GPUs per worker',
+          querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+          response: {
+            200: z.object({
+              counts: z.record(JobState, z.number().int()),
+              waiting: z.array(WaitingJob),
+              workers: z.array(WorkerSummary),
+            }),
+            503: ErrorResponse,
+          },
+        },
+      },
+      async (request) =>
+        services.call(async () => {
+          const [counts, view] = await Promise.all([services.store.counts(), queuePlaces(services)]);
+          const waiting = view.queued.slice(0, request.query.limit).map((q) => ({
+            id: q.id,
+            gpus: q.gpus,
+            ...view.places.get(q.id)!,
+          }));
+          return { counts, waiting, workers: view.workers };
+        }),
+    );
+
+    app.get(
+      '/v1/workers',
+      {
+        schema: {
+          tags: ['queue'],
+          operationId: 'listWorkers',
+          summary: 'Every worker: host, mode, GPUs and who holds them, versions, last heartbeat, live or lost',
+          response: { 200: z.object({ workers: z.array(WorkerInfo) }), 503: ErrorResponse },
+        },
+      },
+      async () => ({ workers: await services.call(() => services.workers.list(services.lostAfterMs)) }),
+    );
+  };

@@ -1,0 +1,249 @@
+// One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
+import { terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
+import type { Manifest } from '@berth/manifests';
+import {
+  endAttempt,
+  type AttemptEnd,
+  type Claim,
+  type EventStream,
+  type JobStore,
+  type LogStream,
+  type Placement,
+  type RetryPolicy,
+} from '@berth/store';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
+import { containerName, renderAttempt } from './executor/render.js';
+import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
+import { LogPump } from './pump/log-pump.js';
+
+export interface AttemptContext {
+  store: JobStore;
+  logs: LogStream;
+  events: EventStream;
+  placement: Placement;
+  runtime: ContainerRuntime;
+  images: ImageSource;
+  manifests: ReadonlyMap<string, Manifest>;
+  workerId: string;
+  prefix: string;
+  dataDir: string;
+  wholeHost: boolean;
+  retry: RetryPolicy;
+  /** Seconds between SIGTERM and SIGKILL when a job is cancelled or times out. */
+  stopGraceSeconds: number;
+  logger: Logger;
+}
+
+/** Why berth stopped a container itself: the user cancelled, maxRuntime passed, or the job moved on (fenced). */
+type StopCause = 'CANCELLED' | 'TIMEOUT' | 'FENCED';
+
+export class Attempt {
+  readonly owner: string;
+  readonly name: string;
+  private stopCause: StopCause | undefined;
+  private readonly pullAbort = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly ctx: AttemptContext,
+    readonly claim: Claim,
+  ) {
+    this.owner = `${ctx.workerId}|${claim.attempt}`;
+    this.name = containerName(claim.jobId, claim.attempt);
+    this.log = ctx.logger.child({ jobId: claim.jobId, attempt: claim.attempt });
+  }
+
+  get jobId(): string {
+    return this.claim.jobId;
+  }
+
+  /** Stops the attempt: its container gets SIGTERM, then SIGKILL after the grace period. */
+  stop(cause: StopCause): void {
+    if (this.stopCause) return;
+    this.stopCause = cause;
+    this.log.info({ cause }, 'stopping the attempt');
+    this.pullAbort.abort();
+    this.ctx.runtime.stop(this.name, this.ctx.stopGraceSeconds).catch((err: unknown) => {
+      this.log.warn({ err }, 'stop failed; the container may still be running');
+    });
+  }
+
+  /** Runs the attempt to its end and records it; never throws. */
+  async run(): Promise<void> {
+    try {
+      const end = await this.execute();
+      if (end) await this.finish(end);
+      else await this.abandon();
+    } catch (err) {
+      this.log.error({ err }, 'attempt could not be recorded; the job stays placed here until this worker restarts');
+    } finally {
+      clearTimeout(this.timer);
+    }
+  }
+
+  private async execute(): Promise<AttemptEnd | null> {
+    const { store, runtime } = this.ctx;
+    const { jobId, attempt, devices } = this.claim;
+    const job = await store.get(jobId);
+    if (!job || terminalStates.has(job.state)) return null;
+    let current: JobRecord = job;
+
+    if (job.attempts.at(-1)?.attempt !== attempt) {
+      const placed = await store.transition(
+        jobId,
+        {
+          state: 'pulling',
+          attempt,
+          worker: this.ctx.workerId,
+          container: this.name,
+          newAttempt: { worker: this.ctx.workerId, gpus: devices },
+        },
+        { owner: this.owner },
+      );
+      if (typeof placed === 'string') return null;
+      current = placed;
+    }
+    if (await store.cancelRequested(jobId)) return cancelled();
+
+    let pump: LogPump | undefined;
+    try {
+      const { manifest, launch } = renderAttempt(this.ctx.manifests, current, {
+        attempt,
+        workerId: this.ctx.workerId,
+        prefix: this.ctx.prefix,
+        dataDir: this.ctx.dataDir,
+        gpus: this.ctx.wholeHost ? 'all' : devices,
+      });
+      if (!(await runtime.exists(this.name))) {
+        if (current.state === 'running') {
+          return infra('the container disappeared while its worker was away');
+        }
+        await this.pull(launch.image);
+        if (this.stopCause) return this.stoppedEnd();
+        const starting = await store.transition(jobId, { state: 'starting' }, { owner: this.owner });
+        if (typeof starting === 'string') return null;
+      }
+      // onLine sees skipped lines too: a re-attached worker still learns every metric the attempt reported.
+      const metrics = new MetricNames(dlloggerPrefixes(manifest));
+      const skip = await this.ctx.logs.storedLines(jobId, attempt);
+      pump = new LogPump(this.ctx.logs, jobId, attempt, { skip, onLine: (text) => metrics.observe(text) });
+      const output = pump;
+      await mkdir(launch.resultsDir, { recursive: true });
+      const result = await runtime.run(launch, {
+        onRunning: async () => {
+          const running =
+            current.state === 'running'
+              ? current
+              : await store.transition(jobId, { state: 'running' }, { owner: this.owner });
+          if (typeof running === 'string') this.stop('FENCED');
+          else this.armTimeout(running);
+          this.log.info({ container: this.name }, 'container running');
+        },
+        onOutput: (stream, chunk) => output.write(stream, chunk),
+      });
+      await pump.close();
+      if (this.stopCause) return this.stoppedEnd(result.exitCode);
+      if (result.oomKilled) {
+        return {
+          state: 'failed',
+          reason: 'OOM_KILLED',
+          message: `the container used more than its memory limit${launch.memoryBytes ? ` (${launch.memoryBytes} bytes)` : ''} and was killed`,
+          exitCode: result.exitCode,
+        };
+      }
+      const verdict = judge(manifest, result.exitCode, launch.resultsDir, metrics);
+      return verdict.ok
+        ? { state: 'succeeded', exitCode: result.exitCode }
+        : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
+    } catch (err) {
+      await pump?.close().catch(() => {});
+      if (this.stopCause) return this.stoppedEnd();
+      const reason: FailureReason = err instanceof LaunchError ? err.reason : 'INFRA_ERROR';
+      this.log.error({ err }, 'attempt failed before the container finished');
+      return { state: 'failed', reason, message: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  private async pull(image: string): Promise<void> {
+    const { events } = this.ctx;
+    const { jobId, attempt } = this.claim;
+    const outcome = await this.ctx.images.ensure(
+      image,
+      (progress) => {
+        events.add(jobId, attempt, 'pull-progress', { image, ...progress }).catch(() => {});
+      },
+      this.pullAbort.signal,
+    );
+    if (outcome === 'pulled') await events.add(jobId, attempt, 'pull-done', { image });
+  }
+
+  /** maxRuntime counts from the moment the container first ran, across worker restarts. */
+  private armTimeout(job: JobRecord): void {
+    const limit = job.spec.maxRuntime;
+    if (limit === undefined || this.timer) return;
+    const startedAt = Date.parse(job.startedAt ?? new Date().toISOString());
+    const left = Math.max(0, startedAt + limit * 1000 - Date.now());
+    this.timer = setTimeout(() => {
+      this.ctx.events
+        .add(this.jobId, this.claim.attempt, 'timeout', { maxRuntime: limit, graceSeconds: this.ctx.stopGraceSeconds })
+        .catch(() => {});
+      this.stop('TIMEOUT');
+    }, left);
+    this.timer.unref();
+  }
+
+  private stoppedEnd(exitCode?: number): AttemptEnd | null {
+    const code = exitCode === undefined ? {} : { exitCode };
+    switch (this.stopCause) {
+      case 'CANCELLED':
+        return { ...cancelled(), ...code };
+      case 'TIMEOUT':
+        return {
+          state: 'failed',
+          reason: 'TIMEOUT',
+          message: 'the job ran longer than its maxRuntime and was stopped',
+          ...code,
+        };
+      default:
+        // Fenced: the job was moved to another worker; this one must not write anything.
+        return null;
+    }
+  }
+
+  private async finish(end: AttemptEnd): Promise<void> {
+    const { store, runtime, events } = this.ctx;
+    const job = await store.get(this.jobId);
+    if (!job) return;
+    const recorded = await endAttempt(store, job, this.owner, end, this.ctx.retry);
+    if (typeof recorded === 'string') {
+      this.log.warn({ refusal: recorded }, 'the job moved on while this attempt ran; its outcome is dropped');
+    } else {
+      if (recorded.state === 'queued') {
+        await events.add(this.jobId, this.claim.attempt, 'retry', {
+          reason: end.reason,
+          nextAttempt: this.claim.attempt + 1,
+        });
+      }
+      this.log.info({ state: recorded.state, reason: end.reason, exitCode: end.exitCode }, 'attempt finished');
+    }
+    // Only now, with exit code, OOM flag and every line recorded, may the container go.
+    await runtime.remove(this.name);
+  }
+
+  /** The job ended or moved on without this attempt: its container and its hold on this worker go. */
+  private async abandon(): Promise<void> {
+    await this.ctx.runtime.remove(this.name);
+    await this.ctx.placement.forget(this.ctx.workerId, this.jobId, this.claim.attempt);
+  }
+}
+
+function cancelled(): AttemptEnd {
+  return { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request' };
+}
+
+function infra(message: string): AttemptEnd {
+  return { state: 'failed', reason: 'INFRA_ERROR', message };
+}

@@ -1,0 +1,82 @@
+// How an attempt ends: the final state, or a new attempt of the same job after a backoff — decided by cause.
+import type { FailureReason, JobRecord } from '@berth/contracts';
+import type { JobStore, TransitionRefusal } from './job-store.js';
+
+export interface RetryPolicy {
+  /** New attempts after infrastructure failures (WORKER_LOST, INFRA_ERROR), whatever the spec says. */
+  infraRetries: number;
+  /** Delay before the first retry; doubled for each further one, at most ten minutes. */
+  backoffMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { infraRetries: 3, backoffMs: 5000 };
+
+type Cause = 'infra' | 'user' | 'oom' | 'final';
+
+/** Infrastructure is retried by policy; the job's own failures only when its spec asks; the rest never. */
+function causeOf(reason: FailureReason): Cause {
+  switch (reason) {
+    case 'WORKER_LOST':
+    case 'INFRA_ERROR':
+    case 'ARTIFACT_UPLOAD_FAILED':
+      return 'infra';
+    case 'EXIT_NONZERO':
+    case 'INCOMPLETE_RESULT':
+      return 'user';
+    case 'OOM_KILLED':
+      return 'oom';
+    default:
+      // IMAGE_PULL_FAILED (401/403/404), GPU_RUNTIME_MISSING, TIMEOUT, CANCELLED, EXPIRED: another try ends the same.
+      return 'final';
+  }
+}
+
+/** Milliseconds to wait before the next attempt, or null when this failure ends the job. */
+export function retryDelay(job: JobRecord, reason: FailureReason, policy: RetryPolicy): number | null {
+  const cause = causeOf(reason);
+  const allowed = {
+    infra: policy.infraRetries,
+    user: job.spec.retries?.onFailure ?? 0,
+    oom: job.spec.retries?.onOom ?? 0,
+    final: 0,
+  }[cause];
+  // The attempt now ending has no reason yet: these are the earlier failures of the same kind.
+  const before = job.attempts.filter((a) => a.reason !== undefined && causeOf(a.reason) === cause).length;
+  if (before >= allowed) return null;
+  return Math.min(policy.backoffMs * 2 ** before, 600_000);
+}
+
+export interface AttemptEnd {
+  state: 'succeeded' | 'failed' | 'cancelled';
+  reason?: FailureReason;
+  message?: string;
+  exitCode?: number;
+}
+
+/**
+ * Records how an attempt ended and frees its GPUs in one step, guarded by its owner (`worker|attempt`) so a
+ * worker that was written off can no longer finish a job that has moved on. A retryable failure puts the job
+ * back in the queue at its original place.
+ */
+export async function endAttempt(
+  store: JobStore,
+  job: JobRecord,
+  owner: string,
+  end: AttemptEnd,
+  policy: RetryPolicy,
+  now = Date.now(),
+): Promise<JobRecord | TransitionRefusal> {
+  const worker = owner.slice(0, owner.lastIndexOf('|'));
+  const delay = end.state === 'failed' && end.reason ? retryDelay(job, end.reason, policy) : null;
+  if (delay === null) return store.transition(job.id, end, { owner, release: worker });
+  return store.transition(
+    job.id,
+    {
+      state: 'queued',
+      reason: end.reason,
+      message: `${end.message ?? end.reason}; retrying in ${Math.round(delay / 1000)} s`,
+      ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+    },
+    { owner, release: worker, requeueAt: now + delay },
+  );
+}
