@@ -1,0 +1,189 @@
+// Placement on real Redis: disjoint GPUs, whole-host exclusivity, bounded bypass, backoff, and releasing by owner.
+import type { JobRecord } from '@berth/contracts';
+import fc from 'fast-check';
+import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
+import { endAttempt } from './attempt-outcome.js';
+import { JobStore } from './job-store.js';
+import { Placement, type PlacementWorker } from './placement.js';
+import { connectRedis, type Redis } from './redis.js';
+import { WorkerRegistry } from './worker-registry.js';
+
+let redis: Redis;
+beforeAll(() => {
+  redis = connectRedis(testRedisUrl());
+});
+afterAll(() => redis.disconnect());
+
+let n = 0;
+function record(): JobRecord {
+  const now = new Date().toISOString();
+  const id = `job_${String(n++)
+    .padStart(20, 'a')
+    .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)}`;
+  return {
+    id,
+    spec: { manifest: 'custom', params: {}, resources: {} },
+    state: 'queued',
+    attempt: 0,
+    createdAt: now,
+    updatedAt: now,
+    attempts: [],
+    history: [],
+  };
+}
+
+async function setup(worker: Omit<PlacementWorker, 'id'>) {
+  const prefix = testPrefix('placement');
+  const store = new JobStore(redis, prefix);
+  const placement = new Placement(redis, prefix);
+  const w: PlacementWorker = { id: 'w1', ...worker };
+  await new WorkerRegistry(redis, prefix).register({
+    id: w.id,
+    host: 'host-a',
+    mode: w.mode,
+    concurrency: w.concurrency,
+    gpus: w.gpus.map((uuid, index) => ({ index, uuid, name: 'test GPU' })),
+    gpuSource: 'config',
+    startedAt: new Date().toISOString(),
+  });
+  const submit = async (gpus: number) => {
+    const r = record();
+    await store.create(r, { gpus });
+    return r.id;
+  };
+  return { store, placement, w, submit };
+}
+
+const gpus8 = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5', 'g6', 'g7'];
+
+test('slot mode packs jobs onto disjoint GPUs in queue order and skips what does not fit', async () => {
+  const { placement, w, submit } = await setup({ mode: 'slots', concurrency: 8, gpus: gpus8 });
+  const a = await submit(4);
+  const b = await submit(2);
+  const c = await submit(4);
+  const d = await submit(2);
+  const claims = await placement.claim(w, { maxBypass: 8 });
+  expect(claims.map((x) => [x.jobId, x.devices])).toEqual([
+    [a, ['g0', 'g1', 'g2', 'g3']],
+    [b, ['g4', 'g5']],
+    [d, ['g6', 'g7']],
+  ]);
+  expect(claims.every((x) => x.attempt === 1)).toBe(true);
+  expect((await placement.queued()).map((q) => [q.id, q.skips])).toEqual([[c, 1]]);
+  expect(await placement.claim(w, { maxBypass: 8 })).toEqual([]);
+});
+
+test('whole-host mode gives one GPU job every GPU and nothing else until it ends', async () => {
+  const { store, placement, w, submit } = await setup({ mode: 'whole-host', concurrency: 4, gpus: gpus8 });
+  const a = await submit(1);
+  await submit(1);
+  const cpu = await submit(0);
+  const first = await placement.claim(w, { maxBypass: 8 });
+  expect(first.map((x) => [x.jobId, x.devices.length])).toEqual([
+    [a, 8],
+    [cpu, 0],
+  ]);
+  const job = (await store.get(a))!;
+  await endAttempt(store, job, `w1|1`, { state: 'succeeded', exitCode: 0 }, { infraRetries: 0, backoffMs: 0 });
+  expect((await placement.claim(w, { maxBypass: 8 })).map((x) => x.devices.length)).toEqual([8]);
+});
+
+test('a job passed over maxBypass times reserves the worker: nothing behind it starts there', async () => {
+  const { store, placement, w, submit } = await setup({ mode: 'slots', concurrency: 8, gpus: ['g0', 'g1'] });
+  const small = await submit(1);
+  await placement.claim(w, { maxBypass: 1 });
+  const big = await submit(2);
+  const next = [await submit(1), await submit(1)];
+  // One free GPU: the first small job after the big one may go ahead (bypass 1)…
+  expect((await placement.claim(w, { maxBypass: 1 })).map((x) => x.jobId)).toEqual([next[0]]);
+  // …and when it ends, its GPU is held back for the big job even though next[1] would fit.
+  await endAttempt(
+    store,
+    (await store.get(next[0]!))!,
+    'w1|1',
+    { state: 'succeeded' },
+    { infraRetries: 0, backoffMs: 0 },
+  );
+  expect(await placement.claim(w, { maxBypass: 1 })).toEqual([]);
+  await endAttempt(store, (await store.get(small))!, 'w1|1', { state: 'succeeded' }, { infraRetries: 0, backoffMs: 0 });
+  expect((await placement.claim(w, { maxBypass: 1 })).map((x) => x.jobId)).toEqual([big]);
+});
+
+test('a retry goes back to its original place, waits out its backoff, and is a new attempt', async () => {
+  const { store, placement, w, submit } = await setup({ mode: 'slots', concurrency: 1, gpus: ['g0'] });
+  const a = await submit(1);
+  const b = await submit(1);
+  await placement.claim(w, { maxBypass: 8 });
+  const now = Date.now();
+  const ended = await endAttempt(
+    store,
+    (await store.get(a))!,
+    'w1|1',
+    { state: 'failed', reason: 'INFRA_ERROR', message: 'engine hiccup' },
+    { infraRetries: 1, backoffMs: 60_000 },
+    now,
+  );
+  expect(ended).toMatchObject({ state: 'queued', reason: 'INFRA_ERROR' });
+  expect((await placement.queued()).map((q) => q.id)).toEqual([a, b]);
+  // During the backoff the next job goes first; afterwards the retry is attempt 2.
+  expect((await placement.claim(w, { maxBypass: 8 }, now + 1000)).map((x) => x.jobId)).toEqual([b]);
+  await endAttempt(store, (await store.get(b))!, 'w1|1', { state: 'succeeded' }, { infraRetries: 1, backoffMs: 0 });
+  expect(await placement.claim(w, { maxBypass: 8 }, now + 61_000)).toEqual([{ jobId: a, attempt: 2, devices: ['g0'] }]);
+});
+
+test('only the owning attempt can record an end; a stale owner is refused and frees nothing', async () => {
+  const { store, placement, w, submit } = await setup({ mode: 'slots', concurrency: 2, gpus: ['g0', 'g1'] });
+  const a = await submit(1);
+  await placement.claim(w, { maxBypass: 8 });
+  const stale = await endAttempt(
+    store,
+    (await store.get(a))!,
+    'w1|7',
+    { state: 'succeeded' },
+    {
+      infraRetries: 0,
+      backoffMs: 0,
+    },
+  );
+  expect(stale).toBe('not-owner');
+  expect(await redis.hget(`${store.keys.job(a).replace(/:job:.*/, '')}:worker:w1:gpus`, 'g0')).toBe(`${a}#1`);
+});
+
+test('property: whatever the sizes and order of ends, no GPU is ever held by two attempts', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.constantFrom(1, 2, 4), { minLength: 5, maxLength: 25 }),
+      fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
+      async (sizes, picks) => {
+        const { store, placement, w, submit } = await setup({ mode: 'slots', concurrency: 8, gpus: gpus8 });
+        for (const s of sizes) await submit(s);
+        const held = new Map<string, string>();
+        const running: { jobId: string; devices: string[] }[] = [];
+        for (let round = 0; round < 60; round++) {
+          for (const c of await placement.claim(w, { maxBypass: 3 })) {
+            for (const d of c.devices) {
+              expect(held.has(d)).toBe(false);
+              held.set(d, c.jobId);
+            }
+            running.push(c);
+          }
+          if (running.length === 0) break;
+          const [done] = running.splice(picks[round % picks.length]! % running.length, 1);
+          for (const d of done!.devices) held.delete(d);
+          await endAttempt(
+            store,
+            (await store.get(done!.jobId))!,
+            'w1|1',
+            { state: 'succeeded' },
+            {
+              infraRetries: 0,
+              backoffMs: 0,
+            },
+          );
+        }
+        expect(await placement.queued()).toEqual([]);
+      },
+    ),
+    { numRuns: 25 },
+  );
+});
