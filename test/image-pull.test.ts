@@ -1,13 +1,8 @@
 // The worker's image puller on the real Docker engine, pulling from a scripted fake registry: skip, auth, progress, failures.
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { LaunchError } from '../apps/worker/src/executor/container-runtime.js';
-import {
-  ImagePuller,
-  ngcCredential,
-  type ImagePullerOptions,
-  type PullProgress,
-} from '../apps/worker/src/executor/image-puller.js';
+import { LaunchError, type PullProgress } from '../apps/worker/src/executor/container-runtime.js';
+import { ImagePuller, ngcCredential, type ImagePullerOptions } from '../apps/worker/src/executor/image-puller.js';
 import { FakeRegistry, type RecordedRequest } from './support/fake-registry.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });

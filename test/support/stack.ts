@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
 import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
 import { memlockLimit } from '../../apps/worker/src/executor/host-limits.js';
+import type { ImageSource } from '../../apps/worker/src/executor/container-runtime.js';
 import { ImagePuller } from '../../apps/worker/src/executor/image-puller.js';
 import { configInventory } from '../../apps/worker/src/gpu/inventory.js';
 import { buildWorker, type BerthWorker, type WorkerTimings } from '../../apps/worker/src/worker.js';
@@ -37,6 +38,8 @@ export interface TestWorkerOptions {
   maxBypass?: number;
   retry?: RetryPolicy;
   timings?: Partial<WorkerTimings>;
+  /** The worker's image puller; one try, no credentials by default. */
+  images?: ImageSource;
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
@@ -67,7 +70,7 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
     manifests: loadManifests(manifestsDir),
     runtime: new DockerRuntime(docker, memlockLimit()),
-    images: new ImagePuller(docker, { attempts: 1 }),
+    images: o.images ?? new ImagePuller(docker, { attempts: 1 }),
     ...(o.maxBypass !== undefined ? { maxBypass: o.maxBypass } : {}),
     retry: o.retry ?? { infraRetries: 2, backoffMs: 0 },
     timings: { ...fastTimings, ...o.timings },

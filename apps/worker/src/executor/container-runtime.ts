@@ -51,7 +51,7 @@ export interface ContainerRuntime {
   list(prefix: string): Promise<ManagedContainer[]>;
 }
 
-/** Pull progress, summed over the image's layers. */
+/** Pull progress, summed over the image's layers; bytes are compressed download bytes. */
 export interface PullProgress {
   layers: number;
   layersDone: number;

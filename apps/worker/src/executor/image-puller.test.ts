@@ -10,8 +10,8 @@ import {
   PullTally,
   registryOf,
   type PullMessage,
-  type PullProgress,
 } from './image-puller.js';
+import type { PullProgress } from './container-runtime.js';
 
 describe('registryOf', () => {
   test.each([

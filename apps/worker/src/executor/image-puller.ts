@@ -2,15 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { LaunchError } from './container-runtime.js';
-
-/** Pull progress, summed over the image's layers; bytes are compressed download bytes. */
-export interface PullProgress {
-  layers: number;
-  layersDone: number;
-  bytesDone: number;
-  bytesTotal: number;
-}
+import { LaunchError, type ImageSource, type PullProgress } from './container-runtime.js';
 
 export interface RegistryCredential {
   /** Registry host as `registryOf` names it (`nvcr.io`, `host:port`). */
@@ -46,7 +38,7 @@ export interface PullMessage {
  * 404) are LaunchError IMAGE_PULL_FAILED at once; the rest (5xx, connection errors, stalls) are tried `attempts` times
  * with doubling backoff, then LaunchError INFRA_ERROR.
  */
-export class ImagePuller {
+export class ImagePuller implements ImageSource {
   private readonly attempts: number;
   private readonly backoffMs: number;
   private readonly stallMs: number;
