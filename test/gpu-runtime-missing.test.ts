@@ -1,0 +1,61 @@
+// A GPU job on a host whose Docker engine has no NVIDIA Container Toolkit: a clear GPU_RUNTIME_MISSING, no retry.
+import { loadManifests } from '@berth/manifests';
+import { pino } from 'pino';
+import { DockerRuntime } from '../apps/worker/src/executor/docker-runtime.js';
+import { memlockLimit } from '../apps/worker/src/executor/host-limits.js';
+import { ImagePuller } from '../apps/worker/src/executor/image-puller.js';
+import { configInventory } from '../apps/worker/src/gpu/inventory.js';
+import { buildWorker, type BerthWorker } from '../apps/worker/src/worker.js';
+import { startBareDockerd, type BareDockerd } from './support/bare-dockerd.js';
+import { testRedisUrl } from './support/env.js';
+import {
+  fastTimings,
+  fixtureJob,
+  manifestsDir,
+  startTestStack,
+  submit,
+  waitForEnd,
+  type TestStack,
+} from './support/stack.js';
+
+let bare: BareDockerd;
+let stack: TestStack;
+let worker: BerthWorker;
+
+beforeAll(async () => {
+  bare = await startBareDockerd(['berth/fixture:dev']);
+  stack = await startTestStack('no-toolkit', { worker: false });
+  worker = buildWorker({
+    redisUrl: testRedisUrl(),
+    prefix: stack.prefix,
+    workerId: 'no-toolkit',
+    concurrency: 2,
+    mode: 'slots',
+    gpus: configInventory('2'),
+    dataDir: stack.dataDir,
+    manifests: loadManifests(manifestsDir),
+    runtime: new DockerRuntime(bare.docker, memlockLimit()),
+    images: new ImagePuller(bare.docker, { attempts: 1 }),
+    retry: { infraRetries: 2, backoffMs: 0 },
+    timings: fastTimings,
+    logger: pino({ level: 'silent' }),
+  });
+  await worker.ready;
+}, 60_000);
+
+afterAll(async () => {
+  await worker?.close();
+  await stack?.close();
+  await bare?.stop();
+});
+
+test('the job fails as GPU_RUNTIME_MISSING with what to install, once; a CPU job on the same host still runs', async () => {
+  const gpu = await submit(stack.url, fixtureJob(['true'], { resources: { gpus: 1 } }));
+  const job = await waitForEnd(stack.url, gpu.body.id, 30_000);
+  expect(job).toMatchObject({ state: 'failed', reason: 'GPU_RUNTIME_MISSING', attempt: 1 });
+  expect(job.message).toContain('NVIDIA Container Toolkit');
+  expect(job.message).not.toContain('could not select device driver');
+
+  const cpu = await submit(stack.url, fixtureJob(['echo', 'cpu is fine']));
+  expect(await waitForEnd(stack.url, cpu.body.id, 30_000)).toMatchObject({ state: 'succeeded' });
+});
