@@ -1,5 +1,6 @@
 // A second, throwaway Docker engine started without the GPU hook on its PATH: what a host without the NVIDIA
-// Container Toolkit looks like. Its own socket, data root and containerd namespace; no networking of its own.
+// Container Toolkit looks like. Its own socket, data root, containerd namespace and bridge. (`--bridge=none` would
+// make it delete the main engine's docker0, so it gets a bridge of its own.)
 import Docker from 'dockerode';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +17,9 @@ export async function startBareDockerd(images: string[]): Promise<BareDockerd> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-bare-dockerd-'));
   const socket = join(dir, 'docker.sock');
   const name = `berth-bare-${process.pid}`;
+  const bridge = `berthb${process.pid % 100000}`;
+  execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge']);
+  execFileSync('ip', ['addr', 'add', '10.213.0.1/24', 'dev', bridge]);
   // The hook's folder is taken off PATH so this engine never registers the NVIDIA device driver.
   const path = (process.env.PATH ?? '')
     .split(':')
@@ -28,7 +32,7 @@ export async function startBareDockerd(images: string[]): Promise<BareDockerd> {
       `--data-root=${join(dir, 'data')}`,
       `--exec-root=${join(dir, 'exec')}`,
       `--pidfile=${join(dir, 'docker.pid')}`,
-      '--bridge=none',
+      `--bridge=${bridge}`,
       '--iptables=false',
       '--ip-masq=false',
       `--containerd-namespace=${name}`,
@@ -65,6 +69,7 @@ export async function startBareDockerd(images: string[]): Promise<BareDockerd> {
       if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
       execFileSync('sh', ['-c', `umount ${join(dir, 'data')}/* 2>/dev/null || true`]);
       rmSync(dir, { recursive: true, force: true });
+      execFileSync('ip', ['link', 'del', bridge]);
     },
   };
 }

@@ -41,14 +41,14 @@ export class Housekeeper {
         if (await this.orphan(worker.id, parseHold(hold), now)) result.orphaned.push(parseHold(hold).jobId);
       }
     }
-    for (const queued of await this.placement.queued()) {
-      if (queued.deadline === undefined || queued.deadline > now) continue;
+    for (const id of await this.placement.expired(now)) {
       const done = await this.store.transition(
-        queued.id,
+        id,
         { state: 'failed', reason: 'EXPIRED', message: 'the job waited in the queue longer than its queueTtl' },
         { fromQueue: true },
       );
-      if (typeof done !== 'string') result.expired.push(queued.id);
+      if (typeof done === 'string') await this.placement.dropDeadline(id);
+      else result.expired.push(id);
     }
     if (result.orphaned.length > 0) await this.placement.wake();
     return result;

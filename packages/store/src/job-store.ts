@@ -52,7 +52,7 @@ export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 // Rewrites the job document only if nobody wrote it since it was read (ver), moves it between state indexes,
 // and applies the guard's conditions and side effects in the same step. A terminal state also closes the
 // job's log stream, so a follower never sees an ended job without its end entry.
-// KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release)
+// KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release), deadlines
 // ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt
 const saveScript = `
 local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner')
@@ -60,6 +60,7 @@ if not f[1] then return -1 end
 if (f[2] or '0') ~= ARGV[5] then return -2 end
 if ARGV[6] ~= '' and f[3] ~= ARGV[6] then return -3 end
 if ARGV[7] == '1' and redis.call('ZREM', KEYS[5], ARGV[3]) == 0 then return -4 end
+if ARGV[7] == '1' then redis.call('ZREM', KEYS[8], ARGV[3]) end
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[2], 'ver', tonumber(ARGV[5]) + 1)
 redis.call('ZADD', KEYS[3], f[1], ARGV[3])
@@ -95,8 +96,7 @@ export class JobStore {
   /** Records a new job and puts it in the queue in one step. */
   async create(record: JobRecord, placement: { gpus: number; queueTtlMs?: number }): Promise<void> {
     const seq = await this.redis.incr(this.keys.jobSeq);
-    const deadline = placement.queueTtlMs === undefined ? {} : { deadline: Date.now() + placement.queueTtlMs };
-    await this.redis
+    const tx = this.redis
       .multi()
       .hset(this.keys.job(record.id), {
         json: JSON.stringify(record),
@@ -105,12 +105,12 @@ export class JobStore {
         ver: 0,
         gpus: placement.gpus,
         attempt: record.attempt,
-        ...deadline,
       })
       .zadd(this.keys.jobsAll, seq, record.id)
       .zadd(this.keys.jobsInState(record.state), seq, record.id)
-      .zadd(this.keys.pending, seq, record.id)
-      .exec();
+      .zadd(this.keys.pending, seq, record.id);
+    if (placement.queueTtlMs !== undefined) tx.zadd(this.keys.deadlines, Date.now() + placement.queueTtlMs, record.id);
+    await tx.exec();
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -170,7 +170,7 @@ export class JobStore {
       const release = guard.release ?? '';
       const result = (await this.redis.eval(
         saveScript,
-        7,
+        8,
         this.keys.job(id),
         this.keys.jobsInState(current.record.state),
         this.keys.jobsInState(next.state),
@@ -178,6 +178,7 @@ export class JobStore {
         this.keys.pending,
         this.keys.ledger(release),
         this.keys.active(release),
+        this.keys.deadlines,
         JSON.stringify(next),
         next.state,
         id,

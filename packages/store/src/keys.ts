@@ -14,6 +14,8 @@ export interface Keys {
   events(id: string): string;
   /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
   pending: string;
+  /** Sorted set of queued jobs with a queueTtl, scored by the time they expire (ms); left when placed. */
+  deadlines: string;
   /** Set of every worker id that ever registered. */
   workers: string;
   /** Hash: json (static WorkerInfo parts), heartbeat (ms), status (live | lost). */
@@ -38,6 +40,7 @@ export function keys(prefix: string): Keys {
     logCount: (id) => `${prefix}:job:${id}:logcount`,
     events: (id) => `${prefix}:job:${id}:events`,
     pending: `${prefix}:queue:pending`,
+    deadlines: `${prefix}:queue:deadlines`,
     workers: `${prefix}:workers`,
     worker: (id) => `${prefix}:worker:${id}`,
     ledger: (id) => `${prefix}:worker:${id}:gpus`,

@@ -32,7 +32,7 @@ export interface PlacementOptions {
   scanLimit?: number;
 }
 
-// KEYS: pending, ledger, active; ARGV: now, mode, concurrency, maxBypass, jobKeyPrefix, workerId, gpus (csv), scan
+// KEYS: pending, ledger, active, deadlines; ARGV: now, mode, concurrency, maxBypass, jobKeyPrefix, workerId, gpus (csv), scan
 const claimScript = `
 local now = tonumber(ARGV[1])
 local mode = ARGV[2]
@@ -70,6 +70,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[8]) - 1)) do
       end
       redis.call('HSET', jp .. id, 'owner', ARGV[6] .. '|' .. attempt, 'devices', table.concat(devices, ','))
       redis.call('ZREM', KEYS[1], id)
+      redis.call('ZREM', KEYS[4], id)
       redis.call('SADD', KEYS[3], hold)
       active = active + 1
       for _, p in ipairs(passed) do redis.call('HINCRBY', jp .. p, 'skips', 1) end
@@ -134,10 +135,11 @@ export class Placement {
   async claim(worker: PlacementWorker, options: PlacementOptions, now = Date.now()): Promise<Claim[]> {
     const flat = (await this.redis.eval(
       claimScript,
-      3,
+      4,
       this.keys.pending,
       this.keys.ledger(worker.id),
       this.keys.active(worker.id),
+      this.keys.deadlines,
       now,
       worker.mode,
       worker.concurrency,
@@ -159,10 +161,13 @@ export class Placement {
   async queued(limit = 10_000): Promise<QueuedJob[]> {
     const ids = await this.redis.zrange(this.keys.pending, '0', String(limit - 1));
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'deadline', 'skips');
+    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips');
+    pipeline.zmscore(this.keys.deadlines, ...(ids.length > 0 ? ids : ['-']));
     const rows = (await pipeline.exec()) ?? [];
+    const deadlines = (rows.at(-1)?.[1] ?? []) as (string | null)[];
     return ids.map((id, i) => {
-      const [gpus, notBefore, deadline, skips] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [gpus, notBefore, skips] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const deadline = deadlines[i];
       return {
         id,
         gpus: Number(gpus ?? 0),
@@ -171,6 +176,16 @@ export class Placement {
         skips: Number(skips ?? 0),
       };
     });
+  }
+
+  /** Queued jobs whose queueTtl ran out by `now`. */
+  async expired(now: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.deadlines, '-inf', now);
+  }
+
+  /** Drops a job's queue deadline (it is no longer waiting). */
+  async dropDeadline(jobId: string): Promise<void> {
+    await this.redis.zrem(this.keys.deadlines, jobId);
   }
 
   /** Frees what a worker holds for a job that ended or moved on; clears the job's owner if it was this attempt. */
