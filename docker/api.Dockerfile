@@ -8,6 +8,7 @@ COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/store/package.json packages/store/
 COPY packages/manifests/package.json packages/manifests/
+COPY packages/telemetry/package.json packages/telemetry/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/stack/package.json apps/stack/

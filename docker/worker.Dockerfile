@@ -8,6 +8,7 @@ COPY package.json package-lock.json tsconfig.base.json tsconfig.json ./
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/store/package.json packages/store/
 COPY packages/manifests/package.json packages/manifests/
+COPY packages/telemetry/package.json packages/telemetry/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/stack/package.json apps/stack/
@@ -29,6 +30,8 @@ COPY --from=build /app/packages/store/package.json packages/store/
 COPY --from=build /app/packages/store/dist packages/store/dist
 COPY --from=build /app/packages/manifests/package.json packages/manifests/
 COPY --from=build /app/packages/manifests/dist packages/manifests/dist
+COPY --from=build /app/packages/telemetry/package.json packages/telemetry/
+COPY --from=build /app/packages/telemetry/dist packages/telemetry/dist
 # The recipe catalog, validated at start-up (BERTH_MANIFESTS_DIR defaults to ./ngc-manifests).
 COPY ngc-manifests ngc-manifests
 COPY --from=build /app/apps/worker/package.json apps/worker/
