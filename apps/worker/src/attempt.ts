@@ -134,6 +134,8 @@ export class Attempt {
       await mkdir(launch.resultsDir, { recursive: true });
       const result = await runtime.run(launch, {
         onRunning: async () => {
+          // A stop that came while the container was being created found nothing to stop: repeat it now.
+          if (this.stopCause) await runtime.stop(this.name, this.ctx.stopGraceSeconds);
           const running =
             current.state === 'running'
               ? current
