@@ -219,7 +219,8 @@ export class Attempt {
     const { store, runtime, events } = this.ctx;
     const job = await store.get(this.jobId);
     if (!job) return;
-    const recorded = await endAttempt(store, job, this.owner, end, this.ctx.retry);
+    const hints = this.ctx.manifests.get(job.spec.manifest)?.retry;
+    const recorded = await endAttempt(store, job, this.owner, end, this.ctx.retry, hints);
     if (typeof recorded === 'string') {
       this.log.warn({ refusal: recorded }, 'the job moved on while this attempt ran; its outcome is dropped');
     } else {

@@ -31,15 +31,31 @@ function causeOf(reason: FailureReason): Cause {
   }
 }
 
+/** A recipe's own retry rule: e.g. exit code 75 (stopped by SIGTERM after a checkpoint) is worth another attempt. */
+export interface RetryHints {
+  maxAttempts: number;
+  onExitCodes: readonly number[];
+  onReasons: readonly FailureReason[];
+}
+
 /** Milliseconds to wait before the next attempt, or null when this failure ends the job. */
-export function retryDelay(job: JobRecord, reason: FailureReason, policy: RetryPolicy): number | null {
-  const cause = causeOf(reason);
-  const allowed = {
+export function retryDelay(
+  job: JobRecord,
+  end: { reason: FailureReason; exitCode?: number },
+  policy: RetryPolicy,
+  hints?: RetryHints,
+): number | null {
+  const cause = causeOf(end.reason);
+  let allowed = {
     infra: policy.infraRetries,
     user: job.spec.retries?.onFailure ?? 0,
     oom: job.spec.retries?.onOom ?? 0,
     final: 0,
   }[cause];
+  const hinted =
+    hints &&
+    (hints.onReasons.includes(end.reason) || (end.exitCode !== undefined && hints.onExitCodes.includes(end.exitCode)));
+  if (hinted && end.reason !== 'CANCELLED') allowed = Math.max(allowed, hints.maxAttempts - 1);
   // The attempt now ending has no reason yet: these are the earlier failures of the same kind.
   const before = job.attempts.filter((a) => a.reason !== undefined && causeOf(a.reason) === cause).length;
   if (before >= allowed) return null;
@@ -64,10 +80,19 @@ export async function endAttempt(
   owner: string,
   end: AttemptEnd,
   policy: RetryPolicy,
+  hints?: RetryHints,
   now = Date.now(),
 ): Promise<JobRecord | TransitionRefusal> {
   const worker = owner.slice(0, owner.lastIndexOf('|'));
-  const delay = end.state === 'failed' && end.reason ? retryDelay(job, end.reason, policy) : null;
+  const delay =
+    end.state === 'failed' && end.reason
+      ? retryDelay(
+          job,
+          { reason: end.reason, ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}) },
+          policy,
+          hints,
+        )
+      : null;
   if (delay === null) return store.transition(job.id, end, { owner, release: worker });
   return store.transition(
     job.id,

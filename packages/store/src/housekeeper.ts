@@ -67,6 +67,7 @@ export class Housekeeper {
       owner,
       { state: 'failed', reason: 'WORKER_LOST', message: `worker ${workerId} stopped sending heartbeats` },
       this.options.retry,
+      undefined,
       now,
     );
     return typeof end !== 'string';

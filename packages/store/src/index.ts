@@ -1,4 +1,11 @@
-export { defaultRetryPolicy, endAttempt, retryDelay, type AttemptEnd, type RetryPolicy } from './attempt-outcome.js';
+export {
+  defaultRetryPolicy,
+  endAttempt,
+  retryDelay,
+  type AttemptEnd,
+  type RetryHints,
+  type RetryPolicy,
+} from './attempt-outcome.js';
 export { EventStream } from './event-stream.js';
 export { Housekeeper, type SweepResult } from './housekeeper.js';
 export {

@@ -121,6 +121,7 @@ test('a retry goes back to its original place, waits out its backoff, and is a n
     'w1|1',
     { state: 'failed', reason: 'INFRA_ERROR', message: 'engine hiccup' },
     { infraRetries: 1, backoffMs: 60_000 },
+    undefined,
     now,
   );
   expect(ended).toMatchObject({ state: 'queued', reason: 'INFRA_ERROR' });
