@@ -108,13 +108,27 @@ const metricSource = {
     .optional(),
 };
 
+const scoreScale = {
+  /**
+   * How the source prints F1 / accuracy / exact match: `percent` (0–100, SQuAD; the default) or `fraction` (0–1,
+   * GLUE). berth reports them on 0–100, so fractions are multiplied by 100.
+   */
+  scores: z.enum(['fraction', 'percent']).optional(),
+};
+
 export const MetricRule = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('dllogger-json'), prefix: z.string().default('DLLL '), ...metricSource }),
-  z.strictObject({ kind: z.literal('dllogger-text'), ...metricSource }),
-  z.strictObject({ kind: z.literal('jsonl'), ...metricSource }),
+  z.strictObject({
+    kind: z.literal('dllogger-json'),
+    prefix: z.string().default('DLLL '),
+    ...metricSource,
+    ...scoreScale,
+  }),
+  z.strictObject({ kind: z.literal('dllogger-text'), ...metricSource, ...scoreScale }),
+  z.strictObject({ kind: z.literal('jsonl'), ...metricSource, ...scoreScale }),
   z.strictObject({
     kind: z.literal('regex'),
     ...metricSource,
+    ...scoreScale,
     pattern: z.string().min(1),
     /** Metric name → named group of the pattern holding its value. */
     metrics: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()),
