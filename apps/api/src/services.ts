@@ -5,24 +5,31 @@ import {
   Housekeeper,
   JobStore,
   LogStream,
+  MetricStream,
   Placement,
   redisCall,
+  StateChanges,
   WorkerRegistry,
   type Redis,
 } from '@berth/store';
 import type { ApiConfig } from './env.js';
+import { SseClients } from './streams/sse.js';
+import { TailHub } from './streams/tail-hub.js';
 
 export interface Services {
   redis: Redis;
   store: JobStore;
   logs: LogStream;
+  metrics: MetricStream;
   events: EventStream;
+  stateChanges: StateChanges;
+  /** Shared Redis readers for followed streams: one per stream, whatever the number of followers. */
+  hub: TailHub;
+  sse: SseClients;
   placement: Placement;
   workers: WorkerRegistry;
   /** Silence after which a worker shows as lost. */
   lostAfterMs: number;
-  /** A connection for blocking reads (SSE follow); the caller closes it. */
-  openBlockingConnection(): Redis;
   /** Runs a Redis operation with the fail-fast rule: 503 REDIS_UNAVAILABLE instead of a hang. */
   call<T>(op: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -31,6 +38,14 @@ export interface Services {
 export function buildServices(config: ApiConfig): Services {
   const redis = connectRedis(config.redisUrl, { failFast: true, name: 'berth-api' });
   const blocking = new Set<Redis>();
+  const openBlockingConnection = (): Redis => {
+    const conn = connectRedis(config.redisUrl, { name: 'berth-api-follow' });
+    blocking.add(conn);
+    conn.once('end', () => blocking.delete(conn));
+    return conn;
+  };
+  const hub = new TailHub(openBlockingConnection);
+  const sse = new SseClients();
   const store = new JobStore(redis, config.prefix);
   // Expiry and lost workers are handled even when no worker is left to do it.
   const housekeeper = new Housekeeper(redis, config.prefix, store, {
@@ -43,19 +58,19 @@ export function buildServices(config: ApiConfig): Services {
     redis,
     store,
     logs: new LogStream(redis, config.prefix),
+    metrics: new MetricStream(redis, config.prefix),
     events: new EventStream(redis, config.prefix),
+    stateChanges: new StateChanges(redis, config.prefix),
+    hub,
+    sse,
     placement: new Placement(redis, config.prefix),
     workers: new WorkerRegistry(redis, config.prefix),
     lostAfterMs: config.lostAfterMs,
-    openBlockingConnection() {
-      const conn = connectRedis(config.redisUrl, { name: 'berth-api-follow' });
-      blocking.add(conn);
-      conn.once('end', () => blocking.delete(conn));
-      return conn;
-    },
     call: (op) => redisCall(redis, op),
     async close() {
       clearInterval(sweeper);
+      sse.endAll();
+      hub.close();
       for (const conn of blocking) conn.disconnect();
       redis.disconnect();
     },

@@ -8,19 +8,25 @@ import {
   type EventStream,
   type JobStore,
   type LogStream,
+  type MetricStream,
+  type NewMetric,
   type Placement,
   type RetryPolicy,
 } from '@berth/store';
+import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
-import { containerName, renderAttempt } from './executor/render.js';
+import { containerName, logFile, renderAttempt } from './executor/render.js';
+import type { GpuTelemetry } from './gpu/telemetry.js';
+import { countLines } from './pump/count-lines.js';
 import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
 import { LogPump } from './pump/log-pump.js';
 
 export interface AttemptContext {
   store: JobStore;
   logs: LogStream;
+  metrics: MetricStream;
   events: EventStream;
   placement: Placement;
   runtime: ContainerRuntime;
@@ -33,6 +39,10 @@ export interface AttemptContext {
   retry: RetryPolicy;
   /** Seconds between SIGTERM and SIGKILL when a job is cancelled or times out. */
   stopGraceSeconds: number;
+  /** Samples the attempt's GPUs while it runs; absent where nvidia-smi can't run. */
+  gpuTelemetry?: GpuTelemetry;
+  /** Metric points kept per job in Redis. */
+  metricCap: number;
   logger: Logger;
 }
 
@@ -45,6 +55,9 @@ export class Attempt {
   private stopCause: StopCause | undefined;
   private readonly pullAbort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  private sampler: NodeJS.Timeout | undefined;
+  /** Final figures the run reported (DLLogger summaries etc.), copied onto the job record at the end. */
+  private readonly summary: Record<string, number> = {};
   private readonly log: Logger;
 
   constructor(
@@ -81,6 +94,7 @@ export class Attempt {
       this.log.error({ err }, 'attempt could not be recorded; the job stays placed here until this worker restarts');
     } finally {
       clearTimeout(this.timer);
+      clearInterval(this.sampler);
     }
   }
 
@@ -128,8 +142,24 @@ export class Attempt {
       }
       // onLine sees skipped lines too: a re-attached worker still learns every metric the attempt reported.
       const metrics = new MetricNames(dlloggerPrefixes(manifest));
+      const parser = new MetricLineParser(
+        manifest.metrics.filter((r) => !r.file),
+        current.spec.params,
+      );
       const skip = await this.ctx.logs.storedLines(jobId, attempt);
-      pump = new LogPump(this.ctx.logs, jobId, attempt, { skip, onLine: (text) => metrics.observe(text) });
+      const file = logFile(this.ctx.dataDir, jobId, attempt);
+      pump = new LogPump(this.ctx.logs, jobId, attempt, {
+        skip,
+        file: { path: file, skip: await countLines(file) },
+        onLine: (text) => metrics.observe(text),
+        parse: (text) => {
+          const time = new Date().toISOString();
+          return parser.parse(text).map((p): NewMetric => ({ ...p, time }));
+        },
+        onPoint: (p) => {
+          if (p.kind === 'summary' || summaryMetricNames.includes(p.name)) this.summary[p.name] = p.value;
+        },
+      });
       const output = pump;
       await mkdir(launch.resultsDir, { recursive: true });
       const result = await runtime.run(launch, {
@@ -141,7 +171,10 @@ export class Attempt {
               ? current
               : await store.transition(jobId, { state: 'running' }, { owner: this.owner });
           if (typeof running === 'string') this.stop('FENCED');
-          else this.armTimeout(running);
+          else {
+            this.armTimeout(running);
+            this.sampleGpus(devices);
+          }
           this.log.info({ container: this.name }, 'container running');
         },
         onOutput: (stream, chunk) => output.write(stream, chunk),
@@ -182,6 +215,20 @@ export class Attempt {
     if (outcome === 'pulled') await events.add(jobId, attempt, 'pull-done', { image });
   }
 
+  /** GPU utilisation, memory, power and temperature of this attempt's GPUs into its metrics, while it runs. */
+  private sampleGpus(devices: readonly string[]): void {
+    const telemetry = this.ctx.gpuTelemetry;
+    if (!telemetry || devices.length === 0 || this.sampler) return;
+    const take = () =>
+      telemetry
+        .points(devices)
+        .then((points) => this.ctx.metrics.add(this.jobId, this.claim.attempt, points, this.ctx.metricCap))
+        .catch((err: unknown) => this.log.warn({ err }, 'GPU sample failed'));
+    void take();
+    this.sampler = setInterval(take, telemetry.intervalMs);
+    this.sampler.unref();
+  }
+
   /** maxRuntime counts from the moment the container first ran, across worker restarts. */
   private armTimeout(job: JobRecord): void {
     const limit = job.spec.maxRuntime;
@@ -220,7 +267,9 @@ export class Attempt {
     const job = await store.get(this.jobId);
     if (!job) return;
     const hints = this.ctx.manifests.get(job.spec.manifest)?.retry;
-    const recorded = await endAttempt(store, job, this.owner, end, this.ctx.retry, hints);
+    clearInterval(this.sampler);
+    const summary = Object.keys(this.summary).length > 0 ? { summary: this.summary } : {};
+    const recorded = await endAttempt(store, job, this.owner, { ...end, ...summary }, this.ctx.retry, hints);
     if (typeof recorded === 'string') {
       this.log.warn({ refusal: recorded }, 'the job moved on while this attempt ran; its outcome is dropped');
     } else {

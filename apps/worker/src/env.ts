@@ -35,6 +35,11 @@ const Env = z.object({
   BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(8),
   BERTH_INFRA_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
   BERTH_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
+  /** Log lines and metric points of a job kept in Redis; the full log is in the attempt's log file regardless. */
+  BERTH_LOG_STREAM_MAX_LINES: z.coerce.number().int().min(100).default(200_000),
+  BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),
+  /** How often running jobs' GPUs are sampled (nvidia-smi hosts only). */
+  BERTH_GPU_SAMPLE_MS: z.coerce.number().int().min(500).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -55,6 +60,8 @@ export interface WorkerConfig {
   timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
   maxBypass: number;
   retry: { infraRetries: number; backoffMs: number };
+  caps: { logLines: number; metricPoints: number };
+  gpuSampleMs: number;
   logLevel: string;
 }
 
@@ -85,6 +92,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     },
     maxBypass: e.BERTH_MAX_BYPASS,
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
+    caps: { logLines: e.BERTH_LOG_STREAM_MAX_LINES, metricPoints: e.BERTH_METRIC_STREAM_MAX_POINTS },
+    gpuSampleMs: e.BERTH_GPU_SAMPLE_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -7,7 +7,8 @@ import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
 import { memlockLimit } from './executor/host-limits.js';
 import { ImagePuller, ngcCredential } from './executor/image-puller.js';
-import { detectGpus } from './gpu/inventory.js';
+import { detectGpus, NvidiaSmiInventory } from './gpu/inventory.js';
+import { GpuTelemetry } from './gpu/telemetry.js';
 import { buildWorker } from './worker.js';
 
 const config = loadWorkerConfig();
@@ -55,6 +56,9 @@ const worker = buildWorker({
     ...(credential ? { credentials: [credential] } : {}),
   }),
   dockerVersion,
+  ...(gpus.source === 'nvidia-smi'
+    ? { gpuTelemetry: new GpuTelemetry(new NvidiaSmiInventory({ binary: config.nvidiaSmi }), config.gpuSampleMs) }
+    : {}),
   logger,
 });
 logger.info(

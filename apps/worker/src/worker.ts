@@ -8,6 +8,8 @@ import {
   JobStore,
   keys,
   LogStream,
+  MetricStream,
+  defaultCaps,
   parseHold,
   Placement,
   WorkerRegistry,
@@ -15,12 +17,14 @@ import {
   type Claim,
   type Redis,
   type RetryPolicy,
+  type StreamCaps,
 } from '@berth/store';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { Attempt } from './attempt.js';
 import type { ContainerRuntime, ImageSource } from './executor/container-runtime.js';
 import type { GpuInventoryReport } from './gpu/inventory.js';
+import type { GpuTelemetry } from './gpu/telemetry.js';
 import { OrphanSweeper } from './recovery/orphan-sweeper.js';
 
 export interface WorkerTimings {
@@ -64,6 +68,10 @@ export interface WorkerDeps {
   maxBypass?: number;
   retry?: RetryPolicy;
   timings?: Partial<WorkerTimings>;
+  /** How much of each job's log and metrics stays in Redis (the full log is in a file either way). */
+  caps?: StreamCaps;
+  /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
+  gpuTelemetry?: GpuTelemetry;
   logger: Logger;
 }
 
@@ -76,6 +84,7 @@ export interface BerthWorker {
 export function buildWorker(deps: WorkerDeps): BerthWorker {
   const timings = { ...defaultTimings, ...deps.timings };
   const retry = deps.retry ?? defaultRetryPolicy;
+  const caps = deps.caps ?? defaultCaps;
   const redis: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}` });
   const subscriber: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}-sub` });
   const k = keys(deps.prefix);
@@ -88,7 +97,10 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   const attempts = new Map<string, Attempt>();
   const context = {
     store,
-    logs: new LogStream(redis, deps.prefix),
+    logs: new LogStream(redis, deps.prefix, caps),
+    metrics: new MetricStream(redis, deps.prefix),
+    metricCap: caps.metricPoints,
+    ...(deps.gpuTelemetry ? { gpuTelemetry: deps.gpuTelemetry } : {}),
     events: new EventStream(redis, deps.prefix),
     placement,
     runtime: deps.runtime,

@@ -4,3 +4,4 @@ export * from './job.js';
 export * from './logs.js';
 export * from './workers.js';
 export * from './events.js';
+export * from './metrics.js';

@@ -134,6 +134,8 @@ export const JobRecord = z.object({
   exitCode: z.number().int().optional(),
   worker: z.string().optional(),
   container: z.string().optional(),
+  /** Final figures the job reported (final_loss, F1, exact_match, throughput…), from its last attempt. */
+  summary: z.record(z.string(), z.number()).optional(),
   /** Every attempt, oldest first, each with its outcome. */
   attempts: z.array(AttemptRecord).default([]),
   history: z.array(StateChange),

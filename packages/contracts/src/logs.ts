@@ -17,4 +17,12 @@ export type LogLine = z.infer<typeof LogLine>;
 export const LogEnd = z.object({ id: z.string(), state: JobState });
 export type LogEnd = z.infer<typeof LogEnd>;
 
-export type LogEntry = ({ kind: 'line' } & LogLine) | ({ kind: 'end' } & LogEnd);
+/**
+ * Stands where the live log was capped: the oldest lines were dropped from Redis (they are all in the attempt's log
+ * artifact). It has no stream id of its own, so resuming is unaffected.
+ */
+export const LogTruncated = z.object({ dropped: z.number().int() });
+export type LogTruncated = z.infer<typeof LogTruncated>;
+
+export type LogEntry =
+  ({ kind: 'line' } & LogLine) | ({ kind: 'end' } & LogEnd) | ({ kind: 'truncated' } & LogTruncated);

@@ -67,6 +67,8 @@ export interface AttemptEnd {
   reason?: FailureReason;
   message?: string;
   exitCode?: number;
+  /** Final figures the attempt reported. */
+  summary?: Record<string, number>;
 }
 
 /**
@@ -101,6 +103,7 @@ export async function endAttempt(
       reason: end.reason,
       message: `${end.message ?? end.reason}; retrying in ${Math.round(delay / 1000)} s`,
       ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+      ...(end.summary ? { summary: end.summary } : {}),
     },
     { owner, release: worker, requeueAt: now + delay },
   );

@@ -17,7 +17,8 @@ export {
   type TransitionRefusal,
 } from './job-store.js';
 export { keys, type Keys } from './keys.js';
-export { LogStream, type NewLine } from './log-stream.js';
+export { defaultCaps, LogStream, type NewLine, type StreamCaps } from './log-stream.js';
+export { downsample, MetricStream, type MetricEntry, type NewMetric, type SeriesQuery } from './metric-stream.js';
 export {
   holdOf,
   parseHold,
@@ -29,4 +30,6 @@ export {
 } from './placement.js';
 export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
 export { connectRedis, redisCall, type ConnectOptions, type Redis } from './redis.js';
+export { StateChanges, type StateChangeEntry } from './state-changes.js';
+export type { TailSource } from './tail.js';
 export { WorkerRegistry, type WorkerProfile } from './worker-registry.js';

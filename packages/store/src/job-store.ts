@@ -30,6 +30,8 @@ export interface Transition {
   exitCode?: number;
   worker?: string;
   container?: string;
+  /** Final figures the attempt reported (copied onto the record). */
+  summary?: Record<string, number>;
   /** Starts a new entry in the record's attempts. */
   newAttempt?: { worker: string; gpus: string[] };
 }
@@ -52,8 +54,9 @@ export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 // Rewrites the job document only if nobody wrote it since it was read (ver), moves it between state indexes,
 // and applies the guard's conditions and side effects in the same step. A terminal state also closes the
 // job's log stream, so a follower never sees an ended job without its end entry.
-// KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release), deadlines
-// ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt
+// KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release), deadlines,
+//       metrics, stateChanges
+// ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt, attempt, reason
 const saveScript = `
 local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner')
 if not f[1] then return -1 end
@@ -77,7 +80,11 @@ if ARGV[9] ~= '' then
   redis.call('HSET', KEYS[1], 'notBefore', ARGV[9])
   redis.call('ZADD', KEYS[5], f[1], ARGV[3])
 end
-if ARGV[4] == '1' then redis.call('XADD', KEYS[4], '*', 'end', ARGV[2]) end
+if ARGV[4] == '1' then
+  redis.call('XADD', KEYS[4], '*', 'end', ARGV[2])
+  redis.call('XADD', KEYS[9], '*', 'end', ARGV[2])
+end
+redis.call('XADD', KEYS[10], 'MAXLEN', '~', 100000, '*', 'j', ARGV[3], 's', ARGV[2], 'a', ARGV[10], 'r', ARGV[11])
 return 1
 `;
 
@@ -170,7 +177,7 @@ export class JobStore {
       const release = guard.release ?? '';
       const result = (await this.redis.eval(
         saveScript,
-        8,
+        10,
         this.keys.job(id),
         this.keys.jobsInState(current.record.state),
         this.keys.jobsInState(next.state),
@@ -179,6 +186,8 @@ export class JobStore {
         this.keys.ledger(release),
         this.keys.active(release),
         this.keys.deadlines,
+        this.keys.metrics(id),
+        this.keys.stateChanges,
         JSON.stringify(next),
         next.state,
         id,
@@ -188,6 +197,8 @@ export class JobStore {
         guard.fromQueue ? '1' : '0',
         release ? '1' : '0',
         guard.requeueAt === undefined ? '' : String(guard.requeueAt),
+        next.attempt,
+        change.reason ?? '',
       )) as number;
       if (result === 1) return next;
       const refusal = refusals[result];
@@ -240,6 +251,7 @@ function applyChange(current: JobRecord, change: Transition): JobRecord {
     ...(change.exitCode !== undefined ? { exitCode: change.exitCode } : {}),
     ...(change.worker ? { worker: change.worker } : {}),
     ...(change.container ? { container: change.container } : {}),
+    ...(change.summary && Object.keys(change.summary).length > 0 ? { summary: change.summary } : {}),
     ...(change.state === 'running' ? { startedAt: now } : {}),
     ...(terminalStates.has(change.state) ? { finishedAt: now } : {}),
     attempts,

@@ -10,6 +10,10 @@ export interface Keys {
   logs(id: string): string;
   /** Hash: lines already stored per attempt, so a re-attached worker skips what it has. */
   logCount(id: string): string;
+  /** Stream of a job's metric points (written with its log lines), closed by one `end` entry. */
+  metrics(id: string): string;
+  /** Stream of every job's state changes, for GET /v1/events. */
+  stateChanges: string;
   /** Stream of a job's events: state changes, pull progress, retries, warnings. */
   events(id: string): string;
   /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
@@ -39,6 +43,8 @@ export function keys(prefix: string): Keys {
     logs: (id) => `${prefix}:job:${id}:logs`,
     logCount: (id) => `${prefix}:job:${id}:logcount`,
     events: (id) => `${prefix}:job:${id}:events`,
+    metrics: (id) => `${prefix}:job:${id}:metrics`,
+    stateChanges: `${prefix}:state-changes`,
     pending: `${prefix}:queue:pending`,
     deadlines: `${prefix}:queue:deadlines`,
     workers: `${prefix}:workers`,

@@ -1,7 +1,10 @@
-// A job's log: a Redis stream of lines whose ids are the SSE event ids, closed by one `end` entry.
+// A job's log: a Redis stream of lines whose ids are the SSE event ids, closed by one `end` entry. The live stream
+// is capped; where lines were dropped, a read from before them starts with a `truncated` marker.
 import type { JobState, LogEntry } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { metricFields, type NewMetric } from './metric-stream.js';
+import { latestId, parseFields, type RawEntry, type TailSource } from './tail.js';
 
 export interface NewLine {
   stream: 'stdout' | 'stderr';
@@ -9,7 +12,14 @@ export interface NewLine {
   time: string;
 }
 
-type RawEntry = [id: string, fields: string[]];
+export interface StreamCaps {
+  /** Log entries kept in Redis per job (approximate; default 200,000). */
+  logLines: number;
+  /** Metric points kept in Redis per job (approximate; default 500,000). */
+  metricPoints: number;
+}
+
+export const defaultCaps: StreamCaps = { logLines: 200_000, metricPoints: 500_000 };
 
 export class LogStream {
   private readonly keys: Keys;
@@ -17,18 +27,44 @@ export class LogStream {
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    private readonly caps: StreamCaps = defaultCaps,
   ) {
     this.keys = keys(prefix);
   }
 
-  /** Appends lines and counts them for the attempt in one transaction, so the count never disagrees with the stream. */
-  async append(jobId: string, attempt: number, lines: readonly NewLine[]): Promise<void> {
-    if (lines.length === 0) return;
+  /**
+   * Appends lines and the metric points read from them, and counts the lines for the attempt, in one transaction:
+   * the count never disagrees with the stream, and a point never exists without its line.
+   */
+  async append(
+    jobId: string,
+    attempt: number,
+    lines: readonly NewLine[],
+    points: readonly NewMetric[] = [],
+  ): Promise<void> {
+    if (lines.length === 0 && points.length === 0) return;
     const tx = this.redis.multi();
     const key = this.keys.logs(jobId);
-    for (const l of lines)
-      tx.xadd(key, '*', 'a', attempt, 's', l.stream === 'stdout' ? 'o' : 'e', 't', l.time, 'x', l.text);
-    tx.hincrby(this.keys.logCount(jobId), String(attempt), lines.length);
+    for (const l of lines) {
+      tx.xadd(
+        key,
+        'MAXLEN',
+        '~',
+        this.caps.logLines,
+        '*',
+        'a',
+        attempt,
+        's',
+        l.stream === 'stdout' ? 'o' : 'e',
+        't',
+        l.time,
+        'x',
+        l.text,
+      );
+    }
+    const metrics = this.keys.metrics(jobId);
+    for (const p of points) tx.xadd(metrics, 'MAXLEN', '~', this.caps.metricPoints, '*', ...metricFields(attempt, p));
+    if (lines.length > 0) tx.hincrby(this.keys.logCount(jobId), String(attempt), lines.length);
     await tx.exec();
   }
 
@@ -37,26 +73,69 @@ export class LogStream {
     return Number((await this.redis.hget(this.keys.logCount(jobId), String(attempt))) ?? 0);
   }
 
-  /** Entries strictly after `afterId` ('0' for the beginning). */
+  /**
+   * Entries strictly after `afterId` ('0' for the beginning). A read that starts before the oldest stored line
+   * where the cap dropped lines begins with a `truncated` marker.
+   */
   async read(jobId: string, afterId: string, count: number): Promise<LogEntry[]> {
     const raw = (await this.redis.xrange(this.keys.logs(jobId), `(${afterId}`, '+', 'COUNT', count)) as RawEntry[];
-    return raw.map(parseEntry);
+    const entries = raw.map(parseEntry);
+    if (raw.length > 0) {
+      const { dropped, first } = await this.trimmed(jobId);
+      if (dropped > 0 && first === raw[0]![0]) entries.unshift({ kind: 'truncated', dropped });
+    }
+    return entries;
   }
 
-  /**
-   * Waits up to `blockMs` for entries after `afterId`. Needs a connection of its own: a blocked
-   * connection can't serve anything else.
-   */
-  async waitFor(conn: Redis, jobId: string, afterId: string, count: number, blockMs: number): Promise<LogEntry[]> {
-    const res = (await conn.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.logs(jobId), afterId)) as
-      [string, RawEntry[]][] | null;
-    return res?.[0]?.[1].map(parseEntry) ?? [];
+  /** The last `n` lines (of one attempt if given), oldest first. */
+  async tail(jobId: string, n: number, attempt?: number): Promise<LogEntry[]> {
+    const found: LogEntry[] = [];
+    for (let before = '+'; found.length < n;) {
+      const raw = (await this.redis.xrevrange(this.keys.logs(jobId), before, '-', 'COUNT', 1000)) as RawEntry[];
+      for (const entry of raw.map(parseEntry)) {
+        if (entry.kind === 'line' && (attempt === undefined || entry.attempt === attempt)) found.push(entry);
+        if (found.length === n) break;
+      }
+      if (raw.length < 1000) break;
+      before = `(${raw.at(-1)![0]}`;
+    }
+    return found.reverse();
+  }
+
+  /** A tail source over this job's log, for followers. */
+  source(jobId: string): TailSource<LogEntry> {
+    // Only a follower's first read can start before the oldest stored line; later ones skip the check.
+    let first = true;
+    return {
+      read: async (after, count) => {
+        if (!first)
+          return ((await this.redis.xrange(this.keys.logs(jobId), `(${after}`, '+', 'COUNT', count)) as RawEntry[]).map(
+            parseEntry,
+          );
+        first = false;
+        return this.read(jobId, after, count);
+      },
+      waitFor: async (conn, after, count, blockMs) => {
+        const res = (await conn.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', this.keys.logs(jobId), after)) as
+          [string, RawEntry[]][] | null;
+        return res?.[0]?.[1].map(parseEntry) ?? [];
+      },
+      latest: () => latestId(this.redis, this.keys.logs(jobId)),
+      isEnd: (e) => e.kind === 'end',
+    };
+  }
+
+  /** How many entries the cap has trimmed from the stream, and the oldest one it still holds. */
+  private async trimmed(jobId: string): Promise<{ dropped: number; first: string | undefined }> {
+    const info = (await this.redis.call('XINFO', 'STREAM', this.keys.logs(jobId))) as unknown[];
+    const field = (name: string) => info[info.indexOf(name) + 1];
+    const first = field('first-entry') as RawEntry | null;
+    return { dropped: Number(field('entries-added')) - Number(field('length')), first: first?.[0] };
   }
 }
 
 function parseEntry([id, fields]: RawEntry): LogEntry {
-  const f = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+  const f = parseFields(fields);
   const end = f.get('end');
   if (end !== undefined) return { kind: 'end', id, state: end as JobState };
   return {

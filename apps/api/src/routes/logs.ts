@@ -1,23 +1,73 @@
-// A job's log: the lines so far (text or JSON), or a Server-Sent Events follow that resumes from Last-Event-ID.
-import type { LogEntry } from '@berth/contracts';
+// A job's log and metrics, and every job's state changes: read so far, or followed as Server-Sent Events that
+// resume exactly from Last-Event-ID. Followers of one stream share one Redis reader in this process.
+import { LogLine, MetricSeries, type LogEntry } from '@berth/contracts';
+import type { MetricEntry, StateChangeEntry } from '@berth/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../services.js';
+import { sseEvent } from '../streams/sse.js';
 import { loadJob } from './jobs.js';
 import { ErrorResponse } from './schemas.js';
 
 const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'a stream id looks like 1700000000000-0');
-const batch = 1000;
-const heartbeatMs = 15_000;
+const JobParams = z.strictObject({ id: z.string().max(64) });
+const resumeHeaders = z.object({ 'last-event-id': streamId.optional() }).passthrough();
+
+function logEvent(e: LogEntry): string {
+  if (e.kind === 'end') return sseEvent('end', { state: e.state }, e.id);
+  if (e.kind === 'truncated') {
+    return sseEvent('truncated', { dropped: e.dropped, message: truncatedText(e.dropped) });
+  }
+  const { kind: _kind, ...line } = e;
+  return sseEvent('log', line, e.id);
+}
+
+function truncatedText(dropped: number): string {
+  return `[berth] ${dropped} older lines are not in the live log; they are in the attempt's log artifact`;
+}
+
+function metricEvent(e: MetricEntry): string {
+  if (e.entry === 'end') return sseEvent('end', { state: e.state }, e.id);
+  const { entry: _entry, ...point } = e;
+  return sseEvent('metric', point, e.id);
+}
+
+function stateEvent(e: StateChangeEntry): string {
+  const { id, ...change } = e;
+  return sseEvent('state', change, id);
+}
 
 export const logRoutes =
   (services: Services): FastifyPluginAsyncZod =>
   async (app) => {
-    const open = new Set<ServerResponse>();
     app.addHook('preClose', async () => {
-      for (const res of open) res.end();
+      services.sse.endAll();
+      services.hub.close();
     });
+
+    /** Hands a request over to SSE and follows `source` from the client's place until the end or it leaves. */
+    async function follow<T extends object>(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      key: string,
+      source: Parameters<Services['hub']['follow']>[1],
+      from: string,
+      render: (e: T) => string,
+    ): Promise<void> {
+      const sse = services.sse.start(reply);
+      try {
+        await services.hub.follow(key, source as never, {
+          from,
+          isClosed: () => sse.closed,
+          send: (entries) => sse.send((entries as T[]).map(render).join('')),
+        });
+      } catch (err) {
+        if (!sse.closed) request.log.warn({ err, key }, 'follow stopped');
+      } finally {
+        sse.end();
+      }
+    }
 
     app.get(
       '/v1/jobs/:id/logs',
@@ -27,29 +77,27 @@ export const logRoutes =
           operationId: 'getJobLogs',
           summary: 'Log lines so far, or follow them as Server-Sent Events',
           description:
-            'With follow=true the answer is text/event-stream: `log` events whose ids are stream ids (send Last-Event-ID to resume) and one final `end` event.',
-          params: z.strictObject({ id: z.string().max(64) }),
+            'Text by default (JSON with Accept: application/json). `tail=N` gives the last N lines, `attempt` one ' +
+            "attempt's. With follow=true the answer is text/event-stream: `log` events whose ids are stream ids (send " +
+            'Last-Event-ID to resume), a `truncated` event where the live log was capped (the whole log is in the ' +
+            "attempt's log artifact), a heartbeat comment every 15 s, and one final `end` event.",
+          params: JobParams,
           querystring: z.strictObject({
             follow: z.stringbool().default(false),
             after: streamId.optional(),
             limit: z.coerce.number().int().min(1).max(100_000).default(100_000),
+            tail: z.coerce.number().int().min(1).max(100_000).optional(),
+            attempt: z.coerce.number().int().min(1).optional(),
           }),
-          headers: z.object({ 'last-event-id': streamId.optional() }).passthrough(),
+          headers: resumeHeaders,
           response: {
             200: z.union([
               z.string(),
               z.object({
-                lines: z.array(
-                  z.object({
-                    id: z.string(),
-                    attempt: z.number(),
-                    stream: z.enum(['stdout', 'stderr']),
-                    time: z.string(),
-                    text: z.string(),
-                  }),
-                ),
+                lines: z.array(LogLine),
                 next: z.string().nullable(),
                 ended: z.boolean(),
+                truncated: z.number().int().optional(),
               }),
             ]),
             404: ErrorResponse,
@@ -61,95 +109,112 @@ export const logRoutes =
         const { id } = request.params;
         await loadJob(services, id);
         const after = request.headers['last-event-id'] ?? request.query.after ?? '0';
+        const { attempt, tail } = request.query;
 
-        if (!request.query.follow) {
-          const entries = await services.call(() => services.logs.read(id, after, request.query.limit));
-          const lines = entries.flatMap((e) => (e.kind === 'line' ? [stripKind(e)] : []));
-          const ended = entries.some((e) => e.kind === 'end');
-          if (request.headers.accept?.includes('application/json')) {
-            const last = entries.at(-1);
-            return { lines, next: !ended && last ? last.id : null, ended };
-          }
-          return reply.type('text/plain; charset=utf-8').send(lines.map((l) => `${l.text}\n`).join(''));
+        if (request.query.follow) {
+          await follow<LogEntry>(request, reply, `logs:${id}`, services.logs.source(id), after, (e) =>
+            attempt !== undefined && e.kind === 'line' && e.attempt !== attempt ? '' : logEvent(e),
+          );
+          return;
         }
+        const entries = await services.call(() =>
+          tail !== undefined
+            ? services.logs.tail(id, tail, attempt)
+            : services.logs.read(id, after, request.query.limit),
+        );
+        const lines = entries.flatMap((e) =>
+          e.kind === 'line' && (attempt === undefined || e.attempt === attempt) ? [LogLine.parse(e)] : [],
+        );
+        const ended = entries.some((e) => e.kind === 'end');
+        const truncated = entries.find((e) => e.kind === 'truncated')?.dropped;
+        if (request.headers.accept?.includes('application/json')) {
+          const last = [...entries].reverse().find((e) => e.kind !== 'truncated');
+          const next = !ended && tail === undefined && last && 'id' in last ? last.id : null;
+          return { lines, next, ended, ...(truncated ? { truncated } : {}) };
+        }
+        const head = truncated ? `${truncatedText(truncated)}\n` : '';
+        return reply.type('text/plain; charset=utf-8').send(head + lines.map((l) => `${l.text}\n`).join(''));
+      },
+    );
 
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(200, {
-          'content-type': 'text/event-stream; charset=utf-8',
-          'cache-control': 'no-cache, no-transform',
-          connection: 'keep-alive',
-          'x-accel-buffering': 'no',
-        });
-        res.write(': following\n\n');
-        open.add(res);
-        const conn = services.openBlockingConnection();
-        let closed = false;
-        res.on('close', () => {
-          closed = true;
-          conn.disconnect();
-          open.delete(res);
-        });
-        try {
-          await follow(services, conn, id, after, res, () => closed);
-        } catch (err) {
-          if (!closed) request.log.warn({ err, jobId: id }, 'log follow stopped');
-        } finally {
-          if (!closed) res.end();
+    app.get(
+      '/v1/jobs/:id/metrics',
+      {
+        schema: {
+          tags: ['logs'],
+          operationId: 'getJobMetrics',
+          summary: 'Training metrics as series (downsampled), with latest values; or follow new points as SSE',
+          description:
+            'Series of one attempt (the latest by default), each at most `points` points. GPU telemetry is in ' +
+            '`gpu.*` series. With follow=true: `metric` events (ids are stream ids; Last-Event-ID resumes) and a final `end`.',
+          params: JobParams,
+          querystring: z.strictObject({
+            follow: z.stringbool().default(false),
+            after: streamId.optional(),
+            names: z
+              .string()
+              .regex(/^[A-Za-z0-9_.,-]{1,2000}$/)
+              .optional(),
+            points: z.coerce.number().int().min(2).max(10_000).default(500),
+            attempt: z.coerce.number().int().min(1).optional(),
+          }),
+          headers: resumeHeaders,
+          response: {
+            200: z.object({
+              attempt: z.number().int().nullable(),
+              series: z.array(MetricSeries),
+              latest: z.record(z.string(), z.number()),
+              summary: z.record(z.string(), z.number()).optional(),
+            }),
+            404: ErrorResponse,
+            503: ErrorResponse,
+          },
+        },
+      },
+      async (request, reply) => {
+        const job = await loadJob(services, request.params.id);
+        const { names, points, attempt } = request.query;
+        if (request.query.follow) {
+          const after = request.headers['last-event-id'] ?? request.query.after ?? '0';
+          const wanted = names ? new Set(names.split(',')) : null;
+          await follow<MetricEntry>(request, reply, `metrics:${job.id}`, services.metrics.source(job.id), after, (e) =>
+            e.entry === 'point' && wanted && !wanted.has(e.name) ? '' : metricEvent(e),
+          );
+          return;
         }
+        const found = await services.call(() =>
+          services.metrics.series(job.id, {
+            points,
+            ...(names ? { names: names.split(',') } : {}),
+            ...(attempt !== undefined ? { attempt } : {}),
+          }),
+        );
+        return {
+          ...found,
+          latest: Object.fromEntries(found.series.map((s) => [s.name, s.latest])),
+          ...(job.summary ? { summary: job.summary } : {}),
+        };
+      },
+    );
+
+    app.get(
+      '/v1/events',
+      {
+        schema: {
+          tags: ['logs'],
+          operationId: 'followEvents',
+          summary: "Every job's state changes as Server-Sent Events",
+          description:
+            '`state` events `{job, state, attempt, reason?}` whose ids are stream ids; Last-Event-ID resumes, ' +
+            'otherwise the stream starts with the next change.',
+          headers: resumeHeaders,
+          response: { 200: z.string(), 503: ErrorResponse },
+        },
+      },
+      async (request, reply) => {
+        const source = services.stateChanges.source();
+        const from = request.headers['last-event-id'] ?? (await services.call(() => source.latest()));
+        await follow<StateChangeEntry>(request, reply, 'state-changes', source, from, stateEvent);
       },
     );
   };
-
-function stripKind(e: Extract<LogEntry, { kind: 'line' }>) {
-  const { kind: _kind, ...line } = e;
-  return line;
-}
-
-async function follow(
-  services: Services,
-  conn: ReturnType<Services['openBlockingConnection']>,
-  jobId: string,
-  from: string,
-  res: ServerResponse,
-  isClosed: () => boolean,
-): Promise<void> {
-  let cursor = from;
-  let catchingUp = true;
-  while (!isClosed()) {
-    const entries: LogEntry[] = catchingUp
-      ? await services.logs.read(jobId, cursor, batch)
-      : await services.logs.waitFor(conn, jobId, cursor, batch, heartbeatMs);
-    if (entries.length === 0) {
-      if (!catchingUp) await send(res, ': heartbeat\n\n');
-      catchingUp = false;
-      continue;
-    }
-    let chunk = '';
-    for (const e of entries) {
-      if (e.kind === 'end') {
-        chunk += `id: ${e.id}\nevent: end\ndata: ${JSON.stringify({ state: e.state })}\n\n`;
-        await send(res, chunk);
-        return;
-      }
-      chunk += `id: ${e.id}\nevent: log\ndata: ${JSON.stringify(stripKind(e))}\n\n`;
-    }
-    await send(res, chunk);
-    cursor = entries.at(-1)!.id;
-    catchingUp = entries.length === batch;
-  }
-}
-
-/** Writes with backpressure: a slow client slows the reader instead of growing the buffer. */
-function send(res: ServerResponse, text: string): Promise<void> {
-  if (res.write(text)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}

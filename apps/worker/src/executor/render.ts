@@ -13,6 +13,11 @@ export function resultsDir(dataDir: string, jobId: string, attempt: number): str
   return join(dataDir, 'results', jobId, `a${attempt}`);
 }
 
+/** The attempt's full log on the worker host: every line, whatever the live stream's cap dropped. */
+export function logFile(dataDir: string, jobId: string, attempt: number): string {
+  return join(dataDir, 'logs', jobId, `a${attempt}.log`);
+}
+
 export interface AttemptPlace {
   attempt: number;
   workerId: string;

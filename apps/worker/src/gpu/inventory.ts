@@ -1,7 +1,7 @@
 // The GPUs this worker may hand to containers, found by nvidia-smi or declared in BERTH_GPUS on hosts without it.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { gpuQueryArgs, parseBannerVersions, parseGpuQueryCsv } from '@berth/telemetry';
+import { gpuQueryArgs, parseBannerVersions, parseGpuQueryCsv, type GpuQueryRow } from '@berth/telemetry';
 
 const run = promisify(execFile);
 
@@ -84,6 +84,12 @@ export class NvidiaSmiInventory implements GpuInventory {
       ...(versions?.cudaVersion !== undefined ? { cudaVersion: versions.cudaVersion } : {}),
       source: 'nvidia-smi',
     };
+  }
+
+  /** One reading of every GPU (utilisation, memory, power, temperature); empty where nvidia-smi does not exist. */
+  async sample(): Promise<GpuQueryRow[]> {
+    const csv = await this.run(gpuQueryArgs);
+    return csv === undefined ? [] : parseGpuQueryCsv(csv);
   }
 
   /** stdout, or undefined where the binary does not exist. */

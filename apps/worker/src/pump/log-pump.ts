@@ -1,62 +1,85 @@
-// Carries one attempt's output into the job's log stream: lines batched into pipelined writes, in order.
-import type { LogStream, NewLine } from '@berth/store';
+// Carries one attempt's output into the job's streams: lines (and the metric points read from them) batched into
+// pipelined writes, in order; every line also goes to the attempt's full log file, which the stream cap never trims.
+import type { LogStream, NewLine, NewMetric } from '@berth/store';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { LineSplitter } from './line-splitter.js';
 import type { StreamName } from './demux.js';
 
 export interface LogPumpOptions {
   /** Lines of this attempt already stored (a re-attached worker re-reads the container's log from the start). */
   skip: number;
+  /** The attempt's full log file and the lines it already holds. */
+  file?: { path: string; skip: number };
   flushLines?: number;
   flushMs?: number;
-  /** Sees every new line (e.g. to note the metrics a recipe's success rule needs). */
+  /** Sees every line, skipped ones included (e.g. to note the metrics a recipe's success rule needs). */
   onLine?: (text: string) => void;
+  /** Reads metric points from a line; every line is parsed, points of skipped lines are not stored again. */
+  parse?: (text: string) => NewMetric[];
+  /** Sees every point, from skipped lines too (e.g. to collect the run's summary). */
+  onPoint?: (point: NewMetric) => void;
 }
 
 export class LogPump {
   private readonly splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
   private pending: NewLine[] = [];
+  private points: NewMetric[] = [];
+  private fileLines: string[] = [];
   private toSkip: number;
+  private fileSkip: number;
+  private file: WriteStream | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly flushLines: number;
   private readonly flushMs: number;
-  private readonly onLine: ((text: string) => void) | undefined;
 
   constructor(
     private readonly logs: LogStream,
     private readonly jobId: string,
     private readonly attempt: number,
-    opts: LogPumpOptions,
+    private readonly opts: LogPumpOptions,
   ) {
     this.toSkip = opts.skip;
+    this.fileSkip = opts.file?.skip ?? 0;
     this.flushLines = opts.flushLines ?? 500;
     this.flushMs = opts.flushMs ?? 100;
-    this.onLine = opts.onLine;
   }
 
   /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
   async write(stream: StreamName, chunk: Buffer): Promise<void> {
     this.add(stream, this.splitters[stream].push(chunk));
-    if (this.pending.length >= this.flushLines) await this.flush();
+    if (this.pending.length >= this.flushLines || this.fileLines.length >= this.flushLines) await this.flush();
     else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.flushMs);
   }
 
-  /** Emits partial last lines and writes everything still buffered. */
+  /** Emits partial last lines, writes everything still buffered, and closes the log file. */
   async close(): Promise<void> {
     this.add('stdout', this.splitters.stdout.end());
     this.add('stderr', this.splitters.stderr.end());
     await this.flush();
+    const file = this.file;
+    if (file)
+      await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
 
   private add(stream: StreamName, lines: string[]): void {
     const time = new Date().toISOString();
     for (const text of lines) {
-      this.onLine?.(text);
+      this.opts.onLine?.(text);
+      const points = this.opts.parse?.(text) ?? [];
+      for (const p of points) this.opts.onPoint?.(p);
+      if (this.opts.file) {
+        if (this.fileSkip > 0) this.fileSkip--;
+        else this.fileLines.push(text);
+      }
       if (this.toSkip > 0) {
         this.toSkip--;
         continue;
       }
       this.pending.push({ stream, text, time });
+      this.points.push(...points);
     }
   }
 
@@ -65,8 +88,24 @@ export class LogPump {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
+    const points = this.points;
+    const fileLines = this.fileLines;
     this.pending = [];
-    this.flushing = this.flushing.then(() => this.logs.append(this.jobId, this.attempt, batch));
+    this.points = [];
+    this.fileLines = [];
+    this.flushing = this.flushing.then(async () => {
+      await this.logs.append(this.jobId, this.attempt, batch, points);
+      if (fileLines.length > 0) await this.writeFile(fileLines.map((l) => `${l}\n`).join(''));
+    });
     return this.flushing;
+  }
+
+  private async writeFile(text: string): Promise<void> {
+    if (!this.file) {
+      await mkdir(dirname(this.opts.file!.path), { recursive: true });
+      this.file = createWriteStream(this.opts.file!.path, { flags: 'a' });
+    }
+    const file = this.file;
+    if (!file.write(text)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
   }
 }

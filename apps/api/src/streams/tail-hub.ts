@@ -1,0 +1,202 @@
+// One Redis reader per followed stream in this API process, shared by all of its followers. A follower first
+// catches up on its own (XRANGE, at the pace its client reads), then takes the entries the shared reader hands out.
+import type { Redis, TailSource } from '@berth/store';
+
+/** Stream entries carry their stream id; a marker without one (e.g. `truncated`) never moves a cursor. */
+type Entry = object;
+
+const idOf = (e: Entry): string | undefined => (e as { id?: string }).id;
+
+interface Follower<T> {
+  pending: T[];
+  /** Set when the follower fell too far behind: it drops its buffer and catches up from Redis again. */
+  overflow: boolean;
+  wake: (() => void) | undefined;
+}
+
+class Tail<T extends Entry> {
+  readonly followers = new Set<Follower<T>>();
+  /** Resolves with the id the reader started after, once it has. */
+  readonly ready: Promise<string>;
+  private stopped = false;
+
+  constructor(
+    private readonly source: TailSource<T>,
+    private readonly connect: () => Redis,
+    private readonly options: { blockMs: number; batch: number; maxPending: number },
+    private readonly onStop: () => void,
+  ) {
+    this.ready = source.latest();
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async run(): Promise<void> {
+    const conn = this.connect();
+    try {
+      let cursor = await this.ready;
+      while (!this.stopped && this.followers.size > 0) {
+        let entries: T[];
+        try {
+          entries = await this.source.waitFor(conn, cursor, this.options.batch, this.options.blockMs);
+        } catch {
+          // Redis unreachable: try again shortly; followers keep their place.
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        if (entries.length === 0) continue;
+        cursor = lastId(entries) ?? cursor;
+        for (const f of this.followers) {
+          if (f.overflow) continue;
+          f.pending.push(...entries);
+          if (f.pending.length > this.options.maxPending) {
+            f.pending = [];
+            f.overflow = true;
+          }
+          f.wake?.();
+        }
+        if (entries.some((e) => this.source.isEnd(e))) break;
+      }
+    } finally {
+      this.stopped = true;
+      conn.disconnect();
+      this.onStop();
+      for (const f of this.followers) f.wake?.();
+    }
+  }
+
+  get running(): boolean {
+    return !this.stopped;
+  }
+}
+
+export interface FollowOptions<T> {
+  /** Entries strictly after this id are sent ('0' for all). */
+  from: string;
+  /** Sends a batch in order; resolves when the client took it (backpressure). */
+  send(entries: T[]): Promise<void>;
+  isClosed(): boolean;
+}
+
+export class TailHub {
+  private readonly tails = new Map<string, Tail<Entry>>();
+
+  constructor(
+    private readonly connect: () => Redis,
+    private readonly options = { blockMs: 5000, batch: 1000, maxPending: 20_000 },
+  ) {}
+
+  /** Streams currently read by a shared reader. */
+  get readers(): number {
+    return this.tails.size;
+  }
+
+  /** Sends every entry after `from`, in order and once, until the stream's end entry or the client leaves. */
+  async follow<T extends Entry>(key: string, source: TailSource<T>, o: FollowOptions<T>): Promise<void> {
+    const me: Follower<T> = { pending: [], overflow: false, wake: undefined };
+    let tail = this.join(key, source, me);
+    let cursor = o.from;
+    try {
+      await tail.ready;
+      for (;;) {
+        // Catch up from Redis at the client's pace; the shared reader buffers what arrives meanwhile.
+        me.overflow = false;
+        for (;;) {
+          if (o.isClosed()) return;
+          const batch = await readPatiently(source, cursor, this.options.batch);
+          if (batch.length > 0) {
+            await o.send(batch);
+            cursor = lastId(batch) ?? cursor;
+            if (batch.some((e) => source.isEnd(e))) return;
+          }
+          // A short batch reached the stream's end, which is at or past where the shared reader started.
+          if (batch.length < this.options.batch) break;
+        }
+        // Live: what the shared reader hands out, skipping anything the catch-up already sent.
+        while (!me.overflow) {
+          if (o.isClosed()) return;
+          const fresh = me.pending.splice(0).filter((e) => {
+            const id = idOf(e);
+            return id === undefined || compareIds(id, cursor) > 0;
+          });
+          if (fresh.length > 0) {
+            await o.send(fresh);
+            cursor = lastId(fresh) ?? cursor;
+            if (fresh.some((e) => source.isEnd(e))) return;
+            continue;
+          }
+          if (!tail.running) {
+            // The reader stopped (stream ended, or it was the last one): rejoin, and catch up from our place.
+            tail = this.join(key, source, me);
+            await tail.ready;
+            break;
+          }
+          await new Promise<void>((resolve) => {
+            me.wake = resolve;
+          });
+          me.wake = undefined;
+        }
+      }
+    } finally {
+      this.leave(key, tail as Tail<Entry>, me as Follower<Entry>);
+    }
+  }
+
+  /** Wakes every follower (e.g. on shutdown, after the responses were ended). */
+  close(): void {
+    for (const tail of this.tails.values()) {
+      tail.stop();
+      for (const f of tail.followers) f.wake?.();
+    }
+  }
+
+  private join<T extends Entry>(key: string, source: TailSource<T>, me: Follower<T>): Tail<T> {
+    let tail = this.tails.get(key) as Tail<T> | undefined;
+    if (!tail || !tail.running) {
+      const created: Tail<T> = new Tail(source, this.connect, this.options, () => {
+        if (this.tails.get(key) === (created as Tail<Entry>)) this.tails.delete(key);
+      });
+      tail = created;
+      this.tails.set(key, tail as Tail<Entry>);
+    }
+    tail.followers.add(me);
+    return tail;
+  }
+
+  private leave(key: string, tail: Tail<Entry>, me: Follower<Entry>): void {
+    tail.followers.delete(me);
+    if (tail.followers.size === 0) {
+      tail.stop();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+/** A read that survives a short Redis blip (a few seconds) before the follow gives up; the client then resumes. */
+async function readPatiently<T>(source: TailSource<T>, after: string, count: number): Promise<T[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await source.read(after, count);
+    } catch (err) {
+      if (attempt >= 8) throw err;
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+    }
+  }
+}
+
+function lastId(entries: readonly Entry[]): string | undefined {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const id = idOf(entries[i]!);
+    if (id) return id;
+  }
+  return undefined;
+}
+
+export function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am === bm ? as - bs : am - bm;
+}
