@@ -1,54 +1,11 @@
 // SSE follow: every line of a 10,000-line container in order, and a resume with Last-Event-ID that loses and repeats nothing.
-import { fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
+import { fixtureJob, readEvents, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack('follow');
 });
 afterAll(async () => stack.close());
-
-interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
-
-/** Reads SSE events until `stopAfter` log events (then aborts, like a dropped connection) or the end event. */
-async function readEvents(url: string, headers: Record<string, string>, stopAfter = Infinity): Promise<SseEvent[]> {
-  const ac = new AbortController();
-  const res = await fetch(url, { headers, signal: ac.signal });
-  expect(res.headers.get('content-type')).toContain('text/event-stream');
-  const events: SseEvent[] = [];
-  const decoder = new TextDecoder();
-  let buf = '';
-  let logs = 0;
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let sep;
-      while ((sep = buf.indexOf('\n\n')) !== -1) {
-        const block = buf.slice(0, sep);
-        buf = buf.slice(sep + 2);
-        const ev: SseEvent = { event: 'message', data: '' };
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id: ')) ev.id = line.slice(4);
-          else if (line.startsWith('event: ')) ev.event = line.slice(7);
-          else if (line.startsWith('data: ')) ev.data += line.slice(6);
-        }
-        if (block.startsWith(':')) continue;
-        events.push(ev);
-        if (ev.event === 'end') return events;
-        if (ev.event === 'log' && ++logs >= stopAfter) {
-          ac.abort();
-          return events;
-        }
-      }
-    }
-  } catch (err) {
-    if (!ac.signal.aborted) throw err;
-  }
-  return events;
-}
 
 const lines = 10_000;
 const script = `i=1; while [ $i -le ${lines} ]; do echo "line $i"; i=$((i+1)); done`;
@@ -64,7 +21,7 @@ test('a live follow receives all 10,000 lines in order, then the end event', asy
 test('disconnecting midway and reconnecting with Last-Event-ID gives the rest, no gap, no duplicate', async () => {
   const { body } = await submit(stack.url, fixtureJob(['sh', '-c', script]));
   const url = `${stack.url}/v1/jobs/${body.id}/logs?follow=true`;
-  const first = await readEvents(url, {}, 3_333);
+  const first = await readEvents(url, {}, { after: 3_333 });
   const lastId = first.at(-1)!.id!;
   await waitForEnd(stack.url, body.id);
   const rest = await readEvents(url, { 'last-event-id': lastId });

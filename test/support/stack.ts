@@ -1,6 +1,7 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
 import type { GpuMode, JobRecord } from '@berth/contracts';
-import type { RetryPolicy } from '@berth/store';
+import type { RetryPolicy, StreamCaps } from '@berth/store';
+import type { GpuTelemetry } from '../../apps/worker/src/gpu/telemetry.js';
 import { loadManifests } from '@berth/manifests';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
@@ -40,6 +41,10 @@ export interface TestWorkerOptions {
   timings?: Partial<WorkerTimings>;
   /** The worker's image puller; one try, no credentials by default. */
   images?: ImageSource;
+  /** Recipes folder (default ngc-manifests/). */
+  manifestsDir?: string;
+  caps?: StreamCaps;
+  gpuTelemetry?: GpuTelemetry;
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
@@ -68,7 +73,9 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     mode: o.mode ?? 'whole-host',
     gpus: configInventory(o.gpus ?? '0'),
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
-    manifests: loadManifests(manifestsDir),
+    manifests: loadManifests(o.manifestsDir ?? manifestsDir),
+    ...(o.caps ? { caps: o.caps } : {}),
+    ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
     runtime: new DockerRuntime(docker, memlockLimit()),
     images: o.images ?? new ImagePuller(docker, { attempts: 1 }),
     ...(o.maxBypass !== undefined ? { maxBypass: o.maxBypass } : {}),
@@ -86,7 +93,7 @@ export async function startTestStack(name: string, opts: TestStackOptions = {}):
     host: '127.0.0.1',
     redisUrl,
     dataDir: '/tmp',
-    manifestsDir,
+    manifestsDir: opts.manifestsDir ?? manifestsDir,
     prefix,
     lostAfterMs: opts.lostAfterMs ?? opts.timings?.lostAfterMs ?? 300_000,
     retry: opts.retry ?? { infraRetries: 2, backoffMs: 0 },
@@ -124,6 +131,61 @@ export async function submit(url: string, spec: unknown): Promise<{ status: numb
 
 export function fixtureJob(command: string[], extra: Record<string, unknown> = {}) {
   return { manifest: 'custom', params: { image: 'berth/fixture:dev', command }, ...extra };
+}
+
+export interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/**
+ * Reads SSE events until the `end` event, `stopAfter` events of type `count` (then aborts, like a dropped
+ * connection), or the server closing the stream.
+ */
+export async function readEvents(
+  url: string,
+  headers: Record<string, string> = {},
+  stop: { count?: string; after?: number } = {},
+): Promise<SseEvent[]> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers, signal: ac.signal });
+  if (!res.headers.get('content-type')?.includes('text/event-stream')) {
+    throw new Error(`not an event stream: ${res.status} ${await res.text()}`);
+  }
+  const events: SseEvent[] = [];
+  const decoder = new TextDecoder();
+  let buf = '';
+  let counted = 0;
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let sep;
+      while ((sep = buf.indexOf('\n\n')) !== -1) {
+        const block = buf.slice(0, sep);
+        buf = buf.slice(sep + 2);
+        if (block.startsWith(':')) continue;
+        const ev: SseEvent = { event: 'message', data: '' };
+        for (const line of block.split('\n')) {
+          if (line.startsWith('id: ')) ev.id = line.slice(4);
+          else if (line.startsWith('event: ')) ev.event = line.slice(7);
+          else if (line.startsWith('data: ')) ev.data += line.slice(6);
+        }
+        events.push(ev);
+        if (ev.event === 'end') {
+          ac.abort();
+          return events;
+        }
+        if (ev.event === (stop.count ?? 'log') && ++counted >= (stop.after ?? Infinity)) {
+          ac.abort();
+          return events;
+        }
+      }
+    }
+  } catch (err) {
+    if (!ac.signal.aborted) throw err;
+  }
+  return events;
 }
 
 /** Polls a job until it reaches a terminal state. */
