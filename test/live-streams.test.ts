@@ -184,3 +184,25 @@ test('metrics follow as SSE to the end, and /v1/events reports each state change
     'succeeded',
   ]);
 });
+
+test('Prometheus: the API reports jobs by state and followers; the worker reports log volume, pulls and GPUs', async () => {
+  const api = await (await fetch(`${stack.url}/metrics`)).text();
+  expect(api).toMatch(/^berth_jobs\{state="succeeded"\} [1-9]\d*$/m);
+  expect(api).toMatch(/^berth_sse_clients 0$/m);
+  expect(api).toMatch(/^berth_api_redis_rtt_seconds_count [1-9]/m);
+  expect(api).toMatch(/^berth_http_requests_total\{route="\/v1\/jobs",status="201"\} [1-9]/m);
+
+  const server = await stack.worker!.metrics.serve(0, '127.0.0.1');
+  try {
+    const { port } = server.address() as { port: number };
+    const worker = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const lines = Number(/^berth_log_lines_total (\d+)$/m.exec(worker)?.[1]);
+    expect(lines).toBeGreaterThan(1000);
+    expect(worker).toMatch(/^berth_pulls_total\{result="present"\} [1-9]/m);
+    expect(worker).toMatch(/^berth_worker_gpus\{state="free"\} 1$/m);
+    expect(worker).toMatch(/^berth_run_seconds_count\{outcome="succeeded"\} [1-9]/m);
+    expect(worker).toMatch(/^berth_worker_redis_up 1$/m);
+  } finally {
+    server.close();
+  }
+});

@@ -29,6 +29,7 @@ function spawnWorker(prefix: string, workerId: string, env: Record<string, strin
       BERTH_WORKER_ID: workerId,
       BERTH_GPUS: '0',
       BERTH_HEARTBEAT_MS: '200',
+      BERTH_WORKER_METRICS_PORT: '0',
       BERTH_DATA_DIR: `/tmp/berth-test-data/${prefix}`,
       LOG_LEVEL: 'silent',
       ...env,

@@ -15,6 +15,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
 import { manifestRoutes } from './routes/manifests.js';
+import { installPrometheus } from './routes/prometheus.js';
 import { queueRoutes } from './routes/queue.js';
 import { buildServices } from './services.js';
 
@@ -64,6 +65,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  installPrometheus(app, services);
   await app.register(healthRoutes(services));
   await app.register(jobRoutes(services, manifests));
   await app.register(manifestRoutes(manifests));

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
 import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
+import type { WorkerMetrics } from './observability/worker-metrics.js';
 import { countLines } from './pump/count-lines.js';
 import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
 import { LogPump } from './pump/log-pump.js';
@@ -43,6 +44,7 @@ export interface AttemptContext {
   gpuTelemetry?: GpuTelemetry;
   /** Metric points kept per job in Redis. */
   metricCap: number;
+  observe: WorkerMetrics;
   logger: Logger;
 }
 
@@ -151,7 +153,11 @@ export class Attempt {
       pump = new LogPump(this.ctx.logs, jobId, attempt, {
         skip,
         file: { path: file, skip: await countLines(file) },
-        onLine: (text) => metrics.observe(text),
+        onLine: (text) => {
+          metrics.observe(text);
+          this.ctx.observe.logLines.inc();
+          this.ctx.observe.logBytes.inc(Buffer.byteLength(text));
+        },
         parse: (text) => {
           const time = new Date().toISOString();
           return parser.parse(text).map((p): NewMetric => ({ ...p, time }));
@@ -172,6 +178,7 @@ export class Attempt {
               : await store.transition(jobId, { state: 'running' }, { owner: this.owner });
           if (typeof running === 'string') this.stop('FENCED');
           else {
+            if (current.state !== 'running') this.ctx.observe.queueWait.observe(queuedFor(running));
             this.armTimeout(running);
             this.sampleGpus(devices);
           }
@@ -205,13 +212,22 @@ export class Attempt {
   private async pull(image: string): Promise<void> {
     const { events } = this.ctx;
     const { jobId, attempt } = this.claim;
-    const outcome = await this.ctx.images.ensure(
-      image,
-      (progress) => {
-        events.add(jobId, attempt, 'pull-progress', { image, ...progress }).catch(() => {});
-      },
-      this.pullAbort.signal,
-    );
+    let bytes = 0;
+    const outcome = await this.ctx.images
+      .ensure(
+        image,
+        (progress) => {
+          bytes = progress.bytesDone;
+          events.add(jobId, attempt, 'pull-progress', { image, ...progress }).catch(() => {});
+        },
+        this.pullAbort.signal,
+      )
+      .catch((err: unknown) => {
+        this.ctx.observe.pulls.inc({ result: 'failed' });
+        throw err;
+      });
+    this.ctx.observe.pulls.inc({ result: outcome });
+    this.ctx.observe.pullBytes.inc(bytes);
     if (outcome === 'pulled') await events.add(jobId, attempt, 'pull-done', { image });
   }
 
@@ -270,6 +286,12 @@ export class Attempt {
     clearInterval(this.sampler);
     const summary = Object.keys(this.summary).length > 0 ? { summary: this.summary } : {};
     const recorded = await endAttempt(store, job, this.owner, { ...end, ...summary }, this.ctx.retry, hints);
+    if (job.startedAt && job.attempts.at(-1)?.attempt === this.claim.attempt) {
+      this.ctx.observe.runTime.observe(
+        { outcome: end.reason ?? end.state },
+        (Date.now() - Date.parse(job.startedAt)) / 1000,
+      );
+    }
     if (typeof recorded === 'string') {
       this.log.warn({ refusal: recorded }, 'the job moved on while this attempt ran; its outcome is dropped');
     } else {
@@ -290,6 +312,12 @@ export class Attempt {
     await this.ctx.runtime.remove(this.name);
     await this.ctx.placement.forget(this.ctx.workerId, this.jobId, this.claim.attempt);
   }
+}
+
+/** Seconds since the job last entered the queue. */
+function queuedFor(job: JobRecord): number {
+  const queued = [...job.history].reverse().find((h) => h.state === 'queued');
+  return (Date.now() - Date.parse(queued?.at ?? job.createdAt)) / 1000;
 }
 
 function cancelled(): AttemptEnd {

@@ -40,6 +40,8 @@ const Env = z.object({
   BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),
   /** How often running jobs' GPUs are sampled (nvidia-smi hosts only). */
   BERTH_GPU_SAMPLE_MS: z.coerce.number().int().min(500).default(10_000),
+  /** Prometheus /metrics of the worker; 0 turns it off. */
+  BERTH_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -62,6 +64,7 @@ export interface WorkerConfig {
   retry: { infraRetries: number; backoffMs: number };
   caps: { logLines: number; metricPoints: number };
   gpuSampleMs: number;
+  metricsPort: number;
   logLevel: string;
 }
 
@@ -94,6 +97,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     caps: { logLines: e.BERTH_LOG_STREAM_MAX_LINES, metricPoints: e.BERTH_METRIC_STREAM_MAX_POINTS },
     gpuSampleMs: e.BERTH_GPU_SAMPLE_MS,
+    metricsPort: e.BERTH_WORKER_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   };
 }

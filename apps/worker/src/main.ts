@@ -61,6 +61,13 @@ const worker = buildWorker({
     : {}),
   logger,
 });
+const metricsServer =
+  config.metricsPort > 0
+    ? await worker.metrics.serve(config.metricsPort).catch((err: unknown) => {
+        logger.warn({ err, port: config.metricsPort }, 'Prometheus /metrics not served');
+        return undefined;
+      })
+    : undefined;
 logger.info(
   { config: loggableConfig(config), gpus: gpus.gpus.length, driver: gpus.driverVersion, cuda: gpus.cudaVersion },
   'worker starting',
@@ -73,6 +80,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     closing = true;
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    metricsServer?.close();
     void worker.close().then(() => process.exit(0));
   });
 }

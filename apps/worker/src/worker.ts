@@ -25,6 +25,7 @@ import { Attempt } from './attempt.js';
 import type { ContainerRuntime, ImageSource } from './executor/container-runtime.js';
 import type { GpuInventoryReport } from './gpu/inventory.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
+import { WorkerMetrics } from './observability/worker-metrics.js';
 import { OrphanSweeper } from './recovery/orphan-sweeper.js';
 
 export interface WorkerTimings {
@@ -76,6 +77,8 @@ export interface WorkerDeps {
 }
 
 export interface BerthWorker {
+  /** Prometheus metrics of this worker (main.ts serves them). */
+  readonly metrics: WorkerMetrics;
   /** Resolves once the worker is registered, has re-attached to its containers and takes jobs. */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -95,7 +98,18 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   const log = deps.logger;
   const gpuOrder = [...deps.gpus.gpus].sort((a, b) => a.index - b.index).map((g) => g.uuid);
   const attempts = new Map<string, Attempt>();
+  const observe = new WorkerMetrics(
+    () => ({
+      total: gpuOrder.length,
+      used:
+        deps.mode === 'whole-host' && [...attempts.values()].some((a) => a.claim.devices.length > 0)
+          ? gpuOrder.length
+          : [...attempts.values()].reduce((n, a) => n + a.claim.devices.length, 0),
+    }),
+    () => redis.ping(),
+  );
   const context = {
+    observe,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix),
@@ -221,6 +235,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
 
   return {
     ready,
+    metrics: observe,
     async close() {
       closing = true;
       for (const t of timers) clearInterval(t);

@@ -1,0 +1,70 @@
+// GET /metrics for Prometheus: jobs by state, SSE clients and shared readers, Redis round-trip, HTTP timings.
+import { jobStates } from '@berth/contracts';
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Services } from '../services.js';
+
+/** Installed on the root app, before the other routes, so its timing hook sees every request. */
+export function installPrometheus(app: FastifyInstance, services: Services): void {
+  // One registry per app: tests build several in one process.
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'berth_api_' });
+  new Gauge({
+    name: 'berth_jobs',
+    help: 'Jobs by state',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const counts = await services.store.counts();
+      for (const state of jobStates) this.set({ state }, counts[state]);
+    },
+  });
+  new Gauge({
+    name: 'berth_sse_clients',
+    help: 'Open Server-Sent Events responses',
+    registers: [registry],
+    collect() {
+      this.set(services.sse.open.size);
+    },
+  });
+  new Gauge({
+    name: 'berth_stream_readers',
+    help: 'Shared Redis readers of followed streams (one per stream, whatever the followers)',
+    registers: [registry],
+    collect() {
+      this.set(services.hub.readers);
+    },
+  });
+  const rtt = new Histogram({
+    name: 'berth_api_redis_rtt_seconds',
+    help: 'Redis PING round-trip time, measured at each scrape',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: 'berth_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['route', 'status'],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'berth_http_request_seconds',
+    help: 'HTTP request durations by route (SSE follows excluded)',
+    labelNames: ['route'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ route, status: String(reply.statusCode) });
+    duration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const t0 = process.hrtime.bigint();
+    await services.call(() => services.redis.ping()).catch(() => undefined);
+    rtt.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+}
