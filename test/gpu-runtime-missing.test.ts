@@ -33,6 +33,7 @@ beforeAll(async () => {
     mode: 'slots',
     gpus: configInventory('2'),
     dataDir: stack.dataDir,
+    apiUrl: stack.url,
     manifests: loadManifests(manifestsDir),
     runtime: new DockerRuntime(bare.docker, memlockLimit()),
     images: new ImagePuller(bare.docker, { attempts: 1 }),

@@ -1,13 +1,12 @@
 // The log at scale: a million lines from one container arrive complete and in order through SSE, and a follower
 // whose API process restarts mid-stream resumes on the new one with no gap and no duplicate.
 import { buildApp } from '../apps/api/src/app.js';
-import { testRedisUrl } from './support/env.js';
 import {
   fixtureJob,
-  manifestsDir,
   readEvents,
   startTestStack,
   submit,
+  testApiConfig,
   waitForEnd,
   type TestStack,
 } from './support/stack.js';
@@ -38,31 +37,9 @@ test('the API restarting in the middle of a follow: the client resumes on the ne
       'i=1; while [ $i -le 3000 ]; do echo "line $i"; i=$((i+1)); if [ $((i % 300)) -eq 0 ]; then sleep 0.2; fi; done',
     ]),
   );
-  const second = await buildApp({
-    port: 0,
-    host: '127.0.0.1',
-    redisUrl: testRedisUrl(),
-    dataDir: '/tmp',
-    manifestsDir,
-    prefix: stack.prefix,
-    lostAfterMs: 300_000,
-    retry: { infraRetries: 2, backoffMs: 0 },
-    sweepMs: 500,
-    logLevel: 'silent',
-  });
+  const second = await buildApp(testApiConfig(stack.prefix));
   // A first API process serves the beginning of the follow, then goes away while the job still prints.
-  const first = await buildApp({
-    port: 0,
-    host: '127.0.0.1',
-    redisUrl: testRedisUrl(),
-    dataDir: '/tmp',
-    manifestsDir,
-    prefix: stack.prefix,
-    lostAfterMs: 300_000,
-    retry: { infraRetries: 2, backoffMs: 0 },
-    sweepMs: 500,
-    logLevel: 'silent',
-  });
+  const first = await buildApp(testApiConfig(stack.prefix));
   await first.listen({ port: 0, host: '127.0.0.1' });
   const firstUrl = `http://127.0.0.1:${(first.server.address() as { port: number }).port}`;
   const reading = readEvents(`${firstUrl}/v1/jobs/${body.id}/logs?follow=true`);

@@ -20,12 +20,14 @@ afterAll(async () => {
   for (const s of stacks) await s.close();
 });
 
-function spawnWorker(prefix: string, workerId: string, env: Record<string, string> = {}): ChildProcess {
+function spawnWorker(stack: TestStack, workerId: string, env: Record<string, string> = {}): ChildProcess {
+  const prefix = stack.prefix;
   return spawn(process.execPath, [resolve(__dirname, '../apps/worker/dist/main.js')], {
     env: {
       ...process.env,
       REDIS_URL: testRedisUrl(),
       BERTH_PREFIX: prefix,
+      BERTH_API_URL: stack.url,
       BERTH_WORKER_ID: workerId,
       BERTH_GPUS: '0',
       BERTH_HEARTBEAT_MS: '200',
@@ -59,12 +61,12 @@ test('killed mid-job and restarted, a worker re-attaches: one container, one com
   const prefix = testPrefix('crash-back');
   const stack = await startTestStack('crash-back', { prefix, worker: false });
   stacks.push(stack);
-  const first = spawnWorker(prefix, 'phoenix');
+  const first = spawnWorker(stack, 'phoenix');
   const { body } = await submit(stack.url, ticks(80, '0.1'));
   await waitForLog(stack.url, body.id, 'tick 5\n');
   await kill(first);
 
-  const second = spawnWorker(prefix, 'phoenix');
+  const second = spawnWorker(stack, 'phoenix');
   const job = await waitForEnd(stack.url, body.id, 60_000).finally(() => kill(second));
 
   expect(job).toMatchObject({ state: 'succeeded', attempt: 1, exitCode: 0, worker: 'phoenix' });
@@ -79,7 +81,7 @@ test('a container that exits while its worker is down is reported with its real 
   const prefix = testPrefix('crash-exit');
   const stack = await startTestStack('crash-exit', { prefix, worker: false });
   stacks.push(stack);
-  const first = spawnWorker(prefix, 'sleeper');
+  const first = spawnWorker(stack, 'sleeper');
   const { body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo started; sleep 1; echo done; exit 7']));
   await waitForLog(stack.url, body.id, 'started\n');
   await kill(first);
@@ -88,7 +90,7 @@ test('a container that exits while its worker is down is reported with its real 
   await container.wait();
   expect((await container.inspect()).State.ExitCode).toBe(7);
 
-  const second = spawnWorker(prefix, 'sleeper');
+  const second = spawnWorker(stack, 'sleeper');
   const job = await waitForEnd(stack.url, body.id, 30_000).finally(() => kill(second));
   expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 7, attempt: 1 });
   expect(await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text()).toBe('started\ndone\n');
@@ -99,12 +101,12 @@ test('a worker that never returns is written off: its job is retried elsewhere a
   const lostAfterMs = 1500;
   const stack = await startTestStack('crash-lost', { prefix, worker: false, lostAfterMs });
   stacks.push(stack);
-  const doomed = spawnWorker(prefix, 'doomed', { BERTH_LOST_AFTER_MS: String(lostAfterMs) });
+  const doomed = spawnWorker(stack, 'doomed', { BERTH_LOST_AFTER_MS: String(lostAfterMs) });
   const { body } = await submit(stack.url, ticks(30, '0.1'));
   await waitForLog(stack.url, body.id, 'tick 3\n');
   await kill(doomed);
 
-  const rescuer = startTestWorker(prefix, { workerId: 'rescuer', timings: { lostAfterMs } });
+  const rescuer = startTestWorker(prefix, { workerId: 'rescuer', timings: { lostAfterMs }, apiUrl: stack.url });
   try {
     const job = await waitForEnd(stack.url, body.id, 60_000);
     expect(job).toMatchObject({ state: 'succeeded', attempt: 2, worker: 'rescuer' });

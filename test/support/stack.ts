@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
+import type { ApiConfig } from '../../apps/api/src/env.js';
 import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
 import { memlockLimit } from '../../apps/worker/src/executor/host-limits.js';
 import type { ImageSource } from '../../apps/worker/src/executor/container-runtime.js';
@@ -31,6 +32,8 @@ export interface TestStack {
 }
 
 export interface TestWorkerOptions {
+  /** The API the worker uploads artifacts to (startTestStack fills it in). */
+  apiUrl?: string;
   workerId?: string;
   concurrency?: number;
   mode?: GpuMode;
@@ -52,6 +55,8 @@ export interface TestStackOptions extends TestWorkerOptions {
   worker?: boolean;
   prefix?: string;
   lostAfterMs?: number;
+  /** The API's data dir (artifacts, datasets); a fresh temp folder by default. */
+  apiDataDir?: string;
 }
 
 /** Fast settings for tests: heartbeats every 200 ms, short grace periods, no retry backoff. */
@@ -73,6 +78,8 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     mode: o.mode ?? 'whole-host',
     gpus: configInventory(o.gpus ?? '0'),
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
+    apiUrl: o.apiUrl ?? 'http://127.0.0.1:9',
+    uploadIntervalMs: 300,
     manifests: loadManifests(o.manifestsDir ?? manifestsDir),
     ...(o.caps ? { caps: o.caps } : {}),
     ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
@@ -85,26 +92,43 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
   });
 }
 
+/** The API's configuration for tests: a private prefix, the test Redis, fast sweeps. */
+export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}): ApiConfig {
+  return {
+    port: 0,
+    host: '127.0.0.1',
+    redisUrl: testRedisUrl(),
+    dataDir: join(tmpdir(), 'berth-test-api', prefix),
+    manifestsDir,
+    prefix,
+    lostAfterMs: 300_000,
+    retry: { infraRetries: 2, backoffMs: 0 },
+    sweepMs: 500,
+    keepCheckpoints: 3,
+    artifactMaxBytes: 1024 ** 3,
+    logLevel: 'silent',
+    ...overrides,
+  };
+}
+
 export async function startTestStack(name: string, opts: TestStackOptions = {}): Promise<TestStack> {
   const prefix = opts.prefix ?? testPrefix(name);
   const redisUrl = opts.redisUrl ?? testRedisUrl();
-  const app = await buildApp({
-    port: 0,
-    host: '127.0.0.1',
-    redisUrl,
-    dataDir: '/tmp',
-    manifestsDir: opts.manifestsDir ?? manifestsDir,
-    prefix,
-    lostAfterMs: opts.lostAfterMs ?? opts.timings?.lostAfterMs ?? 300_000,
-    retry: opts.retry ?? { infraRetries: 2, backoffMs: 0 },
-    sweepMs: 500,
-    logLevel: 'silent',
-  });
+  const app = await buildApp(
+    testApiConfig(prefix, {
+      redisUrl,
+      manifestsDir: opts.manifestsDir ?? manifestsDir,
+      lostAfterMs: opts.lostAfterMs ?? opts.timings?.lostAfterMs ?? 300_000,
+      ...(opts.retry ? { retry: opts.retry } : {}),
+      ...(opts.apiDataDir ? { dataDir: opts.apiDataDir } : {}),
+    }),
+  );
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
   const workerId = opts.workerId ?? `w-${prefix}`;
-  const worker = opts.worker === false ? undefined : startTestWorker(prefix, { ...opts, redisUrl, workerId });
+  const worker =
+    opts.worker === false ? undefined : startTestWorker(prefix, { ...opts, redisUrl, workerId, apiUrl: url });
   await worker?.ready;
   return {
     app,

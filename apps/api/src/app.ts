@@ -11,6 +11,7 @@ import {
 import { loadManifests } from '@berth/manifests';
 import type { ApiConfig } from './env.js';
 import { registerErrorHandler } from './plugins/errors.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
@@ -57,6 +58,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
         { name: 'manifests', description: 'The recipe catalog' },
         { name: 'logs', description: 'Job output' },
         { name: 'queue', description: 'The queue and the workers' },
+        { name: 'artifacts', description: 'Checkpoints, models and logs jobs leave behind' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
@@ -71,5 +73,6 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(manifestRoutes(manifests));
   await app.register(logRoutes(services));
   await app.register(queueRoutes(services));
+  await app.register(artifactRoutes(services));
   return app;
 }

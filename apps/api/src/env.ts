@@ -17,6 +17,13 @@ const Env = z.object({
   BERTH_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
   /** How often the API ends expired jobs and writes off silent workers. */
   BERTH_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
+  /** Checkpoint folders kept per job; older ones are deleted as new ones arrive. */
+  BERTH_KEEP_CHECKPOINTS: z.coerce.number().int().min(1).default(3),
+  BERTH_ARTIFACT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(64 * 1024 ** 3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -32,6 +39,8 @@ export interface ApiConfig {
   lostAfterMs: number;
   retry: { infraRetries: number; backoffMs: number };
   sweepMs: number;
+  keepCheckpoints: number;
+  artifactMaxBytes: number;
   logLevel: string;
 }
 
@@ -47,6 +56,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     lostAfterMs: e.BERTH_LOST_AFTER_MS,
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     sweepMs: e.BERTH_SWEEP_MS,
+    keepCheckpoints: e.BERTH_KEEP_CHECKPOINTS,
+    artifactMaxBytes: e.BERTH_ARTIFACT_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,5 +1,6 @@
 // The API's shared services, owned here and closed together: Redis connections, the stores, the housekeeping timer.
 import {
+  ArtifactIndex,
   connectRedis,
   EventStream,
   Housekeeper,
@@ -12,6 +13,9 @@ import {
   WorkerRegistry,
   type Redis,
 } from '@berth/store';
+import { join, resolve } from 'node:path';
+import { FsArtifactStore } from './artifacts/artifact-store.js';
+import { Artifacts } from './artifacts/artifacts.js';
 import type { ApiConfig } from './env.js';
 import { SseClients } from './streams/sse.js';
 import { TailHub } from './streams/tail-hub.js';
@@ -26,6 +30,7 @@ export interface Services {
   /** Shared Redis readers for followed streams: one per stream, whatever the number of followers. */
   hub: TailHub;
   sse: SseClients;
+  artifacts: Artifacts;
   placement: Placement;
   workers: WorkerRegistry;
   /** Silence after which a worker shows as lost. */
@@ -63,6 +68,11 @@ export function buildServices(config: ApiConfig): Services {
     stateChanges: new StateChanges(redis, config.prefix),
     hub,
     sse,
+    artifacts: new Artifacts(
+      new ArtifactIndex(redis, config.prefix),
+      new FsArtifactStore(join(resolve(config.dataDir), 'artifacts')),
+      { keepCheckpoints: config.keepCheckpoints, maxBytes: config.artifactMaxBytes },
+    ),
     placement: new Placement(redis, config.prefix),
     workers: new WorkerRegistry(redis, config.prefix),
     lostAfterMs: config.lostAfterMs,

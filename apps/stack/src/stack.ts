@@ -46,7 +46,10 @@ export async function startStack(config: StackConfig, log: (line: string) => voi
     const env = { ...process.env, REDIS_URL: redisUrl, BERTH_DATA_DIR: dataDir, LOG_LEVEL: config.LOG_LEVEL };
     const apiEnv = { ...env, PORT: String(config.PORT), HOST: config.HOST };
     children.push({ name: 'api', proc: spawnNode(join(appsDir, 'api/dist/main.js'), apiEnv) });
-    children.push({ name: 'worker', proc: spawnNode(join(appsDir, 'worker/dist/main.js'), env) });
+    // The worker uploads artifacts to this API; the API listens on all interfaces only if HOST says so.
+    const apiHost = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+    const workerEnv = { ...env, BERTH_API_URL: `http://${apiHost}:${config.PORT}` };
+    children.push({ name: 'worker', proc: spawnNode(join(appsDir, 'worker/dist/main.js'), workerEnv) });
     const apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
     const exited = Promise.race(
       children.map(

@@ -16,6 +16,7 @@ import {
 import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { ArtifactUploader } from './artifacts/uploader.js';
 import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
 import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
@@ -45,6 +46,10 @@ export interface AttemptContext {
   /** Metric points kept per job in Redis. */
   metricCap: number;
   observe: WorkerMetrics;
+  /** Where results are uploaded (the API). */
+  apiUrl: string;
+  /** How often complete checkpoints are looked for and uploaded while the job runs. */
+  uploadIntervalMs: number;
   logger: Logger;
 }
 
@@ -58,6 +63,7 @@ export class Attempt {
   private readonly pullAbort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private sampler: NodeJS.Timeout | undefined;
+  private uploads: NodeJS.Timeout | undefined;
   /** Final figures the run reported (DLLogger summaries etc.), copied onto the job record at the end. */
   private readonly summary: Record<string, number> = {};
   private readonly log: Logger;
@@ -97,6 +103,7 @@ export class Attempt {
     } finally {
       clearTimeout(this.timer);
       clearInterval(this.sampler);
+      clearInterval(this.uploads);
     }
   }
 
@@ -168,6 +175,8 @@ export class Attempt {
       });
       const output = pump;
       await mkdir(launch.resultsDir, { recursive: true });
+      const uploader = new ArtifactUploader(this.ctx.apiUrl, jobId, attempt, launch.resultsDir, manifest.artifacts);
+      this.uploadWhileRunning(uploader);
       const result = await runtime.run(launch, {
         onRunning: async () => {
           // A stop that came while the container was being created found nothing to stop: repeat it now.
@@ -187,19 +196,20 @@ export class Attempt {
         onOutput: (stream, chunk) => output.write(stream, chunk),
       });
       await pump.close();
-      if (this.stopCause) return this.stoppedEnd(result.exitCode);
-      if (result.oomKilled) {
-        return {
-          state: 'failed',
-          reason: 'OOM_KILLED',
-          message: `the container used more than its memory limit${launch.memoryBytes ? ` (${launch.memoryBytes} bytes)` : ''} and was killed`,
-          exitCode: result.exitCode,
-        };
+      const end = this.verdict(manifest, launch, result, metrics);
+      if (!end) return end;
+      clearInterval(this.uploads);
+      // Results of a failed or cancelled run are kept too: its last checkpoint is what a retry or a user needs.
+      const uploading = await store.transition(jobId, { state: 'uploading' }, { owner: this.owner });
+      if (typeof uploading === 'string') return null;
+      try {
+        await uploader.uploadAll(file);
+      } catch (err) {
+        if (end.state !== 'succeeded') return end;
+        const reason: FailureReason = err instanceof LaunchError ? err.reason : 'ARTIFACT_UPLOAD_FAILED';
+        return { ...end, state: 'failed', reason, message: err instanceof Error ? err.message : String(err) };
       }
-      const verdict = judge(manifest, result.exitCode, launch.resultsDir, metrics);
-      return verdict.ok
-        ? { state: 'succeeded', exitCode: result.exitCode }
-        : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
+      return end;
     } catch (err) {
       await pump?.close().catch(() => {});
       if (this.stopCause) return this.stoppedEnd();
@@ -229,6 +239,43 @@ export class Attempt {
     this.ctx.observe.pulls.inc({ result: outcome });
     this.ctx.observe.pullBytes.inc(bytes);
     if (outcome === 'pulled') await events.add(jobId, attempt, 'pull-done', { image });
+  }
+
+  private verdict(
+    manifest: Manifest,
+    launch: { resultsDir: string; memoryBytes?: number },
+    result: { exitCode: number; oomKilled: boolean },
+    metrics: MetricNames,
+  ): AttemptEnd | null {
+    if (this.stopCause) return this.stoppedEnd(result.exitCode);
+    if (result.oomKilled) {
+      return {
+        state: 'failed',
+        reason: 'OOM_KILLED',
+        message: `the container used more than its memory limit${launch.memoryBytes ? ` (${launch.memoryBytes} bytes)` : ''} and was killed`,
+        exitCode: result.exitCode,
+      };
+    }
+    const verdict = judge(manifest, result.exitCode, launch.resultsDir, metrics);
+    return verdict.ok
+      ? { state: 'succeeded', exitCode: result.exitCode }
+      : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
+  }
+
+  /** Complete checkpoints go up while the job runs, one scan at a time. */
+  private uploadWhileRunning(uploader: ArtifactUploader): void {
+    let busy = false;
+    this.uploads = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      uploader
+        .uploadCheckpoints()
+        .catch((err: unknown) =>
+          this.log.warn({ err }, 'checkpoint upload failed; retrying at the next scan or the end'),
+        )
+        .finally(() => (busy = false));
+    }, this.ctx.uploadIntervalMs);
+    this.uploads.unref();
   }
 
   /** GPU utilisation, memory, power and temperature of this attempt's GPUs into its metrics, while it runs. */

@@ -5,6 +5,8 @@ import { z } from 'zod';
 
 const Env = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** The API this worker uploads artifacts to. */
+  BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
   DOCKER_HOST: z.string().optional(),
   BERTH_DATA_DIR: z.string().default('./var'),
   BERTH_MANIFESTS_DIR: z.string().default('./ngc-manifests'),
@@ -47,6 +49,7 @@ const Env = z.object({
 
 export interface WorkerConfig {
   redisUrl: string;
+  apiUrl: string;
   /** unix:///path or tcp://host:port; the local socket when unset. */
   dockerHost: string | undefined;
   dataDir: string;
@@ -72,6 +75,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const e = Env.parse(env);
   return {
     redisUrl: e.REDIS_URL,
+    apiUrl: e.BERTH_API_URL,
     dockerHost: e.DOCKER_HOST,
     dataDir: e.BERTH_DATA_DIR,
     manifestsDir: e.BERTH_MANIFESTS_DIR,

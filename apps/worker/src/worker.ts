@@ -69,6 +69,10 @@ export interface WorkerDeps {
   maxBypass?: number;
   retry?: RetryPolicy;
   timings?: Partial<WorkerTimings>;
+  /** The API that stores artifacts. */
+  apiUrl: string;
+  /** How often complete checkpoints are uploaded while a job runs (default 10 s). */
+  uploadIntervalMs?: number;
   /** How much of each job's log and metrics stays in Redis (the full log is in a file either way). */
   caps?: StreamCaps;
   /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
@@ -110,6 +114,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   );
   const context = {
     observe,
+    apiUrl: deps.apiUrl,
+    uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix),

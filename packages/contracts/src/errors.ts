@@ -12,6 +12,12 @@ export const errorStatus = {
   RESOURCES_UNSATISFIABLE: 422,
   /** The job already ended; it can no longer be cancelled. */
   JOB_ALREADY_FINISHED: 409,
+  ARTIFACT_NOT_FOUND: 404,
+  /** The artifact store has no room left for the upload; nothing partial was kept. */
+  ARTIFACT_STORE_FULL: 507,
+  /** The upload ended before its declared length or failed its checksum. */
+  ARTIFACT_UPLOAD_INCOMPLETE: 400,
+  RANGE_NOT_SATISFIABLE: 416,
   REDIS_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;

@@ -5,3 +5,4 @@ export * from './logs.js';
 export * from './workers.js';
 export * from './events.js';
 export * from './metrics.js';
+export * from './artifacts.js';

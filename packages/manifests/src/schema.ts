@@ -1,5 +1,5 @@
 // The recipe format: one YAML file per recipe in ngc-manifests/, validated by this schema when loaded.
-import { FailureReason } from '@berth/contracts';
+import { ArtifactKind, FailureReason } from '@berth/contracts';
 import { z } from 'zod';
 
 // registry/repo[:tag] — the docker reference grammar (as in contracts' CustomParams), digest kept apart.
@@ -149,7 +149,7 @@ export type SuccessRule = z.infer<typeof SuccessRule>;
 
 export const ArtifactRule = z.strictObject({
   glob: z.string().min(1),
-  kind: z.enum(['checkpoint', 'model', 'predictions', 'onnx', 'engine', 'log', 'metrics']),
+  kind: ArtifactKind,
 });
 
 export const RetryHints = z.strictObject({

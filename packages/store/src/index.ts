@@ -1,3 +1,4 @@
+export { ArtifactIndex } from './artifact-index.js';
 export {
   defaultRetryPolicy,
   endAttempt,

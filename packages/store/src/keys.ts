@@ -16,6 +16,8 @@ export interface Keys {
   stateChanges: string;
   /** Stream of a job's events: state changes, pull progress, retries, warnings. */
   events(id: string): string;
+  /** Hash: the job's artifact index, path → Artifact JSON. */
+  artifacts(id: string): string;
   /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
   pending: string;
   /** Sorted set of queued jobs with a queueTtl, scored by the time they expire (ms); left when placed. */
@@ -45,6 +47,7 @@ export function keys(prefix: string): Keys {
     events: (id) => `${prefix}:job:${id}:events`,
     metrics: (id) => `${prefix}:job:${id}:metrics`,
     stateChanges: `${prefix}:state-changes`,
+    artifacts: (id) => `${prefix}:job:${id}:artifacts`,
     pending: `${prefix}:queue:pending`,
     deadlines: `${prefix}:queue:deadlines`,
     workers: `${prefix}:workers`,
