@@ -12,7 +12,7 @@ export const ArtifactPath = z
   .refine(
     (p) =>
       !p.startsWith('/') &&
-      !/[\\\u0000-\u001f]/.test(p) &&
+      ![...p].some((c) => c === '\\' || c.charCodeAt(0) < 0x20) &&
       p.split('/').every((s) => s !== '' && s !== '.' && s !== '..'),
     'a relative path under /results without . or .. segments',
   );
