@@ -333,8 +333,13 @@ async function unpackTar(input: string, gzipped: boolean, writer: DatasetWriter)
     await feeding;
   } catch (err) {
     extract.destroy();
-    await feeding.catch(() => undefined); // settled, so nothing is left reading; the loop's error is the one to report
-    throw err;
+    // Once it settles nothing is left reading. Our own refusals win; otherwise the feeding's error is the cause
+    // (an entry's stream only says it was destroyed).
+    const fed = await feeding.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    throw err instanceof DatasetError || fed === undefined ? err : fed;
   }
 }
 
