@@ -228,6 +228,16 @@ describe('unpackDataset: good archives', () => {
     expect((await unpackDataset(input, d2, LIMITS)).files).toEqual([{ path: 'upload-7f3a', size: 19 }]);
   });
 
+  it('a text that happens to say "ustar" where a tar header would is still a plain file', async () => {
+    const { work, dest } = await workspace();
+    const input = path.join(work, 'corpus.txt');
+    await writeFile(input, 'a'.repeat(257) + 'ustar\0' + 'b'.repeat(300));
+    expect(await unpackDataset(input, dest, LIMITS)).toEqual({
+      files: [{ path: 'corpus.txt', size: 563 }],
+      bytes: 563,
+    });
+  });
+
   it('keeps names whose percent signs do not decode to a traversal', async () => {
     const { work, dest } = await workspace();
     const input = path.join(work, 'pct.tar');

@@ -126,7 +126,7 @@ async function detect(input: string): Promise<Kind> {
   if (starts(0x50, 0x4b, 0x03, 0x04) || starts(0x50, 0x4b, 0x05, 0x06) || starts(0x50, 0x4b, 0x07, 0x08)) {
     return 'zip';
   }
-  if (head.length === 512 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  if (isTarHeader(head)) return 'tar';
   // Other archive and compression formats would otherwise land as one opaque file the trainer cannot read.
   const other: [string, number[]][] = [
     ['bzip2', [0x42, 0x5a, 0x68]],
@@ -144,6 +144,22 @@ async function detect(input: string): Promise<Kind> {
     }
   }
   return 'file';
+}
+
+/** A ustar / GNU header block: the magic, and a checksum that adds up (so text that says "ustar" is still text). */
+function isTarHeader(block: Buffer): boolean {
+  if (block.length < 512 || block.subarray(257, 262).toString('latin1') !== 'ustar') return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i]!;
+  return (
+    parseInt(
+      block
+        .subarray(148, 156)
+        .toString('latin1')
+        .replace(/[\0 ]+$/, ''),
+      8,
+    ) === sum
+  );
 }
 
 /** Every write of one unpacking goes through here: the name checks, the caps, the modes. */
