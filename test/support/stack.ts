@@ -106,6 +106,7 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
     sweepMs: 500,
     keepCheckpoints: 3,
     artifactMaxBytes: 1024 ** 3,
+    datasetMaxBytes: 256 * 1024 ** 2,
     logLevel: 'silent',
     ...overrides,
   };

@@ -12,6 +12,7 @@ import { loadManifests } from '@berth/manifests';
 import type { ApiConfig } from './env.js';
 import { registerErrorHandler } from './plugins/errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
@@ -58,6 +59,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
         { name: 'manifests', description: 'The recipe catalog' },
         { name: 'logs', description: 'Job output' },
         { name: 'queue', description: 'The queue and the workers' },
+        { name: 'datasets', description: 'Domain data brought in: uploaded, checked, mounted at /data' },
         { name: 'artifacts', description: 'Checkpoints, models and logs jobs leave behind' },
         { name: 'health', description: 'Liveness and readiness' },
       ],
@@ -74,5 +76,6 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(logRoutes(services));
   await app.register(queueRoutes(services));
   await app.register(artifactRoutes(services));
+  await app.register(datasetRoutes(services));
   return app;
 }

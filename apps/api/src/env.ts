@@ -24,6 +24,12 @@ const Env = z.object({
     .int()
     .min(1)
     .default(64 * 1024 ** 3),
+  /** Largest dataset upload; unpacked it may be at most four times that. */
+  BERTH_DATASET_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(16 * 1024 ** 3),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -41,6 +47,7 @@ export interface ApiConfig {
   sweepMs: number;
   keepCheckpoints: number;
   artifactMaxBytes: number;
+  datasetMaxBytes: number;
   logLevel: string;
 }
 
@@ -58,6 +65,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     sweepMs: e.BERTH_SWEEP_MS,
     keepCheckpoints: e.BERTH_KEEP_CHECKPOINTS,
     artifactMaxBytes: e.BERTH_ARTIFACT_MAX_BYTES,
+    datasetMaxBytes: e.BERTH_DATASET_MAX_BYTES,
     logLevel: e.LOG_LEVEL,
   };
 }

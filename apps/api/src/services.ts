@@ -2,6 +2,7 @@
 import {
   ArtifactIndex,
   connectRedis,
+  DatasetStore,
   EventStream,
   Housekeeper,
   JobStore,
@@ -16,6 +17,7 @@ import {
 import { join, resolve } from 'node:path';
 import { FsArtifactStore } from './artifacts/artifact-store.js';
 import { Artifacts } from './artifacts/artifacts.js';
+import { Datasets } from './datasets/datasets.js';
 import type { ApiConfig } from './env.js';
 import { SseClients } from './streams/sse.js';
 import { TailHub } from './streams/tail-hub.js';
@@ -31,6 +33,7 @@ export interface Services {
   hub: TailHub;
   sse: SseClients;
   artifacts: Artifacts;
+  datasets: Datasets;
   placement: Placement;
   workers: WorkerRegistry;
   /** Silence after which a worker shows as lost. */
@@ -68,6 +71,11 @@ export function buildServices(config: ApiConfig): Services {
     stateChanges: new StateChanges(redis, config.prefix),
     hub,
     sse,
+    datasets: new Datasets(new DatasetStore(redis, config.prefix, store), join(resolve(config.dataDir), 'datasets'), {
+      maxBytes: config.datasetMaxBytes,
+      maxFiles: 100_000,
+      maxExpandedBytes: config.datasetMaxBytes * 4,
+    }),
     artifacts: new Artifacts(
       new ArtifactIndex(redis, config.prefix),
       new FsArtifactStore(join(resolve(config.dataDir), 'artifacts')),

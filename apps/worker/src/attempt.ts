@@ -17,6 +17,7 @@ import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ArtifactUploader } from './artifacts/uploader.js';
+import type { InputCache } from './inputs/input-cache.js';
 import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
 import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
@@ -46,6 +47,8 @@ export interface AttemptContext {
   /** Metric points kept per job in Redis. */
   metricCap: number;
   observe: WorkerMetrics;
+  /** Datasets and other jobs' artifacts, fetched once and cached. */
+  inputs: InputCache;
   /** Where results are uploaded (the API). */
   apiUrl: string;
   /** How often complete checkpoints are looked for and uploaded while the job runs. */
@@ -64,6 +67,8 @@ export class Attempt {
   private timer: NodeJS.Timeout | undefined;
   private sampler: NodeJS.Timeout | undefined;
   private uploads: NodeJS.Timeout | undefined;
+  /** Cached input folders this attempt mounts, released when it ends. */
+  private readonly held: string[] = [];
   /** Final figures the run reported (DLLogger summaries etc.), copied onto the job record at the end. */
   private readonly summary: Record<string, number> = {};
   private readonly log: Logger;
@@ -104,6 +109,7 @@ export class Attempt {
       clearTimeout(this.timer);
       clearInterval(this.sampler);
       clearInterval(this.uploads);
+      for (const dir of this.held) this.ctx.inputs.release(dir);
     }
   }
 
@@ -133,12 +139,14 @@ export class Attempt {
 
     let pump: LogPump | undefined;
     try {
+      const inputs = await this.fetchInputs(current);
       const { manifest, launch } = renderAttempt(this.ctx.manifests, current, {
         attempt,
         workerId: this.ctx.workerId,
         prefix: this.ctx.prefix,
         dataDir: this.ctx.dataDir,
         gpus: this.ctx.wholeHost ? 'all' : devices,
+        inputs,
       });
       if (!(await runtime.exists(this.name))) {
         if (current.state === 'running') {
@@ -239,6 +247,21 @@ export class Attempt {
     this.ctx.observe.pulls.inc({ result: outcome });
     this.ctx.observe.pullBytes.inc(bytes);
     if (outcome === 'pulled') await events.add(jobId, attempt, 'pull-done', { image });
+  }
+
+  /** The job's dataset and initFrom artifact as local folders (fetched unless cached). */
+  private async fetchInputs(job: JobRecord): Promise<{ data?: string; init?: string }> {
+    const { dataset, initFrom } = job.spec.inputs ?? {};
+    const out: { data?: string; init?: string } = {};
+    if (dataset) {
+      out.data = await this.ctx.inputs.dataset(dataset);
+      this.held.push(out.data);
+    }
+    if (initFrom) {
+      out.init = await this.ctx.inputs.artifact(initFrom.job, initFrom.artifact);
+      this.held.push(out.init);
+    }
+    return out;
   }
 
   private verdict(

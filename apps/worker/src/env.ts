@@ -42,6 +42,12 @@ const Env = z.object({
   BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),
   /** How often running jobs' GPUs are sampled (nvidia-smi hosts only). */
   BERTH_GPU_SAMPLE_MS: z.coerce.number().int().min(500).default(10_000),
+  /** Bytes of datasets and other jobs' artifacts kept on this host. */
+  BERTH_INPUT_CACHE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(100 * 1024 ** 3),
   /** Prometheus /metrics of the worker; 0 turns it off. */
   BERTH_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -68,6 +74,7 @@ export interface WorkerConfig {
   caps: { logLines: number; metricPoints: number };
   gpuSampleMs: number;
   metricsPort: number;
+  inputCacheBytes: number;
   logLevel: string;
 }
 
@@ -102,6 +109,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     caps: { logLines: e.BERTH_LOG_STREAM_MAX_LINES, metricPoints: e.BERTH_METRIC_STREAM_MAX_POINTS },
     gpuSampleMs: e.BERTH_GPU_SAMPLE_MS,
     metricsPort: e.BERTH_WORKER_METRICS_PORT,
+    inputCacheBytes: e.BERTH_INPUT_CACHE_BYTES,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -20,8 +20,10 @@ import {
   type StreamCaps,
 } from '@berth/store';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Attempt } from './attempt.js';
+import { InputCache } from './inputs/input-cache.js';
 import type { ContainerRuntime, ImageSource } from './executor/container-runtime.js';
 import type { GpuInventoryReport } from './gpu/inventory.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
@@ -73,6 +75,8 @@ export interface WorkerDeps {
   apiUrl: string;
   /** How often complete checkpoints are uploaded while a job runs (default 10 s). */
   uploadIntervalMs?: number;
+  /** Bytes of datasets and fetched artifacts kept in the input cache (default 100 GiB). */
+  inputCacheBytes?: number;
   /** How much of each job's log and metrics stays in Redis (the full log is in a file either way). */
   caps?: StreamCaps;
   /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
@@ -115,6 +119,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   const context = {
     observe,
     apiUrl: deps.apiUrl,
+    inputs: new InputCache(join(deps.dataDir, 'cache'), deps.apiUrl, deps.inputCacheBytes ?? 100 * 1024 ** 3),
     uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
     store,
     logs: new LogStream(redis, deps.prefix, caps),

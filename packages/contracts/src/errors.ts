@@ -13,6 +13,11 @@ export const errorStatus = {
   /** The job already ended; it can no longer be cancelled. */
   JOB_ALREADY_FINISHED: 409,
   ARTIFACT_NOT_FOUND: 404,
+  DATASET_NOT_FOUND: 404,
+  /** The upload is not a valid dataset of its declared format (details.report lists the first errors), or unsafe. */
+  DATASET_INVALID: 422,
+  /** A job that has not ended mounts the dataset. */
+  DATASET_IN_USE: 409,
   /** The artifact store has no room left for the upload; nothing partial was kept. */
   ARTIFACT_STORE_FULL: 507,
   /** The upload ended before its declared length or failed its checksum. */

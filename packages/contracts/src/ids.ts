@@ -2,10 +2,15 @@ import { randomBytes } from 'node:crypto';
 
 const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
 
-/** `job_` + 20 base32 characters (100 random bits). */
-export function newJobId(): string {
+function newId(prefix: string): string {
   const bytes = randomBytes(20);
-  let out = 'job_';
+  let out = prefix;
   for (const b of bytes) out += alphabet[b & 31];
   return out;
 }
+
+/** `job_` + 20 base32 characters (100 random bits). */
+export const newJobId = (): string => newId('job_');
+
+/** `ds_` + 20 base32 characters. */
+export const newDatasetId = (): string => newId('ds_');

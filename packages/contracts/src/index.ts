@@ -6,3 +6,4 @@ export * from './workers.js';
 export * from './events.js';
 export * from './metrics.js';
 export * from './artifacts.js';
+export * from './datasets.js';

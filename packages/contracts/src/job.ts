@@ -53,11 +53,25 @@ const labels = z
 
 // `manifest` names a recipe in ngc-manifests/; `params` are checked against that recipe's parameters by the API
 // (and again by the worker before it renders the launch).
+/** Another job's artifact mounted read-only at /init: a file, a folder, or `latest` (its newest checkpoint). */
+export const InitFrom = z.strictObject({
+  job: JobId,
+  artifact: z.string().min(1).max(1024).default('latest'),
+});
+
+export const JobInputs = z.strictObject({
+  /** A dataset id (POST /v1/datasets), mounted read-only at /data. */
+  dataset: z.string().regex(/^ds_[a-z2-7]{20}$/, 'a dataset id looks like ds_ followed by 20 characters').optional(),
+  initFrom: InitFrom.optional(),
+});
+export type JobInputs = z.infer<typeof JobInputs>;
+
 export const JobSpec = z.strictObject({
   manifest: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'a recipe id, e.g. bert-finetune-squad or custom'),
   params: z.record(z.string(), z.unknown()).default({}),
   resources: Resources.default({}),
   labels: labels.optional(),
+  inputs: JobInputs.optional(),
   /** Seconds the container may run before it is stopped (SIGTERM, grace, SIGKILL) and the attempt ends as TIMEOUT. */
   maxRuntime: z
     .number()

@@ -18,6 +18,8 @@ export interface Keys {
   events(id: string): string;
   /** Hash: the job's artifact index, path → Artifact JSON. */
   artifacts(id: string): string;
+  /** Hash: dataset id → Dataset JSON. */
+  datasets: string;
   /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
   pending: string;
   /** Sorted set of queued jobs with a queueTtl, scored by the time they expire (ms); left when placed. */
@@ -48,6 +50,7 @@ export function keys(prefix: string): Keys {
     metrics: (id) => `${prefix}:job:${id}:metrics`,
     stateChanges: `${prefix}:state-changes`,
     artifacts: (id) => `${prefix}:job:${id}:artifacts`,
+    datasets: `${prefix}:datasets`,
     pending: `${prefix}:queue:pending`,
     deadlines: `${prefix}:queue:deadlines`,
     workers: `${prefix}:workers`,

@@ -2,6 +2,7 @@
 import { Artifact, ArtifactKind, ArtifactPath, BerthError } from '@berth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Services } from '../services.js';
@@ -124,8 +125,11 @@ export const artifactRoutes =
       const target = await services.call(() => services.artifacts.resolve(job.id, path));
       if ('folder' in target) {
         const name = `${target.folder.split('/').at(-1)}.tar`;
+        // A folder's identity is its files' paths and contents: the key workers cache it under.
+        const listing = target.files.map((f) => `${f.path.slice(target.folder.length + 1)} ${f.sha256}\n`).join('');
         return reply
           .type('application/x-tar')
+          .header('x-berth-sha256', createHash('sha256').update(listing).digest('hex'))
           .header('content-disposition', contentDisposition(name))
           .send(services.artifacts.tar(job.id, target.folder, target.files));
       }

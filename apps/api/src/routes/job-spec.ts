@@ -50,12 +50,19 @@ export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
     if (spec.resources.memory !== undefined && parseSize(spec.resources.memory) < MIN_MEMORY) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'the Docker engine needs at least 6m' });
     }
-    for (const mount of m.mounts) {
-      if (mount.required && mount.target !== '/results') {
+    const given = { dataset: spec.inputs?.dataset !== undefined, initFrom: spec.inputs?.initFrom !== undefined };
+    for (const [input, target] of [
+      ['dataset', '/data'],
+      ['initFrom', '/init'],
+    ] as const) {
+      const mount = m.mounts.find((x) => x.target === target);
+      if (!mount && given[input]) {
+        ctx.addIssue({ code: 'custom', path: ['inputs', input], message: `${m.id} takes nothing at ${target}` });
+      } else if (mount?.required && !given[input]) {
         ctx.addIssue({
           code: 'custom',
-          path: ['inputs', mount.source === 'dataset' ? 'dataset' : 'initFrom'],
-          message: `${m.id} needs ${mount.target} (${mount.source}); job inputs (datasets, initFrom) are not accepted yet`,
+          path: ['inputs', input],
+          message: `${m.id} needs ${target}: give inputs.${input}${input === 'dataset' ? ' (a dataset id from POST /v1/datasets)' : ' ({job, artifact})'}`,
         });
       }
     }
@@ -81,6 +88,8 @@ export function previewLaunch(r: ResolvedSpec): RenderedLaunch {
     jobId: 'job_dryrun',
     workerId: '(worker)',
     resultsDir: '(host)',
+    ...(r.spec.inputs?.dataset ? { dataDir: '(host)' } : {}),
+    ...(r.spec.inputs?.initFrom ? { initDir: '(host)' } : {}),
     cpu: gpus === 0,
   });
   return {

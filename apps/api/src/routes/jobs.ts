@@ -6,7 +6,6 @@ import {
   JobSpec,
   JobEvent,
   JobState,
-  newJobId,
   terminalStates,
   type JobRecord as JobRecordT,
 } from '@berth/contracts';
@@ -15,6 +14,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
+import { cancelJob, submitJob } from '../jobs/job-service.js';
 import { jobSpecSchema, previewLaunch, resolveSpec } from './job-spec.js';
 import { ErrorResponse } from './schemas.js';
 
@@ -70,37 +70,7 @@ export const jobRoutes =
         },
       },
       async (request, reply) => {
-        const { spec, manifest } = resolveSpec(manifests, request.body);
-        const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
-        const workers = await services.call(() => services.workers.list(services.lostAfterMs));
-        const live = workers.filter((w) => w.status === 'live');
-        const largest = Math.max(0, ...live.map((w) => w.gpus.length));
-        // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
-        if (live.length > 0 && gpus > largest) {
-          throw new BerthError(
-            'RESOURCES_UNSATISFIABLE',
-            `the job needs ${gpus} GPUs; the largest live worker has ${largest}`,
-            { gpus, largest, workers: live.map((w) => ({ id: w.id, gpus: w.gpus.length })) },
-          );
-        }
-        const now = new Date().toISOString();
-        const record: JobRecordT = {
-          id: newJobId(),
-          spec,
-          state: 'queued',
-          attempt: 0,
-          createdAt: now,
-          updatedAt: now,
-          attempts: [],
-          history: [{ state: 'queued', at: now, attempt: 0 }],
-        };
-        await services.call(async () => {
-          await services.store.create(record, {
-            gpus,
-            ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
-          });
-          await services.placement.wake();
-        });
+        const record = await submitJob(services, manifests, request.body);
         return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
       },
     );
@@ -170,17 +140,8 @@ export const jobRoutes =
             state: job.state,
           });
         }
-        const cancelled = await services.call(() =>
-          services.store.transition(
-            job.id,
-            { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request while queued' },
-            { fromQueue: true },
-          ),
-        );
-        if (typeof cancelled !== 'string') return reply.code(200).send(cancelled);
-        // Placed on a worker: it stops the container and records the end.
-        await services.call(() => services.store.requestCancel(job.id));
-        await services.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
+        const done = await cancelJob(services, job);
+        if (done) return reply.code(200).send(done);
         return reply.code(202).send(await loadJob(services, job.id));
       },
     );

@@ -26,6 +26,8 @@ export interface AttemptPlace {
   dataDir: string;
   /** 'all' in whole-host mode, the reserved GPU UUIDs in slot mode. */
   gpus: 'all' | string[];
+  /** Host folders of the job's inputs: its dataset (/data) and another job's artifact (/init). */
+  inputs?: { data?: string; init?: string };
 }
 
 export function renderAttempt(
@@ -49,6 +51,8 @@ export function renderAttempt(
     jobId: job.id,
     workerId,
     resultsDir: resultsDir(dataDir, job.id, attempt),
+    ...(place.inputs?.data ? { dataDir: place.inputs.data } : {}),
+    ...(place.inputs?.init ? { initDir: place.inputs.init } : {}),
     cpu: gpus === 0,
   });
   const memory = job.spec.resources.memory;
