@@ -23,7 +23,7 @@ async function upload(
   const res = await fetch(`${stack.url}/v1/datasets?${new URLSearchParams(query)}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
-    body,
+    body: new Uint8Array(body),
   });
   return { status: res.status, body: await res.json() };
 }

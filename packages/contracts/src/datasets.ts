@@ -29,4 +29,3 @@ export const Dataset = z.object({
   report: DatasetReport,
 });
 export type Dataset = z.infer<typeof Dataset>;
-

@@ -61,7 +61,10 @@ export const InitFrom = z.strictObject({
 
 export const JobInputs = z.strictObject({
   /** A dataset id (POST /v1/datasets), mounted read-only at /data. */
-  dataset: z.string().regex(/^ds_[a-z2-7]{20}$/, 'a dataset id looks like ds_ followed by 20 characters').optional(),
+  dataset: z
+    .string()
+    .regex(/^ds_[a-z2-7]{20}$/, 'a dataset id looks like ds_ followed by 20 characters')
+    .optional(),
   initFrom: InitFrom.optional(),
 });
 export type JobInputs = z.infer<typeof JobInputs>;
