@@ -13,6 +13,9 @@ import type { ApiConfig } from './env.js';
 import { registerErrorHandler } from './plugins/errors.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { pipelineRoutes } from './routes/pipelines.js';
+import { Pipelines } from './pipelines/pipelines.js';
+import { PipelineStore } from '@berth/store';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
@@ -59,6 +62,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
         { name: 'manifests', description: 'The recipe catalog' },
         { name: 'logs', description: 'Job output' },
         { name: 'queue', description: 'The queue and the workers' },
+        { name: 'pipelines', description: 'Steps that pass artifacts along: pretrain → fine-tune → export → TensorRT' },
         { name: 'datasets', description: 'Domain data brought in: uploaded, checked, mounted at /data' },
         { name: 'artifacts', description: 'Checkpoints, models and logs jobs leave behind' },
         { name: 'health', description: 'Liveness and readiness' },
@@ -77,5 +81,11 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(queueRoutes(services));
   await app.register(artifactRoutes(services));
   await app.register(datasetRoutes(services));
+  const pipelines = new Pipelines(services, manifests, new PipelineStore(services.redis, config.prefix));
+  await app.register(pipelineRoutes(pipelines));
+  // Steps advance as jobs end; any API process may do it (one at a time per pipeline).
+  const advancing = setInterval(() => void pipelines.sweep().catch(() => {}), config.sweepMs);
+  advancing.unref();
+  app.addHook('onClose', async () => clearInterval(advancing));
   return app;
 }

@@ -14,6 +14,7 @@ export const errorStatus = {
   JOB_ALREADY_FINISHED: 409,
   ARTIFACT_NOT_FOUND: 404,
   DATASET_NOT_FOUND: 404,
+  PIPELINE_NOT_FOUND: 404,
   /** The upload is not a valid dataset of its declared format (details.report lists the first errors), or unsafe. */
   DATASET_INVALID: 422,
   /** A job that has not ended mounts the dataset. */

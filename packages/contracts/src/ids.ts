@@ -14,3 +14,6 @@ export const newJobId = (): string => newId('job_');
 
 /** `ds_` + 20 base32 characters. */
 export const newDatasetId = (): string => newId('ds_');
+
+/** `pl_` + 20 base32 characters. */
+export const newPipelineId = (): string => newId('pl_');

@@ -7,3 +7,4 @@ export * from './events.js';
 export * from './metrics.js';
 export * from './artifacts.js';
 export * from './datasets.js';
+export * from './pipelines.js';

@@ -1,4 +1,5 @@
 export { ArtifactIndex } from './artifact-index.js';
+export { PipelineStore } from './pipeline-store.js';
 export { DatasetStore } from './dataset-store.js';
 export {
   defaultRetryPolicy,

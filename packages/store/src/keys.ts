@@ -20,6 +20,12 @@ export interface Keys {
   artifacts(id: string): string;
   /** Hash: dataset id → Dataset JSON. */
   datasets: string;
+  /** Hash: pipeline id → Pipeline JSON. */
+  pipelines: string;
+  /** Set of the pipelines still running (the coordinator's work list). */
+  pipelinesActive: string;
+  /** A short lock so one process advances a pipeline at a time. */
+  pipelineLock(id: string): string;
   /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
   pending: string;
   /** Sorted set of queued jobs with a queueTtl, scored by the time they expire (ms); left when placed. */
@@ -51,6 +57,9 @@ export function keys(prefix: string): Keys {
     stateChanges: `${prefix}:state-changes`,
     artifacts: (id) => `${prefix}:job:${id}:artifacts`,
     datasets: `${prefix}:datasets`,
+    pipelines: `${prefix}:pipelines`,
+    pipelinesActive: `${prefix}:pipelines:active`,
+    pipelineLock: (id) => `${prefix}:pipeline:${id}:lock`,
     pending: `${prefix}:queue:pending`,
     deadlines: `${prefix}:queue:deadlines`,
     workers: `${prefix}:workers`,

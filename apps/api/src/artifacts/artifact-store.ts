@@ -34,43 +34,15 @@ export class FsArtifactStore implements ArtifactStore {
     const tmpDir = join(this.root, '.tmp');
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${jobId}-${randomBytes(8).toString('hex')}`);
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > limits.maxBytes) {
-          done(new BerthError('BODY_TOO_LARGE', `artifacts are at most ${limits.maxBytes} bytes`));
-          return;
-        }
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
     try {
-      await pipeline(source, meter, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-      if (limits.expectedSize !== undefined && size !== limits.expectedSize) {
-        throw new BerthError(
-          'ARTIFACT_UPLOAD_INCOMPLETE',
-          `the upload ended after ${size} of ${limits.expectedSize} bytes`,
-        );
-      }
-      const handle = await open(tmp, 'r');
-      await handle.sync().finally(() => handle.close());
-      const sha256 = hash.digest('hex');
+      const blob = await streamToFile(source, tmp, limits);
       const dir = join(this.root, jobId);
       await mkdir(dir, { recursive: true });
       // The rename is the commit: a blob under its sha256 name is always whole.
-      await rename(tmp, join(dir, sha256));
-      return { size, sha256 };
+      await rename(tmp, join(dir, blob.sha256));
+      return blob;
     } catch (err) {
       await rm(tmp, { force: true });
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-        throw new BerthError('ARTIFACT_STORE_FULL', 'the artifact store is full; nothing of this upload was kept');
-      }
-      if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') {
-        throw new BerthError('ARTIFACT_UPLOAD_INCOMPLETE', 'the upload was cut off; nothing of it was kept');
-      }
       throw err;
     }
   }
@@ -90,4 +62,48 @@ export class FsArtifactStore implements ArtifactStore {
       () => null,
     );
   }
+}
+
+/**
+ * Streams bytes into a new file, hashing them on the way, and syncs it. Too many bytes, a cut-off upload or a full
+ * disk are BerthErrors; the caller removes the file on failure.
+ */
+export async function streamToFile(
+  source: Readable,
+  path: string,
+  limits: { maxBytes: number; expectedSize?: number },
+): Promise<StoredBlob> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > limits.maxBytes) {
+        done(new BerthError('BODY_TOO_LARGE', `uploads are at most ${limits.maxBytes} bytes`));
+        return;
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(source, meter, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC')
+      throw new BerthError('ARTIFACT_STORE_FULL', 'the store is full; nothing of this upload was kept');
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE') {
+      throw new BerthError('ARTIFACT_UPLOAD_INCOMPLETE', 'the upload was cut off; nothing of it was kept');
+    }
+    throw err;
+  }
+  if (limits.expectedSize !== undefined && size !== limits.expectedSize) {
+    throw new BerthError(
+      'ARTIFACT_UPLOAD_INCOMPLETE',
+      `the upload ended after ${size} of ${limits.expectedSize} bytes`,
+    );
+  }
+  const handle = await open(path, 'r');
+  await handle.sync().finally(() => handle.close());
+  return { size, sha256: hash.digest('hex') };
 }

@@ -1,0 +1,233 @@
+// The pipeline coordinator: submits each step's job once the steps it depends on succeeded (passing their artifacts
+// on as initFrom), skips the steps after a failure with the reason, and cancels everything on request. Any API
+// process may advance a pipeline; a short lock makes it one at a time.
+import {
+  BerthError,
+  newPipelineId,
+  terminalStates,
+  type DomainAdaptParams,
+  type JobState,
+  type Pipeline,
+  type PipelineSpec,
+  type PipelineStep,
+} from '@berth/contracts';
+import type { Manifest } from '@berth/manifests';
+import type { PipelineStore } from '@berth/store';
+import { cancelJob, submitJob } from '../jobs/job-service.js';
+import type { Services } from '../services.js';
+
+/** MLM pretraining on a corpus → SQuAD fine-tune from its model → ONNX export → TensorRT build → TensorRT perf. */
+export function domainAdapt(p: DomainAdaptParams): PipelineStep[] {
+  const resources = { gpus: p.gpus };
+  return [
+    {
+      name: 'pretrain',
+      manifest: 'bert-pretrain',
+      params: {
+        train_file: p.corpusFile,
+        model_config: p.modelConfig,
+        ...(p.pretrainSteps ? { max_steps: p.pretrainSteps } : {}),
+        ...(p.gpus === 0 ? { precision: 'fp32' } : {}),
+      },
+      resources,
+      inputs: { dataset: p.corpus },
+    },
+    {
+      name: 'finetune',
+      manifest: 'bert-finetune-squad',
+      params: {
+        init_from: '/init/model',
+        train_file: p.squadTrainFile,
+        predict_file: p.squadDevFile,
+        ...(p.finetuneSteps ? { max_steps: p.finetuneSteps } : {}),
+        ...(p.gpus === 0 ? { precision: 'fp32', max_seq_length: 128, doc_stride: 64 } : {}),
+      },
+      resources,
+      inputs: { dataset: p.squad, initFrom: { step: 'pretrain', artifact: 'model' } },
+    },
+    {
+      name: 'export',
+      manifest: 'bert-export-onnx',
+      params: { init_from: '/init/model' },
+      resources: { gpus: 0 },
+      inputs: { initFrom: { step: 'finetune', artifact: 'model' } },
+    },
+    {
+      name: 'trt-build',
+      manifest: 'tensorrt-build',
+      params: {},
+      resources: { gpus: 1 },
+      inputs: { initFrom: { step: 'export', artifact: 'model.onnx' } },
+      requires: 'gpu',
+    },
+    {
+      name: 'trt-perf',
+      manifest: 'tensorrt-perf',
+      params: {},
+      resources: { gpus: 1 },
+      inputs: { initFrom: { step: 'trt-build', artifact: 'model.engine' } },
+      requires: 'gpu',
+    },
+  ];
+}
+
+function dependencies(step: PipelineStep): string[] {
+  const from = step.inputs?.initFrom;
+  return [...new Set([...(step.dependsOn ?? []), ...(from && 'step' in from ? [from.step] : [])])];
+}
+
+/** Names unique, dependencies known and earlier in the list (so there is no cycle). */
+function checkSteps(steps: readonly PipelineStep[]): void {
+  const issues: { path: string; message: string }[] = [];
+  const seen = new Set<string>();
+  steps.forEach((step, i) => {
+    if (seen.has(step.name)) issues.push({ path: `steps.${i}.name`, message: `two steps are named ${step.name}` });
+    for (const dep of dependencies(step)) {
+      if (!seen.has(dep))
+        issues.push({ path: `steps.${i}`, message: `depends on ${dep}, which is not an earlier step` });
+    }
+    seen.add(step.name);
+  });
+  if (issues.length > 0) throw new BerthError('VALIDATION_FAILED', 'the pipeline is invalid', { issues });
+}
+
+const failedStates: ReadonlySet<string> = new Set(['failed', 'cancelled']);
+
+export class Pipelines {
+  constructor(
+    private readonly services: Services,
+    private readonly manifests: ReadonlyMap<string, Manifest>,
+    readonly store: PipelineStore,
+  ) {}
+
+  async create(spec: PipelineSpec): Promise<Pipeline> {
+    const definition = 'template' in spec ? domainAdapt(spec.params) : spec.steps;
+    checkSteps(definition);
+    const now = new Date().toISOString();
+    const pipeline: Pipeline = {
+      id: newPipelineId(),
+      name: spec.name ?? ('template' in spec ? spec.template : 'pipeline'),
+      state: 'running',
+      createdAt: now,
+      updatedAt: now,
+      steps: definition.map((s) => ({ name: s.name, state: 'waiting' })),
+      definition,
+    };
+    await this.services.call(() => this.store.save(pipeline));
+    await this.advance(pipeline.id);
+    return (await this.store.get(pipeline.id))!;
+  }
+
+  /** Advances every running pipeline; called by the API's housekeeping timer. */
+  async sweep(): Promise<void> {
+    for (const id of await this.store.active()) await this.advance(id).catch(() => {});
+  }
+
+  async advance(id: string): Promise<void> {
+    await this.store.withLock(id, async () => {
+      const p = await this.store.get(id);
+      if (!p || p.state !== 'running') return;
+      const byName = new Map(p.steps.map((s) => [s.name, s]));
+      const gpuWorker = (await this.services.workers.list(this.services.lostAfterMs)).some(
+        (w) => w.status === 'live' && w.gpus.length > 0,
+      );
+      for (const [i, step] of p.steps.entries()) {
+        const def = p.definition[i]!;
+        if (step.job && !terminalStates.has(step.state as JobState)) {
+          const job = await this.services.store.get(step.job);
+          if (job) step.state = job.state;
+          continue;
+        }
+        if (step.state !== 'waiting') continue;
+        const deps = dependencies(def).map((d) => byName.get(d)!);
+        const broken = deps.find((d) => failedStates.has(d.state) || d.skip === 'after-failure');
+        if (broken) {
+          Object.assign(step, {
+            state: 'skipped',
+            skip: 'after-failure',
+            reason: `step ${broken.name} did not succeed (${broken.state})`,
+          });
+          continue;
+        }
+        const moot = deps.find((d) => d.skip === 'not-applicable');
+        if (moot) {
+          Object.assign(step, { state: 'skipped', skip: 'not-applicable', reason: `step ${moot.name} was skipped` });
+          continue;
+        }
+        if (!deps.every((d) => d.state === 'succeeded')) continue;
+        if (def.requires === 'gpu' && !gpuWorker) {
+          Object.assign(step, {
+            state: 'skipped',
+            skip: 'not-applicable',
+            reason: 'no live worker has a GPU, and this step needs one (TensorRT runs only on NVIDIA GPUs)',
+          });
+          continue;
+        }
+        await this.submit(def, step, byName);
+      }
+      p.state = pipelineState(p);
+      p.updatedAt = new Date().toISOString();
+      await this.store.save(p);
+    });
+  }
+
+  async cancel(id: string): Promise<Pipeline> {
+    const p = await this.load(id);
+    if (p.state !== 'running') return p;
+    await this.store.withLock(id, async () => {
+      for (const step of p.steps) {
+        if (step.job && !terminalStates.has(step.state as JobState)) {
+          const job = await this.services.store.get(step.job);
+          if (job && !terminalStates.has(job.state)) {
+            const done = await cancelJob(this.services, job);
+            step.state = done ? done.state : job.state;
+          }
+        } else if (step.state === 'waiting') {
+          step.state = 'cancelled';
+          step.reason = 'the pipeline was cancelled';
+        }
+      }
+      p.state = 'cancelled';
+      p.updatedAt = new Date().toISOString();
+      await this.store.save(p);
+    });
+    return this.load(id);
+  }
+
+  async load(id: string): Promise<Pipeline> {
+    const p = /^pl_[a-z2-7]{20}$/.test(id) ? await this.services.call(() => this.store.get(id)) : null;
+    if (!p) throw new BerthError('PIPELINE_NOT_FOUND', `no pipeline ${id}`);
+    return p;
+  }
+
+  private async submit(def: PipelineStep, step: Pipeline['steps'][number], byName: Map<string, { job?: string }>) {
+    const { name: _name, dependsOn: _deps, requires: _requires, inputs, ...spec } = def;
+    const from = inputs?.initFrom;
+    const initFrom = from && 'step' in from ? { job: byName.get(from.step)!.job!, artifact: from.artifact } : from;
+    try {
+      const job = await submitJob(this.services, this.manifests, {
+        ...spec,
+        labels: { ...spec.labels, 'berth.step': def.name },
+        ...(inputs
+          ? { inputs: { ...(inputs.dataset ? { dataset: inputs.dataset } : {}), ...(initFrom ? { initFrom } : {}) } }
+          : {}),
+      });
+      step.job = job.id;
+      step.state = job.state;
+    } catch (err) {
+      step.state = 'failed';
+      step.reason = `could not submit: ${err instanceof Error ? err.message : String(err)}${
+        err instanceof BerthError && err.details?.issues
+          ? ` (${(err.details.issues as { path: string; message: string }[]).map((i) => `${i.path}: ${i.message}`).join('; ')})`
+          : ''
+      }`;
+    }
+  }
+}
+
+function pipelineState(p: Pipeline): Pipeline['state'] {
+  const done = (s: { state: string }) => terminalStates.has(s.state as JobState) || s.state === 'skipped';
+  if (!p.steps.every(done)) return 'running';
+  const failed = p.steps.some((s) => failedStates.has(s.state) || s.skip === 'after-failure');
+  return failed ? 'failed' : 'succeeded';
+}
