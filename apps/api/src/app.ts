@@ -26,6 +26,22 @@ import { buildServices } from './services.js';
 
 export const bodyLimit = 1024 * 1024;
 
+interface OpenApiDoc {
+  paths?: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>;
+}
+
+/** Fastify's wildcard (`*`) becomes a named OpenAPI path parameter, `{path}`: a file path under /results. */
+function nameWildcards(doc: OpenApiDoc): Record<string, unknown> {
+  const paths: NonNullable<OpenApiDoc['paths']> = {};
+  for (const [url, ops] of Object.entries(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      for (const p of op.parameters ?? []) if (p.in === 'path' && p.name === '*') p.name = 'path';
+    }
+    paths[url.replace('{*}', '{path}')] = ops;
+  }
+  return { ...doc, paths };
+}
+
 /** Throws ManifestError (file, path, reason) when a recipe is broken: the API does not start with a bad catalog. */
 export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   const manifests = loadManifests(config.manifestsDir);
@@ -69,6 +85,8 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
       ],
     },
     transform: jsonSchemaTransform,
+    transformObject: (doc) =>
+      nameWildcards(('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as OpenApiDoc),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
