@@ -20,6 +20,7 @@ test('a container that prints and exits 0 is recorded as succeeded, with its lin
     'pulling',
     'starting',
     'running',
+    'uploading',
     'succeeded',
   ]);
   expect(Date.parse(job.startedAt!)).toBeLessThanOrEqual(Date.parse(job.finishedAt!));

@@ -168,7 +168,7 @@ test('200 followers of one job all receive every line, through one shared Redis 
 });
 
 test('metrics follow as SSE to the end, and /v1/events reports each state change of a job', async () => {
-  const states = readEvents(`${stack.url}/v1/events`, {}, { count: 'state', after: 4 });
+  const states = readEvents(`${stack.url}/v1/events`, {}, { count: 'state', after: 5 });
   await new Promise((r) => setTimeout(r, 300));
   const lines = Array.from({ length: 5 }, (_, i) => dlll({ type: 'LOG', step: [0, i], data: { step_loss: i } }));
   const { body } = await submit(stack.url, fixtureJob(['sh', '-c', lines.map((l) => `echo '${l}'`).join('; ')]));
@@ -181,6 +181,7 @@ test('metrics follow as SSE to the end, and /v1/events reports each state change
     'pulling',
     'starting',
     'running',
+    'uploading',
     'succeeded',
   ]);
 });

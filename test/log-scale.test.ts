@@ -3,6 +3,7 @@
 import { buildApp } from '../apps/api/src/app.js';
 import {
   fixtureJob,
+  followToEnd,
   readEvents,
   startTestStack,
   submit,
@@ -19,7 +20,9 @@ afterAll(async () => stack.close());
 
 test('1,000,000 lines from one container arrive through SSE complete and in order', async () => {
   const { body } = await submit(stack.url, fixtureJob(['seq', '1', '1000000']));
-  const events = await readEvents(`${stack.url}/v1/jobs/${body.id}/logs?follow=true`);
+  // A client that reconnects with Last-Event-ID when its stream drops, as EventSource does; none is expected.
+  const { events, reconnects } = await followToEnd(`${stack.url}/v1/jobs/${body.id}/logs?follow=true`);
+  if (reconnects > 0) console.log(`the follow reconnected ${reconnects} time(s)`);
   const texts = events.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data).text as string);
   expect(texts.length).toBe(1_000_000);
   let inOrder = true;

@@ -48,7 +48,14 @@ test('a job whose image is missing pulls it first and records the pull progress 
   const { body } = await submit(stack.url, imageJob(`${open.host}/berth-wp-${run}/ok:v1`));
   const job = await waitForEnd(stack.url, body.id, 30_000);
   expect(job).toMatchObject({ state: 'succeeded', attempt: 1 });
-  expect(job.history.map((h) => h.state)).toEqual(['queued', 'pulling', 'starting', 'running', 'succeeded']);
+  expect(job.history.map((h) => h.state)).toEqual([
+    'queued',
+    'pulling',
+    'starting',
+    'running',
+    'uploading',
+    'succeeded',
+  ]);
   const seen = await events(body.id);
   const progress = seen.filter((e) => e.type === 'pull-progress').map((e) => e.data);
   expect(progress.length).toBeGreaterThan(0);

@@ -173,6 +173,29 @@ export async function readEvents(
   headers: Record<string, string> = {},
   stop: { count?: string; after?: number } = {},
 ): Promise<SseEvent[]> {
+  return readOnce(url, headers, stop);
+}
+
+/**
+ * Follows like a browser's EventSource: when the stream closes before its `end` event, it reconnects with
+ * Last-Event-ID. Returns the events and how many times it had to reconnect.
+ */
+export async function followToEnd(url: string): Promise<{ events: SseEvent[]; reconnects: number }> {
+  let events: SseEvent[] = [];
+  for (let reconnects = 0; reconnects < 20; reconnects++) {
+    let last: string | undefined;
+    for (let i = events.length - 1; i >= 0 && !last; i--) last = events[i]!.id;
+    events = events.concat(await readOnce(url, last ? { 'last-event-id': last } : {}, {}));
+    if (events.at(-1)?.event === 'end') return { events, reconnects };
+  }
+  throw new Error('the stream never reached its end event');
+}
+
+async function readOnce(
+  url: string,
+  headers: Record<string, string>,
+  stop: { count?: string; after?: number },
+): Promise<SseEvent[]> {
   const ac = new AbortController();
   const res = await fetch(url, { headers, signal: ac.signal });
   if (!res.headers.get('content-type')?.includes('text/event-stream')) {

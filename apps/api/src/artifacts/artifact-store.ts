@@ -48,7 +48,8 @@ export class FsArtifactStore implements ArtifactStore {
   }
 
   read(jobId: string, sha256: string, range?: { start: number; end: number }): Readable {
-    return createReadStream(join(this.root, jobId, sha256), range ?? {});
+    // 1 MiB reads: a quarter of the syscalls of the 64 KiB default on large checkpoints.
+    return createReadStream(join(this.root, jobId, sha256), { highWaterMark: 1024 * 1024, ...range });
   }
 
   async remove(jobId: string, sha256: string): Promise<void> {
