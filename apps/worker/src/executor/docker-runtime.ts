@@ -1,6 +1,7 @@
 // ContainerRuntime on the Docker Engine API through dockerode. Errors are told apart by statusCode, never by text.
 import Docker from 'dockerode';
 import { Demuxer } from '../pump/demux.js';
+import { LogCursor } from '../pump/log-cursor.js';
 import {
   LaunchError,
   type AttemptHooks,
@@ -84,24 +85,40 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (info.State.Status === 'created' || info.State.Running) await hooks.onRunning();
 
-    const logs = (await container.logs({
-      follow: true,
-      stdout: true,
-      stderr: true,
-    })) as unknown as NodeJS.ReadableStream;
-    const demux = new Demuxer();
-    for await (const chunk of logs) {
-      for (const frame of demux.push(chunk as Buffer)) await hooks.onOutput(frame.stream, frame.payload);
+    // Docker's follow can stop early: when the engine rotates its log file, or when the container exits while the
+    // reader is behind (seen on engine 20.10). So the log is read again from the last message's timestamp until a
+    // read that started after the exit has been read to its end; the cursor drops what was already passed on.
+    const cursor = new LogCursor();
+    let state = info.State;
+    for (;;) {
+      const since = cursor.rewind();
+      const follow = state.Running || state.Status === 'created';
+      const logs = await container.logs({
+        follow: follow as true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        ...(since ? { since: since as unknown as number } : {}),
+      });
+      const demux = new Demuxer();
+      // A read without follow answers with one Buffer; a follow with a stream.
+      const chunks = Buffer.isBuffer(logs) ? [logs as Buffer] : (logs as unknown as AsyncIterable<Buffer>);
+      for await (const chunk of chunks) {
+        for (const frame of demux.push(chunk)) {
+          const payload = cursor.accept(frame.payload);
+          if (payload) await hooks.onOutput(frame.stream, payload);
+        }
+      }
+      const now = (await this.inspect(spec.name))?.State;
+      if (!now) break;
+      state = now;
+      // A read that began after the exit has everything. A follow that ended: follow again if the container still
+      // runs, else one more read to the end.
+      if (!follow) break;
     }
-
-    let state = (await this.inspect(spec.name))?.State;
-    while (state?.Running) {
-      // The log stream can end early (daemon restart); wait for the real exit before judging it.
-      await container.wait({ condition: 'not-running' });
-      state = (await this.inspect(spec.name))?.State;
-    }
-    if (!state) throw new LaunchError('INFRA_ERROR', `container ${spec.name} disappeared before its exit was read`);
-    return { exitCode: state.ExitCode, oomKilled: state.OOMKilled };
+    const final = (await this.inspect(spec.name))?.State;
+    if (!final) throw new LaunchError('INFRA_ERROR', `container ${spec.name} disappeared before its exit was read`);
+    return { exitCode: final.ExitCode, oomKilled: final.OOMKilled };
   }
 
   async exists(name: string): Promise<boolean> {

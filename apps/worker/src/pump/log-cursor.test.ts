@@ -1,0 +1,31 @@
+// Re-reading a container's log from the last timestamp passes on each message exactly once.
+import { LogCursor } from './log-cursor.js';
+
+const msg = (ts: string, text: string) => Buffer.from(`${ts} ${text}\n`);
+const texts = (out: (Buffer | null)[]) => out.flatMap((b) => (b ? [b.toString()] : []));
+
+test('a re-read since the last timestamp drops what was passed on, including messages sharing that timestamp', () => {
+  const c = new LogCursor();
+  const first = [
+    msg('2026-11-26T12:00:00.1Z', 'a'),
+    msg('2026-11-26T12:00:00.25Z', 'b'),
+    msg('2026-11-26T12:00:00.25Z', 'c'),
+  ].map((m) => c.accept(m));
+  expect(texts(first)).toEqual(['a\n', 'b\n', 'c\n']);
+  // Nanoseconds with trailing zeros trimmed compare by value, not as text.
+  expect(c.rewind()).toBe('1795694400.250000000');
+  const again = [
+    msg('2026-11-26T12:00:00.25Z', 'b'),
+    msg('2026-11-26T12:00:00.25Z', 'c'),
+    msg('2026-11-26T12:00:00.25Z', 'd'),
+    msg('2026-11-26T12:00:00.3Z', 'e'),
+    msg('2026-11-26T12:00:01Z', 'f'),
+  ].map((m) => c.accept(m));
+  expect(texts(again)).toEqual(['d\n', 'e\n', 'f\n']);
+});
+
+test('nothing read yet: a re-read starts from the beginning; frames without a timestamp pass unchanged', () => {
+  const c = new LogCursor();
+  expect(c.rewind()).toBeUndefined();
+  expect(c.accept(Buffer.from('no stamp here\n'))?.toString()).toBe('no stamp here\n');
+});
