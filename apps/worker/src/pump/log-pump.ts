@@ -44,7 +44,8 @@ export class LogPump {
     this.toSkip = opts.skip;
     this.fileSkip = opts.file?.skip ?? 0;
     this.flushLines = opts.flushLines ?? 500;
-    this.flushMs = opts.flushMs ?? 100;
+    // A batch waits at most this long for more lines: at low rates it bounds a line's delay to followers.
+    this.flushMs = opts.flushMs ?? 20;
   }
 
   /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
