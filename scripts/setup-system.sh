@@ -29,8 +29,14 @@ fi
 # The stand-in GPU hook lets a machine without a GPU accept DeviceRequests (tests only prove
 # which devices a container was given); see shared/reference/machine.md. A dockerd that we started
 # without it is restarted with it; a real NVIDIA Container Toolkit is never shadowed.
-hook_dir="${BERTH_GPU_HOOK_DIR:-}"
-command -v nvidia-container-runtime-hook >/dev/null 2>&1 && hook_dir=""
+# It is installed to a fixed folder, so clones in different places agree on the dockerd they need.
+hook_dir=""
+if [ "${BERTH_GPU_STANDIN:-}" = 1 ] && ! command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
+  hook_dir=/usr/local/libexec/berth-gpu-standin
+  if ! cmp -s "$(dirname "$0")/../test/support/gpu-hook/nvidia-container-runtime-hook" "$hook_dir/nvidia-container-runtime-hook"; then
+    install -D -m 0755 "$(dirname "$0")/../test/support/gpu-hook/nvidia-container-runtime-hook" "$hook_dir/nvidia-container-runtime-hook"
+  fi
+fi
 if [ -n "$hook_dir" ] && pid="$(pidof dockerd)" && ! tr '\0' '\n' </proc/"${pid%% *}"/environ | grep -q "^PATH=$hook_dir:"; then
   echo "berth: restarting dockerd with the stand-in GPU hook ($hook_dir)…" >&2
   kill "${pid%% *}"

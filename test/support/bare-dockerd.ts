@@ -23,7 +23,7 @@ export async function startBareDockerd(images: string[]): Promise<BareDockerd> {
   // The hook's folder is taken off PATH so this engine never registers the NVIDIA device driver.
   const path = (process.env.PATH ?? '')
     .split(':')
-    .filter((p) => !p.includes('gpu-hook'))
+    .filter((p) => !p.includes('gpu-hook') && !p.includes('berth-gpu-standin'))
     .join(':');
   const child: ChildProcess = spawn(
     'dockerd',

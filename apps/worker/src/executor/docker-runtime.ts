@@ -92,33 +92,55 @@ export class DockerRuntime implements ContainerRuntime {
     let state = info.State;
     for (;;) {
       const since = cursor.rewind();
-      const follow = state.Running || state.Status === 'created';
-      const logs = await container.logs({
-        follow: follow as true,
-        stdout: true,
-        stderr: true,
-        timestamps: true,
-        ...(since ? { since: since as unknown as number } : {}),
-      });
+      // A read that begins after the exit is the last one, and does not follow.
+      const last = !(state.Running || state.Status === 'created');
+      const logs = await this.logStream(spec.name, { follow: !last, since });
       const demux = new Demuxer();
-      // A read without follow answers with one Buffer; a follow with a stream.
-      const chunks = Buffer.isBuffer(logs) ? [logs as Buffer] : (logs as unknown as AsyncIterable<Buffer>);
-      for await (const chunk of chunks) {
+      for await (const chunk of logs) {
         for (const frame of demux.push(chunk)) {
           const payload = cursor.accept(frame.payload);
           if (payload) await hooks.onOutput(frame.stream, payload);
         }
       }
       const now = (await this.inspect(spec.name))?.State;
-      if (!now) break;
+      if (!now || last) break;
+      // The follow ended: follow again if the container still runs, else one more read to the end.
       state = now;
-      // A read that began after the exit has everything. A follow that ended: follow again if the container still
-      // runs, else one more read to the end.
-      if (!follow) break;
     }
     const final = (await this.inspect(spec.name))?.State;
     if (!final) throw new LaunchError('INFRA_ERROR', `container ${spec.name} disappeared before its exit was read`);
     return { exitCode: final.ExitCode, oomKilled: final.OOMKilled };
+  }
+
+  /**
+   * The container's log as a stream of multiplexed frames with timestamps. Called through the modem because
+   * dockerode buffers a read without follow whole in memory (a 1 GiB log would be 1 GiB of RSS).
+   */
+  private async logStream(
+    name: string,
+    o: { follow: boolean; since: string | undefined },
+  ): Promise<AsyncIterable<Buffer>> {
+    const modem = this.docker.modem as unknown as {
+      dial(options: object, callback: (err: unknown, stream: AsyncIterable<Buffer>) => void): void;
+    };
+    return new Promise((resolve, reject) =>
+      modem.dial(
+        {
+          path: `/containers/${encodeURIComponent(name)}/logs?`,
+          method: 'GET',
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+          options: {
+            follow: o.follow,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            ...(o.since ? { since: o.since } : {}),
+          },
+        },
+        (err, stream) => (err ? reject(err) : resolve(stream)),
+      ),
+    );
   }
 
   async exists(name: string): Promise<boolean> {
