@@ -43,7 +43,9 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
         { Name: 'memlock', Soft: memlock, Hard: memlock },
         { Name: 'stack', Soft: 67108864, Hard: 67108864 },
       ],
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '100m', 'max-file': '3' } },
+      // The engine's copy is what the worker reads (again, after a follow stops early): 1 GiB is kept before rotation
+      // drops the oldest, so a worker that falls behind a flood can still catch up.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '256m', 'max-file': '4' } },
       ...(spec.gpus === 'none'
         ? {}
         : {
