@@ -21,9 +21,8 @@
 // default 1024), BENCH_DL_BUDGET_S (abort after, default 115).
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
-import { createConnection, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
@@ -31,6 +30,8 @@ import { performance } from 'node:perf_hooks';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort, redisPing } from './lib/berth.mjs';
+import { median, rssBytes } from './lib/report.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const apiMain = join(repo, 'apps/api/dist/main.js');
@@ -52,11 +53,6 @@ const loadBefore = loadavg();
 const elapsed = () => ((performance.now() - t0) / 1000).toFixed(1);
 const log = (line) => console.log(`[${elapsed().padStart(5)} s] ${line}`);
 const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000);
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const f0 = (n) => n.toFixed(0);
 
 // ---------- processes and clean-up ----------
@@ -71,17 +67,6 @@ function cleanup() {
         .catch(() => {});
   })();
   return cleaning;
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /** Spawns a child whose output is kept (last 8 KiB) for the error message if it dies; clean-up ends it. */
@@ -118,22 +103,6 @@ async function waitFor(what, check, owned, timeoutMs = 15_000) {
     await sleep(50);
   }
   throw new Error(`${what} within ${timeoutMs / 1000} s:\n${owned.tail()}`);
-}
-
-function redisPing(port) {
-  return new Promise((res) => {
-    const sock = createConnection({ port, host: '127.0.0.1' });
-    let reply = '';
-    sock.on('connect', () => sock.write('PING\r\n'));
-    sock.on('data', (d) => {
-      reply += d;
-      if (reply.includes('\r\n')) {
-        sock.destroy();
-        res(reply.startsWith('+PONG'));
-      }
-    });
-    sock.on('error', () => res(false));
-  });
 }
 
 // ---------- HTTP ----------
@@ -201,15 +170,6 @@ function catToNull(file) {
       else rej(new Error(`cat exited with ${code}`));
     });
   });
-}
-
-function rssBytes(pid) {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 // A bare node:http server streaming one file the way berth's FsArtifactStore.read does (createReadStream defaults).

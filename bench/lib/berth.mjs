@@ -30,7 +30,8 @@ export function freePort() {
   });
 }
 
-function redisPing(port) {
+/** True once a redis-server answers PING on this local port. */
+export function redisPing(port) {
   return new Promise((res) => {
     const sock = createConnection({ port, host: '127.0.0.1' });
     let reply = '';

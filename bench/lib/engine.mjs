@@ -8,7 +8,7 @@ const host = process.env.DOCKER_HOST ?? '';
 const socketPath = host.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock';
 
 /** berth's containers log through json-file with these limits; the baseline containers get the same. */
-export const berthLogConfig = { Type: 'json-file', Config: { 'max-size': '100m', 'max-file': '3' } };
+export const berthLogConfig = { Type: 'json-file', Config: { 'max-size': '256m', 'max-file': '4' } };
 
 function call(method, path, body) {
   return new Promise((resolve, reject) => {

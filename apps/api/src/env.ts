@@ -1,4 +1,5 @@
 // The API's configuration: parsed once from the environment; nothing else reads process.env.
+import { clusterEnv } from '@berth/contracts';
 import { z } from 'zod';
 
 const Env = z.object({
@@ -7,14 +8,7 @@ const Env = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   BERTH_DATA_DIR: z.string().default('./var'),
   BERTH_MANIFESTS_DIR: z.string().default('./ngc-manifests'),
-  BERTH_PREFIX: z
-    .string()
-    .regex(/^[a-z0-9-]+$/)
-    .default('berth'),
-  /** Silence after which a worker is written off and its jobs retried (the workers use the same setting). */
-  BERTH_LOST_AFTER_MS: z.coerce.number().int().min(1000).default(300_000),
-  BERTH_INFRA_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
-  BERTH_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
+  ...clusterEnv,
   /** How often the API ends expired jobs and writes off silent workers. */
   BERTH_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
   /** Checkpoint folders kept per job; older ones are deleted as new ones arrive. */

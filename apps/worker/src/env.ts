@@ -1,5 +1,5 @@
 // The worker's configuration: parsed once from the environment; nothing else reads process.env.
-import { GpuMode } from '@berth/contracts';
+import { clusterEnv, GpuMode } from '@berth/contracts';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -10,10 +10,7 @@ const Env = z.object({
   DOCKER_HOST: z.string().optional(),
   BERTH_DATA_DIR: z.string().default('./var'),
   BERTH_MANIFESTS_DIR: z.string().default('./ngc-manifests'),
-  BERTH_PREFIX: z
-    .string()
-    .regex(/^[a-z0-9-]+$/)
-    .default('berth'),
+  ...clusterEnv,
   BERTH_WORKER_ID: z
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/)
@@ -31,12 +28,9 @@ const Env = z.object({
   BERTH_PULL_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   BERTH_PULL_STALL_MS: z.coerce.number().int().min(1000).default(120_000),
   BERTH_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
-  BERTH_LOST_AFTER_MS: z.coerce.number().int().min(1000).default(300_000),
   BERTH_STOP_GRACE_S: z.coerce.number().int().min(0).max(3600).default(30),
   BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
   BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(8),
-  BERTH_INFRA_RETRIES: z.coerce.number().int().min(0).max(20).default(3),
-  BERTH_RETRY_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
   /** Log lines and metric points of a job kept in Redis; the full log is in the attempt's log file regardless. */
   BERTH_LOG_STREAM_MAX_LINES: z.coerce.number().int().min(100).default(200_000),
   BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),

@@ -8,3 +8,4 @@ export * from './metrics.js';
 export * from './artifacts.js';
 export * from './datasets.js';
 export * from './pipelines.js';
+export * from './cluster-env.js';
