@@ -12,6 +12,8 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 # Only to validate docker-compose.yml in the tests (`docker-compose config`).
 command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+# The dashboard's browser test (test/web.test.ts) drives Debian's Chromium with playwright-core.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 # Without an optimised BLAS, Debian's torch trains about 10x slower on CPU.
 [ -e /usr/lib/x86_64-linux-gnu/openblas-pthread ] || need_pkgs+=(libopenblas0-pthread)
 

@@ -1,0 +1,214 @@
+// Live training charts: a job's metric series grouped into panels (loss, learning rate, throughput, F1/exact match,
+// GPU utilisation), drawn with uPlot from GET …/metrics and extended point by point from its SSE follow.
+import type { MetricPoint, MetricSeries } from '@berth/contracts';
+import uPlot from 'uplot';
+import { fill, formatNumber, h } from './dom.js';
+
+interface Group {
+  id: string;
+  title: string;
+  match(name: string): boolean;
+}
+
+export const groups: Group[] = [
+  { id: 'loss', title: 'Loss', match: (n) => /loss/i.test(n) },
+  { id: 'learning-rate', title: 'Learning rate', match: (n) => /^(learning_rate|lr)$/i.test(n) },
+  {
+    id: 'throughput',
+    title: 'Throughput',
+    match: (n) => /(per_second|per_sec|_per_s|throughput)$/i.test(n),
+  },
+  {
+    id: 'quality',
+    title: 'F1 and exact match',
+    match: (n) => /^(eval_)?(f1|exact_match|accuracy)$/i.test(n),
+  },
+  { id: 'gpu', title: 'GPU utilisation', match: (n) => /^gpu\.\d+\.utilization$/.test(n) },
+];
+
+type XKind = 'step' | 'time';
+
+interface Line {
+  x: XKind;
+  unit: string | undefined;
+  xs: number[];
+  ys: number[];
+}
+
+/** Points kept per line in the browser; beyond it every other point is dropped (the last always stays). */
+const maxPoints = 4000;
+const palette = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
+
+class Panel {
+  readonly el: HTMLElement;
+  private readonly caption: HTMLElement;
+  private readonly plotBox: HTMLElement;
+  private readonly lines = new Map<string, Line>();
+  private plot: uPlot | undefined;
+  private plotted = '';
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly resize = new ResizeObserver(() => this.plot?.setSize(this.size()));
+
+  constructor(readonly group: Group) {
+    this.caption = h('figcaption');
+    this.plotBox = h('div', { class: 'plot', role: 'img', 'aria-label': `${group.title} chart` });
+    this.el = h('figure', { class: 'chart', 'data-chart': group.id, 'data-points': 0 }, this.caption, this.plotBox);
+    this.resize.observe(this.plotBox);
+    this.render();
+  }
+
+  clear(): void {
+    this.lines.clear();
+    this.schedule();
+  }
+
+  setSeries(s: MetricSeries): void {
+    const time = s.x === 'time';
+    this.lines.set(s.name, {
+      x: s.x,
+      unit: s.unit,
+      xs: s.points.map(([x]) => (time ? x / 1000 : x)),
+      ys: s.points.map(([, y]) => y),
+    });
+    this.schedule();
+  }
+
+  addPoint(p: MetricPoint): void {
+    const x = p.step ?? Date.parse(p.time) / 1000;
+    let line = this.lines.get(p.name);
+    if (!line) {
+      line = { x: p.step === null ? 'time' : 'step', unit: p.unit, xs: [], ys: [] };
+      this.lines.set(p.name, line);
+    }
+    // Points the first read already gave (the follow starts a little before it) are not added twice.
+    const last = line.xs.at(-1);
+    if (last !== undefined && x <= last) return;
+    line.xs.push(x);
+    line.ys.push(p.value);
+    if (line.xs.length > maxPoints) {
+      line.xs = line.xs.filter((_, i) => i % 2 === 0 || i === line.xs.length - 1);
+      line.ys = line.ys.filter((_, i) => i % 2 === 0 || i === line.ys.length - 1);
+    }
+    this.schedule();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.resize.disconnect();
+    this.plot?.destroy();
+  }
+
+  private schedule(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.render();
+    }, 200);
+  }
+
+  private size() {
+    return { width: Math.max(this.plotBox.clientWidth, 240), height: 200 };
+  }
+
+  private render(): void {
+    const all = [...this.lines.entries()];
+    // Step series share a step axis; series by time (summaries, GPU samples) are charted only when there are no
+    // step series, and otherwise given as values in the caption.
+    const xKind: XKind = all.some(([, l]) => l.x === 'step') ? 'step' : 'time';
+    const charted = all.filter(([, l]) => l.x === xKind && l.xs.length > 0);
+    const points = charted.reduce((n, [, l]) => n + l.xs.length, 0);
+    this.el.dataset.points = String(points);
+    fill(
+      this.caption,
+      h('span', { class: 'title' }, this.group.title),
+      all.map(([name, l]) => {
+        const v = l.ys.at(-1);
+        return v === undefined
+          ? null
+          : h(
+              'span',
+              { class: 'latest', 'data-metric': name },
+              `${name} ${formatNumber(v)}${l.unit ? ` ${l.unit}` : ''}`,
+            );
+      }),
+    );
+    if (charted.length === 0) {
+      this.plot?.destroy();
+      this.plot = undefined;
+      this.plotted = '';
+      fill(this.plotBox, h('p', { class: 'empty' }, 'No points yet.'));
+      return;
+    }
+    const data = uPlot.join(charted.map(([, l]) => [l.xs, l.ys] as uPlot.AlignedData));
+    const key = `${xKind}:${charted.map(([n]) => n).join(',')}`;
+    if (this.plot && key === this.plotted) {
+      this.plot.setData(data);
+      return;
+    }
+    this.plot?.destroy();
+    this.plotBox.replaceChildren();
+    const css = getComputedStyle(document.documentElement);
+    const fg = css.getPropertyValue('--muted').trim() || '#555';
+    const grid = css.getPropertyValue('--line').trim() || '#ddd';
+    const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    this.plot = new uPlot(
+      {
+        ...this.size(),
+        scales: { x: { time: xKind === 'time' } },
+        series: [
+          { label: xKind === 'step' ? 'step' : 'time' },
+          ...charted.map(([name, l], i) => ({
+            label: l.unit ? `${name} (${l.unit})` : name,
+            stroke: palette[i % palette.length],
+            width: 2,
+            spanGaps: true,
+          })),
+        ],
+        axes: [axis, { ...axis, size: 60 }],
+        legend: { show: true },
+      },
+      data,
+      this.plotBox,
+    );
+    this.plotted = key;
+  }
+}
+
+/** Every chart panel of one job, fed by the series read so far and the points followed since. */
+export class MetricCharts {
+  readonly el: HTMLElement;
+  private readonly panels: Panel[];
+  private attempt: number | null = null;
+
+  constructor() {
+    this.panels = groups.map((g) => new Panel(g));
+    this.el = h(
+      'div',
+      { class: 'charts' },
+      this.panels.map((p) => p.el),
+    );
+  }
+
+  load(attempt: number | null, series: MetricSeries[]): void {
+    this.attempt = attempt;
+    for (const s of series) {
+      if (s.kind === 'parameter') continue;
+      this.panelFor(s.name)?.setSeries(s);
+    }
+  }
+
+  add(p: MetricPoint): void {
+    if (p.kind === 'parameter') return;
+    if (this.attempt !== null && p.attempt < this.attempt) return;
+    if (this.attempt !== null && p.attempt > this.attempt) for (const panel of this.panels) panel.clear();
+    this.attempt = p.attempt;
+    this.panelFor(p.name)?.addPoint(p);
+  }
+
+  dispose(): void {
+    for (const p of this.panels) p.dispose();
+  }
+
+  private panelFor(name: string): Panel | undefined {
+    return this.panels.find((p) => p.group.match(name));
+  }
+}
