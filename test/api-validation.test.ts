@@ -8,7 +8,7 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 const post = (body: string, type = 'application/json') =>
-  fetch(`${stack.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': type }, body });
+  stack.alice.fetch(`/v1/jobs`, { method: 'POST', headers: { 'content-type': type }, body });
 
 test('malformed JSON is 400 INVALID_JSON', async () => {
   const res = await post('{"manifest": ');
@@ -57,7 +57,7 @@ test('a non-JSON content type is 415', async () => {
 
 test('unknown and malformed job ids are 404 JOB_NOT_FOUND', async () => {
   for (const id of ['job_aaaaaaaaaaaaaaaaaaaa', '1', 'nope']) {
-    const res = await fetch(`${stack.url}/v1/jobs/${id}`);
+    const res = await stack.alice.fetch(`/v1/jobs/${id}`);
     expect(res.status).toBe(404);
     expect((await res.json()).error.code).toBe('JOB_NOT_FOUND');
   }
@@ -65,12 +65,12 @@ test('unknown and malformed job ids are 404 JOB_NOT_FOUND', async () => {
 
 test('listing is newest first, paginated by cursor, filterable by state; unknown query fields are rejected', async () => {
   const ids: string[] = [];
-  for (let i = 0; i < 5; i++) ids.push((await submit(stack.url, fixtureJob(['echo', String(i)]))).body.id);
+  for (let i = 0; i < 5; i++) ids.push((await submit(stack.alice, fixtureJob(['echo', String(i)]))).body.id);
   const seen: string[] = [];
   let cursor: string | null = null;
   do {
     const page: { jobs: { id: string }[]; next: string | null } = await (
-      await fetch(`${stack.url}/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+      await stack.alice.fetch(`/v1/jobs?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
     ).json();
     expect(page.jobs.length).toBeLessThanOrEqual(2);
     seen.push(...page.jobs.map((j) => j.id));
@@ -78,35 +78,35 @@ test('listing is newest first, paginated by cursor, filterable by state; unknown
   } while (cursor);
   expect(seen).toEqual([...ids].reverse());
 
-  const queued = await (await fetch(`${stack.url}/v1/jobs?state=queued&limit=200`)).json();
+  const queued = await (await stack.alice.fetch(`/v1/jobs?state=queued&limit=200`)).json();
   expect(queued.jobs).toHaveLength(5);
-  const running = await (await fetch(`${stack.url}/v1/jobs?state=running`)).json();
+  const running = await (await stack.alice.fetch(`/v1/jobs?state=running`)).json();
   expect(running.jobs).toHaveLength(0);
 
-  const bad = await fetch(`${stack.url}/v1/jobs?colour=red&state=asleep`);
+  const bad = await stack.alice.fetch(`/v1/jobs?colour=red&state=asleep`);
   expect(bad.status).toBe(400);
   expect((await bad.json()).error.issues.map((i: { path: string }) => i.path).sort()).toEqual(['colour', 'state']);
 });
 
 test('health, readiness, OpenAPI and Swagger UI answer', async () => {
-  expect((await fetch(`${stack.url}/healthz`)).status).toBe(200);
-  expect(await (await fetch(`${stack.url}/readyz`)).json()).toMatchObject({ status: 'ready' });
-  const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
+  expect((await stack.alice.fetch(`/healthz`)).status).toBe(200);
+  expect(await (await stack.alice.fetch(`/readyz`)).json()).toMatchObject({ status: 'ready' });
+  const doc = await (await stack.alice.fetch(`/openapi.json`)).json();
   expect(doc.openapi).toMatch(/^3\./);
   expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/logs']));
-  expect((await fetch(`${stack.url}/docs/`)).status).toBe(200);
+  expect((await stack.alice.fetch(`/docs/`)).status).toBe(200);
 });
 
 test('the recipe catalog lists every manifest and serves each with its parameters as JSON Schema', async () => {
-  const list = await (await fetch(`${stack.url}/v1/manifests`)).json();
+  const list = await (await stack.alice.fetch(`/v1/manifests`)).json();
   const ids = list.manifests.map((m: { id: string }) => m.id);
   expect(ids).toEqual(
     expect.arrayContaining(['custom', 'bert-pretrain', 'bert-finetune-squad', 'dle-bert-squad', 'tensorrt-build']),
   );
-  const squad = await (await fetch(`${stack.url}/v1/manifests/bert-finetune-squad`)).json();
+  const squad = await (await stack.alice.fetch(`/v1/manifests/bert-finetune-squad`)).json();
   expect(squad.parameters.doc_stride).toMatchObject({ type: 'int', min: 16, max: 512, default: 128 });
   expect(squad.paramsSchema.properties.doc_stride).toMatchObject({ type: 'integer', minimum: 16, maximum: 512 });
-  const missing = await fetch(`${stack.url}/v1/manifests/nope`);
+  const missing = await stack.alice.fetch(`/v1/manifests/nope`);
   expect(missing.status).toBe(404);
   expect((await missing.json()).error.code).toBe('MANIFEST_NOT_FOUND');
 });
@@ -132,7 +132,7 @@ test('a recipe checks its parameters, GPU range and inputs, all in one 400', asy
 });
 
 test('a dry run renders the launch without queueing it, hiding host paths and environment values', async () => {
-  const res = await fetch(`${stack.url}/v1/jobs/validate`, {
+  const res = await stack.alice.fetch(`/v1/jobs/validate`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -151,6 +151,6 @@ test('a dry run renders the launch without queueing it, hiding host paths and en
   });
   expect(JSON.stringify(launch)).not.toContain('s3cret');
   expect(launch.mounts).toEqual([{ hostPath: '(host)', containerPath: '/results', readOnly: false }]);
-  const listed = await (await fetch(`${stack.url}/v1/jobs?limit=200`)).json();
+  const listed = await (await stack.alice.fetch(`/v1/jobs?limit=200`)).json();
   expect(listed.jobs.filter((j: { spec: { params: { env?: unknown } } }) => j.spec.params.env)).toHaveLength(0);
 });

@@ -19,7 +19,7 @@ afterAll(async () => stack.close());
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 async function list(id: string): Promise<Artifact[]> {
-  return ((await (await fetch(`${stack.url}/v1/jobs/${id}/artifacts`)).json()) as { artifacts: Artifact[] }).artifacts;
+  return ((await (await stack.alice.fetch(`/v1/jobs/${id}/artifacts`)).json()) as { artifacts: Artifact[] }).artifacts;
 }
 
 // Five checkpoints written the trainer's way (temp folder renamed into place), a prediction file, a link to a host
@@ -35,7 +35,7 @@ const writer = [
 
 let job: JobRecord;
 test('results are uploaded whole: checkpoints while running, the rest at the end; links are not followed', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', writer]));
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', writer]));
   // While the job runs, early checkpoints are already downloadable.
   let early: Artifact[] = [];
   for (let i = 0; i < 100 && early.length === 0; i++) {
@@ -43,7 +43,7 @@ test('results are uploaded whole: checkpoints while running, the rest at the end
     if (early.length === 0) await new Promise((r) => setTimeout(r, 50));
   }
   expect(early.length).toBeGreaterThan(0);
-  job = await waitForEnd(stack.url, body.id);
+  job = await waitForEnd(stack.alice, body.id);
   expect(job.state).toBe('succeeded');
   expect(job.history.map((h) => h.state)).toContain('uploading');
   const all = await list(body.id);
@@ -65,35 +65,35 @@ test('results are uploaded whole: checkpoints while running, the rest at the end
 }, 60_000);
 
 test('a download carries its sha256 and ETag; a Range download cut midway resumes to the same bytes', async () => {
-  const url = `${stack.url}/v1/jobs/${job.id}/artifacts/model/weights.bin`;
-  const whole = await fetch(url);
+  const url = `/v1/jobs/${job.id}/artifacts/model/weights.bin`;
+  const whole = await stack.alice.fetch(url);
   const bytes = Buffer.from(await whole.arrayBuffer());
   expect(whole.headers.get('x-berth-sha256')).toBe(sha(bytes));
   expect(whole.headers.get('etag')).toBe(`"${sha(bytes)}"`);
   expect(whole.headers.get('content-disposition')).toContain('filename="weights.bin"');
   expect(whole.headers.get('accept-ranges')).toBe('bytes');
 
-  const head = await fetch(url, { method: 'HEAD' });
+  const head = await stack.alice.fetch(url, { method: 'HEAD' });
   expect(head.headers.get('content-length')).toBe('102400');
-  expect((await fetch(url, { headers: { 'if-none-match': `"${sha(bytes)}"` } })).status).toBe(304);
+  expect((await stack.alice.fetch(url, { headers: { 'if-none-match': `"${sha(bytes)}"` } })).status).toBe(304);
 
   // A client that got 40,000 bytes before the connection dropped asks for the rest.
-  const first = await fetch(url, { headers: { range: 'bytes=0-39999' } });
+  const first = await stack.alice.fetch(url, { headers: { range: 'bytes=0-39999' } });
   expect(first.status).toBe(206);
   expect(first.headers.get('content-range')).toBe('bytes 0-39999/102400');
-  const rest = await fetch(url, { headers: { range: 'bytes=40000-', 'if-range': `"${sha(bytes)}"` } });
+  const rest = await stack.alice.fetch(url, { headers: { range: 'bytes=40000-', 'if-range': `"${sha(bytes)}"` } });
   expect(rest.status).toBe(206);
   const joined = Buffer.concat([Buffer.from(await first.arrayBuffer()), Buffer.from(await rest.arrayBuffer())]);
   expect(sha(joined)).toBe(sha(bytes));
-  const tail = await fetch(url, { headers: { range: 'bytes=-100' } });
+  const tail = await stack.alice.fetch(url, { headers: { range: 'bytes=-100' } });
   expect(Buffer.from(await tail.arrayBuffer())).toEqual(bytes.subarray(102300));
-  const beyond = await fetch(url, { headers: { range: 'bytes=200000-' } });
+  const beyond = await stack.alice.fetch(url, { headers: { range: 'bytes=200000-' } });
   expect(beyond.status).toBe(416);
   expect(beyond.headers.get('content-range')).toBe('bytes */102400');
 });
 
 test('a folder comes as a tar, and `latest` is the newest checkpoint', async () => {
-  const res = await fetch(`${stack.url}/v1/jobs/${job.id}/artifacts/latest`);
+  const res = await stack.alice.fetch(`/v1/jobs/${job.id}/artifacts/latest`);
   expect(res.headers.get('content-type')).toBe('application/x-tar');
   const entries = new Map<string, string>();
   const ex = extract();
@@ -112,7 +112,7 @@ test('a folder comes as a tar, and `latest` is the newest checkpoint', async () 
   });
   expect([...entries.keys()]).toEqual(['step-00000005/meta.json', 'step-00000005/state.pt']);
   expect(entries.get('step-00000005/state.pt')).toBe('state 5\n');
-  const one = await fetch(`${stack.url}/v1/jobs/${job.id}/artifacts/latest/meta.json`);
+  const one = await stack.alice.fetch(`/v1/jobs/${job.id}/artifacts/latest/meta.json`);
   expect(await one.text()).toBe('{"step": 5}\n');
 });
 
@@ -127,19 +127,19 @@ test('paths are looked up in the index only: traversal and encoded variants neve
     '%2Fetc%2Fpasswd',
     'model%5C..%5C..%5Cetc%5Cpasswd',
   ]) {
-    const res = await fetch(`${stack.url}/v1/jobs/${job.id}/artifacts/${path}`);
+    const res = await stack.alice.fetch(`/v1/jobs/${job.id}/artifacts/${path}`);
     expect([400, 404]).toContain(res.status);
     expect(await res.text()).not.toContain('root:');
   }
 });
 
 test('deleting a file or a folder removes it from the list and its bytes from the store', async () => {
-  const res = await fetch(`${stack.url}/v1/jobs/${job.id}/artifacts/checkpoints/step-00000003`, { method: 'DELETE' });
+  const res = await stack.alice.fetch(`/v1/jobs/${job.id}/artifacts/checkpoints/step-00000003`, { method: 'DELETE' });
   expect(await res.json()).toEqual({
     deleted: ['checkpoints/step-00000003/meta.json', 'checkpoints/step-00000003/state.pt'],
   });
   expect((await list(job.id)).some((a) => a.path.startsWith('checkpoints/step-00000003'))).toBe(false);
-  expect((await fetch(`${stack.url}/v1/jobs/${job.id}/artifacts/checkpoints/step-00000003/state.pt`)).status).toBe(404);
+  expect((await stack.alice.fetch(`/v1/jobs/${job.id}/artifacts/checkpoints/step-00000003/state.pt`)).status).toBe(404);
 });
 
 test('a full disk during an upload: ARTIFACT_UPLOAD_FAILED, and no half file is listed or left behind', async () => {
@@ -149,14 +149,14 @@ test('a full disk during an upload: ARTIFACT_UPLOAD_FAILED, and no half file is 
   try {
     mkdirSync(join(mount, 'artifacts'), { recursive: true });
     const { body } = await submit(
-      small.url,
+      small.alice,
       fixtureJob(['sh', '-c', 'echo small > /results/ok.txt; head -c 3000000 /dev/zero > /results/big.bin']),
     );
-    const ended = await waitForEnd(small.url, body.id, 30_000);
+    const ended = await waitForEnd(small.alice, body.id, 30_000);
     expect(ended).toMatchObject({ state: 'failed', reason: 'ARTIFACT_UPLOAD_FAILED' });
     expect(ended.message).toContain('big.bin');
     const paths = (
-      (await (await fetch(`${small.url}/v1/jobs/${body.id}/artifacts`)).json()) as { artifacts: Artifact[] }
+      (await (await small.alice.fetch(`/v1/jobs/${body.id}/artifacts`)).json()) as { artifacts: Artifact[] }
     ).artifacts.map((a) => a.path);
     expect(paths).not.toContain('big.bin');
     expect(readdirSync(join(mount, 'artifacts', '.tmp'))).toEqual([]);

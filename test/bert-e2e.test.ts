@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 test('a short BERT demo job trains, reports F1 as a DLLogger line and leaves its model in /results', async () => {
-  const { status, body } = await submit(stack.url, {
+  const { status, body } = await submit(stack.alice, {
     manifest: 'custom',
     params: {
       image: 'berth/bert-cpu:dev',
@@ -19,8 +19,8 @@ test('a short BERT demo job trains, reports F1 as a DLLogger line and leaves its
     },
   });
   expect(status).toBe(201);
-  const job = await waitForEnd(stack.url, body.id, 300_000);
-  const log = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
+  const job = await waitForEnd(stack.alice, body.id, 300_000);
+  const log = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   expect(job.state).toBe('succeeded');
 
   const dll = log

@@ -20,7 +20,7 @@ async function upload(
   body: Buffer,
   query: Record<string, string>,
 ): Promise<{ status: number; body: Dataset & { error?: { code: string; details?: Record<string, unknown> } } }> {
-  const res = await fetch(`${stack.url}/v1/datasets?${new URLSearchParams(query)}`, {
+  const res = await stack.alice.fetch(`/v1/datasets?${new URLSearchParams(query)}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
     body: new Uint8Array(body),
@@ -47,7 +47,7 @@ test('a corpus file and a SQuAD archive are uploaded, unpacked and counted', asy
   squad = s.body;
   expect(squad).toMatchObject({ format: 'squad', files: 2, report: { ok: true } });
   expect(squad.sha256).toBe(createHash('sha256').update(readFileSync(archive)).digest('hex'));
-  const listed = (await (await fetch(`${stack.url}/v1/datasets`)).json()) as { datasets: Dataset[] };
+  const listed = (await (await stack.alice.fetch(`/v1/datasets`)).json()) as { datasets: Dataset[] };
   expect(listed.datasets.map((d) => d.id)).toEqual(expect.arrayContaining([corpus.id, squad.id]));
 });
 
@@ -74,7 +74,7 @@ test('a dataset with format errors is refused with file and line; an unsafe arch
 });
 
 test('pretrain on the corpus, fine-tune from its model, download the checkpoint: sha256 matches and it loads', async () => {
-  const pretrain = await submit(stack.url, {
+  const pretrain = await submit(stack.alice, {
     manifest: 'bert-pretrain',
     params: { train_file: 'corpus.txt', model_config: 'tiny', max_steps: 10, batch_size: 8, precision: 'fp32' },
     resources: { gpus: 0 },
@@ -82,11 +82,11 @@ test('pretrain on the corpus, fine-tune from its model, download the checkpoint:
   });
   expect(pretrain.status).toBe(201);
   // The dataset is in use: it can't be deleted now.
-  expect((await fetch(`${stack.url}/v1/datasets/${corpus.id}`, { method: 'DELETE' })).status).toBe(409);
-  const pre: JobRecord = await waitForEnd(stack.url, pretrain.body.id, 240_000);
+  expect((await stack.alice.fetch(`/v1/datasets/${corpus.id}`, { method: 'DELETE' })).status).toBe(409);
+  const pre: JobRecord = await waitForEnd(stack.alice, pretrain.body.id, 240_000);
   expect([pre.state, pre.reason, pre.message]).toEqual(['succeeded', undefined, undefined]);
 
-  const finetune = await submit(stack.url, {
+  const finetune = await submit(stack.alice, {
     manifest: 'bert-finetune-squad',
     params: {
       init_from: '/init/model',
@@ -102,15 +102,15 @@ test('pretrain on the corpus, fine-tune from its model, download the checkpoint:
     inputs: { dataset: squad.id, initFrom: { job: pre.id, artifact: 'model' } },
   });
   expect(finetune.status).toBe(201);
-  const ft = await waitForEnd(stack.url, finetune.body.id, 240_000);
+  const ft = await waitForEnd(stack.alice, finetune.body.id, 240_000);
   expect([ft.state, ft.reason, ft.message]).toEqual(['succeeded', undefined, undefined]);
 
   const artifacts = (
-    (await (await fetch(`${stack.url}/v1/jobs/${ft.id}/artifacts`)).json()) as { artifacts: Artifact[] }
+    (await (await stack.alice.fetch(`/v1/jobs/${ft.id}/artifacts`)).json()) as { artifacts: Artifact[] }
   ).artifacts;
   const state = artifacts.find((a) => /checkpoints\/step-\d+\/state\.pt$/.test(a.path))!;
   expect(state).toBeDefined();
-  const res = await fetch(`${stack.url}/v1/jobs/${ft.id}/artifacts/${state.path}`);
+  const res = await stack.alice.fetch(`/v1/jobs/${ft.id}/artifacts/${state.path}`);
   const bytes = Buffer.from(await res.arrayBuffer());
   expect(createHash('sha256').update(bytes).digest('hex')).toBe(res.headers.get('x-berth-sha256'));
   expect(res.headers.get('x-berth-sha256')).toBe(state.sha256);
@@ -124,6 +124,6 @@ test('pretrain on the corpus, fine-tune from its model, download the checkpoint:
   expect(loaded.trim().endsWith('True')).toBe(true);
 
   // Done with it: now the corpus can go.
-  expect((await fetch(`${stack.url}/v1/datasets/${corpus.id}`, { method: 'DELETE' })).status).toBe(204);
-  expect((await fetch(`${stack.url}/v1/datasets/${corpus.id}`)).status).toBe(404);
+  expect((await stack.alice.fetch(`/v1/datasets/${corpus.id}`, { method: 'DELETE' })).status).toBe(204);
+  expect((await stack.alice.fetch(`/v1/datasets/${corpus.id}`)).status).toBe(404);
 }, 500_000);

@@ -33,7 +33,7 @@ beforeAll(async () => {
     mode: 'slots',
     gpus: configInventory('2'),
     dataDir: stack.dataDir,
-    apiUrl: stack.url,
+    api: stack.workerApi,
     manifests: loadManifests(manifestsDir),
     runtime: new DockerRuntime(bare.docker, memlockLimit()),
     images: new ImagePuller(bare.docker, { attempts: 1 }),
@@ -51,12 +51,12 @@ afterAll(async () => {
 });
 
 test('the job fails as GPU_RUNTIME_MISSING with what to install, once; a CPU job on the same host still runs', async () => {
-  const gpu = await submit(stack.url, fixtureJob(['true'], { resources: { gpus: 1 } }));
-  const job = await waitForEnd(stack.url, gpu.body.id, 30_000);
+  const gpu = await submit(stack.alice, fixtureJob(['true'], { resources: { gpus: 1 } }));
+  const job = await waitForEnd(stack.alice, gpu.body.id, 30_000);
   expect(job).toMatchObject({ state: 'failed', reason: 'GPU_RUNTIME_MISSING', attempt: 1 });
   expect(job.message).toContain('NVIDIA Container Toolkit');
   expect(job.message).not.toContain('could not select device driver');
 
-  const cpu = await submit(stack.url, fixtureJob(['echo', 'cpu is fine']));
-  expect(await waitForEnd(stack.url, cpu.body.id, 30_000)).toMatchObject({ state: 'succeeded' });
+  const cpu = await submit(stack.alice, fixtureJob(['echo', 'cpu is fine']));
+  expect(await waitForEnd(stack.alice, cpu.body.id, 30_000)).toMatchObject({ state: 'succeeded' });
 });

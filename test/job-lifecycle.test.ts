@@ -8,12 +8,12 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 test('a container that prints and exits 0 is recorded as succeeded, with its lines readable', async () => {
-  const { status, body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo hello; echo world >&2']));
+  const { status, body } = await submit(stack.alice, fixtureJob(['sh', '-c', 'echo hello; echo world >&2']));
   expect(status).toBe(201);
   expect(body.id).toMatch(/^job_[a-z2-7]{20}$/);
   expect(body.state).toBe('queued');
 
-  const job = await waitForEnd(stack.url, body.id);
+  const job = await waitForEnd(stack.alice, body.id);
   expect(job).toMatchObject({ state: 'succeeded', exitCode: 0, attempt: 1, container: `berth-${body.id}-a1` });
   expect(job.history.map((h: { state: string }) => h.state)).toEqual([
     'queued',
@@ -25,10 +25,10 @@ test('a container that prints and exits 0 is recorded as succeeded, with its lin
   ]);
   expect(Date.parse(job.startedAt!)).toBeLessThanOrEqual(Date.parse(job.finishedAt!));
 
-  const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
+  const text = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   expect(text.split('\n').sort()).toEqual(['', 'hello', 'world']);
   const json = await (
-    await fetch(`${stack.url}/v1/jobs/${body.id}/logs`, { headers: { accept: 'application/json' } })
+    await stack.alice.fetch(`/v1/jobs/${body.id}/logs`, { headers: { accept: 'application/json' } })
   ).json();
   expect(json.ended).toBe(true);
   expect(json.lines).toEqual(
@@ -44,15 +44,15 @@ test('a container that prints and exits 0 is recorded as succeeded, with its lin
 });
 
 test('a command exiting 3 fails with EXIT_NONZERO and exit code 3', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo about to fail; exit 3']));
-  const job = await waitForEnd(stack.url, body.id);
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', 'echo about to fail; exit 3']));
+  const job = await waitForEnd(stack.alice, body.id);
   expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 3 });
   expect(job.message).toContain('code 3');
-  expect(await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text()).toBe('about to fail\n');
+  expect(await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text()).toBe('about to fail\n');
 });
 
 test('containers carry berth labels and the hardening defaults', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sleep', '5']));
+  const { body } = await submit(stack.alice, fixtureJob(['sleep', '5']));
   const name = `berth-${body.id}-a1`;
   let info;
   for (let i = 0; i < 400 && !info; i++) {
@@ -75,5 +75,5 @@ test('containers carry berth labels and the hardening defaults', async () => {
     AutoRemove: false,
     RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
   });
-  await waitForEnd(stack.url, body.id);
+  await waitForEnd(stack.alice, body.id);
 });

@@ -60,7 +60,7 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 async function metrics(id: string): Promise<{ series: MetricSeries[]; latest: Record<string, number> }> {
-  return (await fetch(`${stack.url}/v1/jobs/${id}/metrics?points=50`)).json() as never;
+  return (await stack.alice.fetch(`/v1/jobs/${id}/metrics?points=50`)).json() as never;
 }
 
 const dlll = (o: object) => `DLLL ${JSON.stringify({ timestamp: '1', datetime: 'x', elapsedtime: '0', ...o })}`;
@@ -81,9 +81,9 @@ test('DLLogger JSON lines (any job) become series with units, and the summary la
     'awk \'BEGIN { for (i = 1; i <= 120; i++) printf "DLLL {\\"timestamp\\": \\"1\\", \\"type\\": \\"LOG\\", ' +
     '\\"step\\": [0, %d], \\"data\\": {\\"average_loss\\": %g, \\"step_loss\\": 9}}\\n", i, 10 - (i - 1) / 20 }\'';
   const script = [...head.map((l) => `echo '${l}'`), steps, `echo '${summary}'`].join('; ');
-  const { status, body } = await submit(stack.url, fixtureJob(['sh', '-c', script]));
+  const { status, body } = await submit(stack.alice, fixtureJob(['sh', '-c', script]));
   expect(status).toBe(201);
-  const job = await waitForEnd(stack.url, body.id);
+  const job = await waitForEnd(stack.alice, body.id);
   expect(job.state).toBe('succeeded');
   expect(job.summary).toEqual({ final_loss: 4.05, training_sequences_per_second: 812.5, F1: 88.2 });
 
@@ -107,11 +107,11 @@ test('DLLogger text lines need the recipe rule: several pairs per line, PARAMETE
     'DLL 2026-11-26 10:00:02.000000 - (0, 20) average_loss : 6.25  learning_rate : 0.0002 None ',
     'DLL 2026-11-26 10:00:03.000000 - () e2e_train_time : 12.5 s  final_loss : 6.1 ',
   ];
-  const { body } = await submit(stack.url, {
+  const { body } = await submit(stack.alice, {
     manifest: 'dll-text-fixture',
     params: { image: 'berth/fixture:dev', command: ['sh', '-c', text.map((l) => `echo '${l}'`).join('; ')] },
   });
-  const job = await waitForEnd(stack.url, body.id);
+  const job = await waitForEnd(stack.alice, body.id);
   expect(job.summary).toEqual({ e2e_train_time: 12.5, final_loss: 6.1 });
   const m = await metrics(body.id);
   expect(m.series.find((s) => s.name === 'average_loss')!.points).toEqual([
@@ -123,9 +123,9 @@ test('DLLogger text lines need the recipe rule: several pairs per line, PARAMETE
 });
 
 test('a capped live log starts with a truncated marker; the attempt’s log file has every line', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['seq', '1', '1000']));
-  await waitForEnd(stack.url, body.id);
-  const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
+  const { body } = await submit(stack.alice, fixtureJob(['seq', '1', '1000']));
+  await waitForEnd(stack.alice, body.id);
+  const text = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   const [marker, ...kept] = text.trimEnd().split('\n');
   expect(marker).toMatch(/^\[berth\] \d+ older lines are not in the live log; they are in the attempt's log artifact$/);
   expect(kept.at(-1)).toBe('1000');
@@ -134,13 +134,13 @@ test('a capped live log starts with a truncated marker; the attempt’s log file
   expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => String(1001 - kept.length + i)));
   const file = readFileSync(join(stack.dataDir, 'logs', body.id, 'a1.log'), 'utf8');
   expect(file).toBe(Array.from({ length: 1000 }, (_, i) => `${i + 1}\n`).join(''));
-  const tail = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs?tail=3`)).text();
+  const tail = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?tail=3`)).text();
   expect(tail).toBe('998\n999\n1000\n');
 });
 
 test('while a GPU job runs, its GPU is sampled into gpu.* series (nvidia-smi replayed from an H200)', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sleep', '2'], { resources: { gpus: 1 } }));
-  const job = await waitForEnd(stack.url, body.id);
+  const { body } = await submit(stack.alice, fixtureJob(['sleep', '2'], { resources: { gpus: 1 } }));
+  const job = await waitForEnd(stack.alice, body.id);
   expect(job.attempts[0]!.gpus).toEqual([h200Uuid]);
   const m = await metrics(body.id);
   const names = m.series.map((s) => s.name);
@@ -153,8 +153,8 @@ test('while a GPU job runs, its GPU is sampled into gpu.* series (nvidia-smi rep
 });
 
 test('200 followers of one job all receive every line, through one shared Redis reader', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', 'sleep 2; seq 1 60']));
-  const followers = Array.from({ length: 200 }, () => readEvents(`${stack.url}/v1/jobs/${body.id}/logs?follow=true`));
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', 'sleep 2; seq 1 60']));
+  const followers = Array.from({ length: 200 }, () => readEvents(stack.alice, `/v1/jobs/${body.id}/logs?follow=true`));
   // While they follow, this API process holds one blocking reader for the job, not 200.
   await new Promise((r) => setTimeout(r, 1000));
   const clients = execFileSync('redis-cli', ['-u', testRedisUrl(), 'CLIENT', 'LIST'], { encoding: 'utf8' });
@@ -168,12 +168,12 @@ test('200 followers of one job all receive every line, through one shared Redis 
 });
 
 test('metrics follow as SSE to the end, and /v1/events reports each state change of a job', async () => {
-  const states = readEvents(`${stack.url}/v1/events`, {}, { count: 'state', after: 5 });
+  const states = readEvents(stack.alice, `/v1/events`, {}, { count: 'state', after: 5 });
   await new Promise((r) => setTimeout(r, 300));
   const lines = Array.from({ length: 5 }, (_, i) => dlll({ type: 'LOG', step: [0, i], data: { step_loss: i } }));
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', lines.map((l) => `echo '${l}'`).join('; ')]));
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', lines.map((l) => `echo '${l}'`).join('; ')]));
   expect(body.id).toBeDefined();
-  const followed = await readEvents(`${stack.url}/v1/jobs/${body.id}/metrics?follow=true`);
+  const followed = await readEvents(stack.alice, `/v1/jobs/${body.id}/metrics?follow=true`);
   expect(followed.filter((e) => e.event === 'metric').map((e) => JSON.parse(e.data).value)).toEqual([0, 1, 2, 3, 4]);
   expect(followed.at(-1)?.event).toBe('end');
   const changes = (await states).map((e) => JSON.parse(e.data) as { job: string; state: JobRecord['state'] });
@@ -187,7 +187,7 @@ test('metrics follow as SSE to the end, and /v1/events reports each state change
 });
 
 test('Prometheus: the API reports jobs by state and followers; the worker reports log volume, pulls and GPUs', async () => {
-  const api = await (await fetch(`${stack.url}/metrics`)).text();
+  const api = await (await stack.admin.fetch(`/metrics`)).text();
   expect(api).toMatch(/^berth_jobs\{state="succeeded"\} [1-9]\d*$/m);
   expect(api).toMatch(/^berth_sse_clients 0$/m);
   expect(api).toMatch(/^berth_api_redis_rtt_seconds_count [1-9]/m);

@@ -11,20 +11,20 @@ const lines = 10_000;
 const script = `i=1; while [ $i -le ${lines} ]; do echo "line $i"; i=$((i+1)); done`;
 
 test('a live follow receives all 10,000 lines in order, then the end event', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', `sleep 1; ${script}`]));
-  const events = await readEvents(`${stack.url}/v1/jobs/${body.id}/logs?follow=true`, {});
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', `sleep 1; ${script}`]));
+  const events = await readEvents(stack.alice, `/v1/jobs/${body.id}/logs?follow=true`, {});
   const texts = events.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data).text);
   expect(texts).toEqual(Array.from({ length: lines }, (_, i) => `line ${i + 1}`));
   expect(events.at(-1)).toMatchObject({ event: 'end', data: JSON.stringify({ state: 'succeeded' }) });
 });
 
 test('disconnecting midway and reconnecting with Last-Event-ID gives the rest, no gap, no duplicate', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', script]));
-  const url = `${stack.url}/v1/jobs/${body.id}/logs?follow=true`;
-  const first = await readEvents(url, {}, { after: 3_333 });
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', script]));
+  const url = `/v1/jobs/${body.id}/logs?follow=true`;
+  const first = await readEvents(stack.alice, url, {}, { after: 3_333 });
   const lastId = first.at(-1)!.id!;
-  await waitForEnd(stack.url, body.id);
-  const rest = await readEvents(url, { 'last-event-id': lastId });
+  await waitForEnd(stack.alice, body.id);
+  const rest = await readEvents(stack.alice, url, { 'last-event-id': lastId });
   const all = [...first, ...rest].filter((e) => e.event === 'log');
   expect(all.map((e) => JSON.parse(e.data).text)).toEqual(Array.from({ length: lines }, (_, i) => `line ${i + 1}`));
   const ids = all.map((e) => e.id);
@@ -33,7 +33,7 @@ test('disconnecting midway and reconnecting with Last-Event-ID gives the rest, n
 });
 
 test('an unknown job answers 404 with a code, also for logs', async () => {
-  const res = await fetch(`${stack.url}/v1/jobs/job_aaaaaaaaaaaaaaaaaaaa/logs?follow=true`);
+  const res = await stack.alice.fetch(`/v1/jobs/job_aaaaaaaaaaaaaaaaaaaa/logs?follow=true`);
   expect(res.status).toBe(404);
   expect((await res.json()).error.code).toBe('JOB_NOT_FOUND');
 });

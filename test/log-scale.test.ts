@@ -10,6 +10,7 @@ import {
   testApiConfig,
   waitForEnd,
   type TestStack,
+  testClient,
 } from './support/stack.js';
 
 let stack: TestStack;
@@ -19,9 +20,9 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 test('1,000,000 lines from one container arrive through SSE complete and in order', async () => {
-  const { body } = await submit(stack.url, fixtureJob(['seq', '1', '1000000']));
+  const { body } = await submit(stack.alice, fixtureJob(['seq', '1', '1000000']));
   // A client that reconnects with Last-Event-ID when its stream drops, as EventSource does; none is expected.
-  const { events, reconnects } = await followToEnd(`${stack.url}/v1/jobs/${body.id}/logs?follow=true`);
+  const { events, reconnects } = await followToEnd(stack.alice, `/v1/jobs/${body.id}/logs?follow=true`);
   if (reconnects > 0) console.log(`the follow reconnected ${reconnects} time(s)`);
   const texts = events.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data).text as string);
   expect(texts.length).toBe(1_000_000);
@@ -33,7 +34,7 @@ test('1,000,000 lines from one container arrive through SSE complete and in orde
 
 test('the API restarting in the middle of a follow: the client resumes on the new one, no gap, no duplicate', async () => {
   const { body } = await submit(
-    stack.url,
+    stack.alice,
     fixtureJob([
       'sh',
       '-c',
@@ -45,9 +46,12 @@ test('the API restarting in the middle of a follow: the client resumes on the ne
   const first = await buildApp(testApiConfig(stack.prefix));
   await first.listen({ port: 0, host: '127.0.0.1' });
   const firstUrl = `http://127.0.0.1:${(first.server.address() as { port: number }).port}`;
-  const reading = readEvents(`${firstUrl}/v1/jobs/${body.id}/logs?follow=true`);
+  const reading = readEvents(
+    testClient(firstUrl, stack.alice.token, stack.alice.user),
+    `/v1/jobs/${body.id}/logs?follow=true`,
+  );
   for (;;) {
-    const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs?tail=1`)).text();
+    const text = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?tail=1`)).text();
     if (Number(text.trim().split(' ')[1] ?? 0) >= 700) break;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -59,12 +63,16 @@ test('the API restarting in the middle of a follow: the client resumes on the ne
   await second.listen({ port: 0, host: '127.0.0.1' });
   const secondUrl = `http://127.0.0.1:${(second.server.address() as { port: number }).port}`;
   try {
-    const after = await readEvents(`${secondUrl}/v1/jobs/${body.id}/logs?follow=true`, { 'last-event-id': lastId });
+    const after = await readEvents(
+      testClient(secondUrl, stack.alice.token, stack.alice.user),
+      `/v1/jobs/${body.id}/logs?follow=true`,
+      { 'last-event-id': lastId },
+    );
     const all = [...before, ...after].filter((e) => e.event === 'log');
     expect(all.map((e) => JSON.parse(e.data).text)).toEqual(Array.from({ length: 3000 }, (_, i) => `line ${i + 1}`));
     expect(new Set(all.map((e) => e.id)).size).toBe(3000);
     expect(after.at(-1)).toMatchObject({ event: 'end' });
-    expect((await waitForEnd(stack.url, body.id)).state).toBe('succeeded');
+    expect((await waitForEnd(stack.alice, body.id)).state).toBe('succeeded');
   } finally {
     await second.close();
   }

@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 async function dataset(body: Buffer, query: Record<string, string>): Promise<Dataset> {
-  const res = await fetch(`${stack.url}/v1/datasets?${new URLSearchParams(query)}`, {
+  const res = await stack.alice.fetch(`/v1/datasets?${new URLSearchParams(query)}`, {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
     body: new Uint8Array(body),
@@ -25,7 +25,7 @@ async function dataset(body: Buffer, query: Record<string, string>): Promise<Dat
 }
 
 async function create(spec: unknown): Promise<Pipeline> {
-  const res = await fetch(`${stack.url}/v1/pipelines`, {
+  const res = await stack.alice.fetch(`/v1/pipelines`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(spec),
@@ -38,7 +38,7 @@ async function create(spec: unknown): Promise<Pipeline> {
 async function settle(id: string, timeoutMs: number): Promise<Pipeline> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const p = (await (await fetch(`${stack.url}/v1/pipelines/${id}`)).json()) as Pipeline;
+    const p = (await (await stack.alice.fetch(`/v1/pipelines/${id}`)).json()) as Pipeline;
     if (p.state !== 'running') return p;
     if (Date.now() > deadline) throw new Error(`pipeline still running: ${JSON.stringify(p.steps)}`);
     await new Promise((r) => setTimeout(r, 250));
@@ -77,9 +77,9 @@ test('domain-adapt runs pretrain → fine-tune → ONNX export on the CPU image;
   expect(done.steps[4]).toMatchObject({ skip: 'not-applicable', reason: 'step trt-build was skipped' });
 
   // The fine-tune started from the pretraining's model, and the export from the fine-tune's.
-  const finetune = await (await fetch(`${stack.url}/v1/jobs/${done.steps[1]!.job}`)).json();
+  const finetune = await (await stack.alice.fetch(`/v1/jobs/${done.steps[1]!.job}`)).json();
   expect(finetune.spec.inputs.initFrom).toEqual({ job: done.steps[0]!.job, artifact: 'model' });
-  const exported = (await (await fetch(`${stack.url}/v1/jobs/${done.steps[2]!.job}/artifacts`)).json()) as {
+  const exported = (await (await stack.alice.fetch(`/v1/jobs/${done.steps[2]!.job}/artifacts`)).json()) as {
     artifacts: { path: string; kind: string }[];
   };
   expect(exported.artifacts).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'model.onnx' })]));
@@ -112,20 +112,20 @@ test('cancelling a pipeline cancels its running step and the ones waiting', asyn
     ],
   });
   for (let i = 0; i < 100; i++) {
-    const p = (await (await fetch(`${stack.url}/v1/pipelines/${created.id}`)).json()) as Pipeline;
+    const p = (await (await stack.alice.fetch(`/v1/pipelines/${created.id}`)).json()) as Pipeline;
     if (p.steps[0]!.state === 'running') break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const res = await fetch(`${stack.url}/v1/pipelines/${created.id}/cancel`, { method: 'POST' });
+  const res = await stack.alice.fetch(`/v1/pipelines/${created.id}/cancel`, { method: 'POST' });
   expect(((await res.json()) as Pipeline).state).toBe('cancelled');
-  const job = await (await fetch(`${stack.url}/v1/jobs/${created.steps[0]!.job ?? ''}`)).json();
+  const job = await (await stack.alice.fetch(`/v1/jobs/${created.steps[0]!.job ?? ''}`)).json();
   expect(job.id).toBeDefined();
   for (let i = 0; i < 100; i++) {
-    const j = await (await fetch(`${stack.url}/v1/jobs/${job.id}`)).json();
+    const j = await (await stack.alice.fetch(`/v1/jobs/${job.id}`)).json();
     if (j.state === 'cancelled') break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  const p = (await (await fetch(`${stack.url}/v1/pipelines/${created.id}`)).json()) as Pipeline;
+  const p = (await (await stack.alice.fetch(`/v1/pipelines/${created.id}`)).json()) as Pipeline;
   expect(p.steps[1]).toMatchObject({ state: 'cancelled', reason: 'the pipeline was cancelled' });
-  expect((await (await fetch(`${stack.url}/v1/jobs/${job.id}`)).json()).state).toBe('cancelled');
+  expect((await (await stack.alice.fetch(`/v1/jobs/${job.id}`)).json()).state).toBe('cancelled');
 });

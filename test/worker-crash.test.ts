@@ -13,6 +13,7 @@ import {
   submit,
   waitForEnd,
   type TestStack,
+  type TestClient,
 } from './support/stack.js';
 
 const stacks: TestStack[] = [];
@@ -28,6 +29,7 @@ function spawnWorker(stack: TestStack, workerId: string, env: Record<string, str
       REDIS_URL: testRedisUrl(),
       BERTH_PREFIX: prefix,
       BERTH_API_URL: stack.url,
+      BERTH_API_TOKEN: stack.workerApi.token,
       BERTH_WORKER_ID: workerId,
       BERTH_GPUS: '0',
       BERTH_HEARTBEAT_MS: '200',
@@ -45,9 +47,9 @@ async function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
 }
 
-async function waitForLog(url: string, id: string, needle: string): Promise<void> {
+async function waitForLog(client: TestClient, id: string, needle: string): Promise<void> {
   for (let i = 0; i < 300; i++) {
-    if ((await (await fetch(`${url}/v1/jobs/${id}/logs`)).text()).includes(needle)) return;
+    if ((await (await client.fetch(`/v1/jobs/${id}/logs`)).text()).includes(needle)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${needle} never appeared in the log of ${id}`);
@@ -62,17 +64,17 @@ test('killed mid-job and restarted, a worker re-attaches: one container, one com
   const stack = await startTestStack('crash-back', { prefix, worker: false });
   stacks.push(stack);
   const first = spawnWorker(stack, 'phoenix');
-  const { body } = await submit(stack.url, ticks(80, '0.1'));
-  await waitForLog(stack.url, body.id, 'tick 5\n');
+  const { body } = await submit(stack.alice, ticks(80, '0.1'));
+  await waitForLog(stack.alice, body.id, 'tick 5\n');
   await kill(first);
 
   const second = spawnWorker(stack, 'phoenix');
-  const job = await waitForEnd(stack.url, body.id, 60_000).finally(() => kill(second));
+  const job = await waitForEnd(stack.alice, body.id, 60_000).finally(() => kill(second));
 
   expect(job).toMatchObject({ state: 'succeeded', attempt: 1, exitCode: 0, worker: 'phoenix' });
   expect(job.attempts).toHaveLength(1);
   expect(job.history.filter((h) => h.state === 'succeeded')).toHaveLength(1);
-  const text = await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text();
+  const text = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   expect(text).toBe(Array.from({ length: 80 }, (_, i) => `tick ${i + 1}\n`).join(''));
   expect(await createdContainers(since, `berth.job=${body.id}`)).toEqual([body.id]);
 });
@@ -82,8 +84,8 @@ test('a container that exits while its worker is down is reported with its real 
   const stack = await startTestStack('crash-exit', { prefix, worker: false });
   stacks.push(stack);
   const first = spawnWorker(stack, 'sleeper');
-  const { body } = await submit(stack.url, fixtureJob(['sh', '-c', 'echo started; sleep 1; echo done; exit 7']));
-  await waitForLog(stack.url, body.id, 'started\n');
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', 'echo started; sleep 1; echo done; exit 7']));
+  await waitForLog(stack.alice, body.id, 'started\n');
   await kill(first);
   // The container finishes on its own while nobody watches it.
   const container = docker.getContainer(`berth-${body.id}-a1`);
@@ -91,9 +93,9 @@ test('a container that exits while its worker is down is reported with its real 
   expect((await container.inspect()).State.ExitCode).toBe(7);
 
   const second = spawnWorker(stack, 'sleeper');
-  const job = await waitForEnd(stack.url, body.id, 30_000).finally(() => kill(second));
+  const job = await waitForEnd(stack.alice, body.id, 30_000).finally(() => kill(second));
   expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 7, attempt: 1 });
-  expect(await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text()).toBe('started\ndone\n');
+  expect(await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text()).toBe('started\ndone\n');
 });
 
 test('a worker that never returns is written off: its job is retried elsewhere and its container removed', async () => {
@@ -102,19 +104,19 @@ test('a worker that never returns is written off: its job is retried elsewhere a
   const stack = await startTestStack('crash-lost', { prefix, worker: false, lostAfterMs });
   stacks.push(stack);
   const doomed = spawnWorker(stack, 'doomed', { BERTH_LOST_AFTER_MS: String(lostAfterMs) });
-  const { body } = await submit(stack.url, ticks(30, '0.1'));
-  await waitForLog(stack.url, body.id, 'tick 3\n');
+  const { body } = await submit(stack.alice, ticks(30, '0.1'));
+  await waitForLog(stack.alice, body.id, 'tick 3\n');
   await kill(doomed);
 
-  const rescuer = startTestWorker(prefix, { workerId: 'rescuer', timings: { lostAfterMs }, apiUrl: stack.url });
+  const rescuer = startTestWorker(prefix, { workerId: 'rescuer', timings: { lostAfterMs }, api: stack.workerApi });
   try {
-    const job = await waitForEnd(stack.url, body.id, 60_000);
+    const job = await waitForEnd(stack.alice, body.id, 60_000);
     expect(job).toMatchObject({ state: 'succeeded', attempt: 2, worker: 'rescuer' });
     expect(job.attempts.map((a) => [a.attempt, a.worker, a.reason ?? a.state])).toEqual([
       [1, 'doomed', 'WORKER_LOST'],
       [2, 'rescuer', 'succeeded'],
     ]);
-    const workers = (await (await fetch(`${stack.url}/v1/workers`)).json()) as {
+    const workers = (await (await stack.alice.fetch(`/v1/workers`)).json()) as {
       workers: { id: string; status: string }[];
     };
     expect(workers.workers.find((w) => w.id === 'doomed')?.status).toBe('lost');

@@ -11,13 +11,13 @@ beforeAll(async () => {
 afterAll(async () => stack.close());
 
 async function post(path: string): Promise<{ status: number; body: JobRecord & { error?: { code: string } } }> {
-  const res = await fetch(`${stack.url}${path}`, { method: 'POST' });
+  const res = await stack.alice.fetch(`${path}`, { method: 'POST' });
   return { status: res.status, body: await res.json() };
 }
 
 async function waitForState(id: string, state: string): Promise<JobRecord> {
   for (let i = 0; i < 300; i++) {
-    const job = (await (await fetch(`${stack.url}/v1/jobs/${id}`)).json()) as JobRecord;
+    const job = (await (await stack.alice.fetch(`/v1/jobs/${id}`)).json()) as JobRecord;
     if (job.state === state) return job;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -33,12 +33,12 @@ const forever = (trap: boolean) =>
 
 test('cancelling a running job stops its container within the grace period and records CANCELLED', async () => {
   // No TERM handler: PID 1 ignores SIGTERM, so this also proves the SIGKILL after the grace period.
-  const { body } = await submit(stack.url, forever(false));
+  const { body } = await submit(stack.alice, forever(false));
   await waitForState(body.id, 'running');
   const asked = Date.now();
   const res = await post(`/v1/jobs/${body.id}/cancel`);
   expect(res.status).toBe(202);
-  const job = await waitForEnd(stack.url, body.id, 15_000);
+  const job = await waitForEnd(stack.alice, body.id, 15_000);
   expect(Date.now() - asked).toBeLessThan(2000 + 4000);
   expect(job).toMatchObject({ state: 'cancelled', reason: 'CANCELLED' });
   expect(job.attempts).toHaveLength(1);
@@ -50,20 +50,20 @@ test('cancelling a running job stops its container within the grace period and r
 
 test('cancelling a queued job ends it at once; it never gets a container', async () => {
   // Fill both slots so the third job waits.
-  const busy = await Promise.all([submit(stack.url, forever(true)), submit(stack.url, forever(true))]);
+  const busy = await Promise.all([submit(stack.alice, forever(true)), submit(stack.alice, forever(true))]);
   await Promise.all(busy.map((b) => waitForState(b.body.id, 'running')));
-  const { body } = await submit(stack.url, fixtureJob(['echo', 'never']));
-  const queued = (await (await fetch(`${stack.url}/v1/jobs/${body.id}`)).json()) as JobRecord;
+  const { body } = await submit(stack.alice, fixtureJob(['echo', 'never']));
+  const queued = (await (await stack.alice.fetch(`/v1/jobs/${body.id}`)).json()) as JobRecord;
   expect(queued.queue).toMatchObject({ position: 1, placeable: true });
 
   const res = await post(`/v1/jobs/${body.id}/cancel`);
   expect(res.status).toBe(200);
   expect(res.body).toMatchObject({ state: 'cancelled', reason: 'CANCELLED', attempt: 0 });
   for (const b of busy) await post(`/v1/jobs/${b.body.id}/cancel`);
-  const ended = await Promise.all(busy.map((b) => waitForEnd(stack.url, b.body.id, 15_000)));
+  const ended = await Promise.all(busy.map((b) => waitForEnd(stack.alice, b.body.id, 15_000)));
   // These had a TERM handler: they saved their work and exited on SIGTERM.
   for (const b of busy) {
-    expect(await (await fetch(`${stack.url}/v1/jobs/${b.body.id}/logs`)).text()).toBe(
+    expect(await (await stack.alice.fetch(`/v1/jobs/${b.body.id}/logs`)).text()).toBe(
       'up\ngot TERM, saving a checkpoint\n',
     );
   }
@@ -72,16 +72,16 @@ test('cancelling a queued job ends it at once; it never gets a container', async
 });
 
 test('maxRuntime stops the job with SIGTERM (it checkpoints) and ends it as TIMEOUT', async () => {
-  const { body } = await submit(stack.url, { ...forever(true), maxRuntime: 2 });
-  const job = await waitForEnd(stack.url, body.id, 20_000);
+  const { body } = await submit(stack.alice, { ...forever(true), maxRuntime: 2 });
+  const job = await waitForEnd(stack.alice, body.id, 20_000);
   expect(job).toMatchObject({ state: 'failed', reason: 'TIMEOUT', exitCode: 143 });
   const ran = Date.parse(job.finishedAt!) - Date.parse(job.startedAt!);
   expect(ran).toBeGreaterThanOrEqual(2000);
   expect(ran).toBeLessThan(2000 + 4000);
-  expect(await (await fetch(`${stack.url}/v1/jobs/${body.id}/logs`)).text()).toBe(
+  expect(await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text()).toBe(
     'up\ngot TERM, saving a checkpoint\n',
   );
-  const events = (await (await fetch(`${stack.url}/v1/jobs/${body.id}/events`)).json()) as {
+  const events = (await (await stack.alice.fetch(`/v1/jobs/${body.id}/events`)).json()) as {
     events: { type: string }[];
   };
   expect(events.events.map((e) => e.type)).toContain('timeout');
@@ -89,18 +89,18 @@ test('maxRuntime stops the job with SIGTERM (it checkpoints) and ends it as TIME
 
 test('a process that allocates past its memory limit ends as OOM_KILLED', async () => {
   const { body } = await submit(
-    stack.url,
+    stack.alice,
     fixtureJob(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=256M', 'count=1'], { resources: { memory: '32m' } }),
   );
-  const job = await waitForEnd(stack.url, body.id, 20_000);
+  const job = await waitForEnd(stack.alice, body.id, 20_000);
   expect(job).toMatchObject({ state: 'failed', reason: 'OOM_KILLED', exitCode: 137 });
   expect(job.message).toContain('memory limit');
 });
 
 test('user failures are retried only when the spec asks; every attempt is listed with its reason', async () => {
-  const once = await submit(stack.url, fixtureJob(['sh', '-c', 'exit 4']));
-  const twice = await submit(stack.url, { ...fixtureJob(['sh', '-c', 'exit 4']), retries: { onFailure: 1 } });
-  const [a, b] = await Promise.all([waitForEnd(stack.url, once.body.id), waitForEnd(stack.url, twice.body.id)]);
+  const once = await submit(stack.alice, fixtureJob(['sh', '-c', 'exit 4']));
+  const twice = await submit(stack.alice, { ...fixtureJob(['sh', '-c', 'exit 4']), retries: { onFailure: 1 } });
+  const [a, b] = await Promise.all([waitForEnd(stack.alice, once.body.id), waitForEnd(stack.alice, twice.body.id)]);
   expect(a.attempts.map((x) => x.reason)).toEqual(['EXIT_NONZERO']);
   expect(b).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', attempt: 2 });
   expect(b.attempts.map((x) => [x.attempt, x.reason, x.exitCode])).toEqual([
@@ -111,30 +111,30 @@ test('user failures are retried only when the spec asks; every attempt is listed
 });
 
 test('a job that waits longer than its queueTtl ends as EXPIRED', async () => {
-  const busy = await Promise.all([submit(stack.url, forever(true)), submit(stack.url, forever(true))]);
-  const { body } = await submit(stack.url, { ...fixtureJob(['echo', 'late']), queueTtl: 1 });
-  const job = await waitForEnd(stack.url, body.id, 10_000);
+  const busy = await Promise.all([submit(stack.alice, forever(true)), submit(stack.alice, forever(true))]);
+  const { body } = await submit(stack.alice, { ...fixtureJob(['echo', 'late']), queueTtl: 1 });
+  const job = await waitForEnd(stack.alice, body.id, 10_000);
   expect(job).toMatchObject({ state: 'failed', reason: 'EXPIRED', attempt: 0 });
   for (const b of busy) await post(`/v1/jobs/${b.body.id}/cancel`);
-  await Promise.all(busy.map((b) => waitForEnd(stack.url, b.body.id, 15_000)));
+  await Promise.all(busy.map((b) => waitForEnd(stack.alice, b.body.id, 15_000)));
 });
 
 test('a job asking for more GPUs than any live worker has is refused at submit, with the reason', async () => {
-  const res = await submit(stack.url, fixtureJob(['true'], { resources: { gpus: 8 } }));
+  const res = await submit(stack.alice, fixtureJob(['true'], { resources: { gpus: 8 } }));
   expect(res.status).toBe(422);
   expect(res.body).toMatchObject({ error: { code: 'RESOURCES_UNSATISFIABLE' } });
   expect((res.body as unknown as { error: { message: string } }).error.message).toContain('largest live worker has 4');
 });
 
 test('GET /v1/workers shows the worker, its GPUs and versions; GET /v1/queue counts and orders', async () => {
-  const workers = (await (await fetch(`${stack.url}/v1/workers`)).json()) as {
+  const workers = (await (await stack.alice.fetch(`/v1/workers`)).json()) as {
     workers: { id: string; mode: string; status: string; gpus: { uuid: string }[]; dockerVersion?: string }[];
   };
   expect(workers.workers).toHaveLength(1);
   expect(workers.workers[0]).toMatchObject({ id: stack.workerId, mode: 'slots', status: 'live', gpuSource: 'config' });
   expect(workers.workers[0]!.gpus.map((g) => g.uuid)).toEqual(['0', '1', '2', '3']);
 
-  const queue = (await (await fetch(`${stack.url}/v1/queue`)).json()) as {
+  const queue = (await (await stack.alice.fetch(`/v1/queue`)).json()) as {
     counts: Record<string, number>;
     waiting: unknown[];
     workers: { id: string; gpus: number; free: number }[];

@@ -41,12 +41,12 @@ function imageJob(image: string) {
 }
 
 async function events(id: string): Promise<{ type: string; data: Record<string, unknown> }[]> {
-  return ((await (await fetch(`${stack.url}/v1/jobs/${id}/events`)).json()) as { events: never[] }).events;
+  return ((await (await stack.alice.fetch(`/v1/jobs/${id}/events`)).json()) as { events: never[] }).events;
 }
 
 test('a job whose image is missing pulls it first and records the pull progress as events', async () => {
-  const { body } = await submit(stack.url, imageJob(`${open.host}/berth-wp-${run}/ok:v1`));
-  const job = await waitForEnd(stack.url, body.id, 30_000);
+  const { body } = await submit(stack.alice, imageJob(`${open.host}/berth-wp-${run}/ok:v1`));
+  const job = await waitForEnd(stack.alice, body.id, 30_000);
   expect(job).toMatchObject({ state: 'succeeded', attempt: 1 });
   expect(job.history.map((h) => h.state)).toEqual([
     'queued',
@@ -68,8 +68,8 @@ test('an image the registry does not have fails in seconds as IMAGE_PULL_FAILED,
   const image = `${open.host}/berth-wp-${run}/absent:v1`;
   open.script(`berth-wp-${run}/absent`, { manifestStatus: 404 });
   const t0 = Date.now();
-  const { body } = await submit(stack.url, imageJob(image));
-  const job = await waitForEnd(stack.url, body.id, 30_000);
+  const { body } = await submit(stack.alice, imageJob(image));
+  const job = await waitForEnd(stack.alice, body.id, 30_000);
   expect(Date.now() - t0).toBeLessThan(5000);
   expect(job).toMatchObject({ state: 'failed', reason: 'IMAGE_PULL_FAILED', attempt: 1 });
   expect(job.message).toContain(image);
@@ -78,21 +78,21 @@ test('an image the registry does not have fails in seconds as IMAGE_PULL_FAILED,
 
 test('a registry that keeps failing (5xx) is an infrastructure failure: retried as new attempts, then INFRA_ERROR', async () => {
   open.script(`berth-wp-${run}/flaky`, { manifestStatus: 500 });
-  const { body } = await submit(stack.url, imageJob(`${open.host}/berth-wp-${run}/flaky:v1`));
-  const job = await waitForEnd(stack.url, body.id, 30_000);
+  const { body } = await submit(stack.alice, imageJob(`${open.host}/berth-wp-${run}/flaky:v1`));
+  const job = await waitForEnd(stack.alice, body.id, 30_000);
   expect(job).toMatchObject({ state: 'failed', reason: 'INFRA_ERROR', attempt: 3 });
   expect(job.attempts.map((a) => a.reason)).toEqual(['INFRA_ERROR', 'INFRA_ERROR', 'INFRA_ERROR']);
   expect((await events(body.id)).filter((e) => e.type === 'retry')).toHaveLength(2);
 });
 
 test('an NGC-style registry is pulled with the worker key as $oauthtoken; the key shows up nowhere', async () => {
-  const { body } = await submit(stack.url, imageJob(`${secured.host}/berth-wp-${run}/private:v1`));
-  const job = await waitForEnd(stack.url, body.id, 30_000);
+  const { body } = await submit(stack.alice, imageJob(`${secured.host}/berth-wp-${run}/private:v1`));
+  const job = await waitForEnd(stack.alice, body.id, 30_000);
   expect(job).toMatchObject({ state: 'succeeded' });
   const basic = `Basic ${Buffer.from(`$oauthtoken:${key}`).toString('base64')}`;
   expect(secured.requestsFor(`berth-wp-${run}/private`).some((r) => r.headers.authorization === basic)).toBe(true);
   for (const path of [`/v1/jobs/${body.id}`, `/v1/jobs/${body.id}/events`, `/v1/jobs/${body.id}/logs`, '/v1/workers']) {
-    expect(await (await fetch(`${stack.url}${path}`)).text()).not.toContain(key);
+    expect(await (await stack.alice.fetch(`${path}`)).text()).not.toContain(key);
   }
   expect(secured.requests.every((r) => !r.url.includes(key))).toBe(true);
 });

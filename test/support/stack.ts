@@ -1,10 +1,12 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
-import type { GpuMode, JobRecord } from '@berth/contracts';
+import type { GpuMode, JobRecord, Quotas, User } from '@berth/contracts';
+import type { ApiTarget } from '../../apps/worker/src/api-client.js';
 import type { RetryPolicy, StreamCaps } from '@berth/store';
 import type { GpuTelemetry } from '../../apps/worker/src/gpu/telemetry.js';
 import { loadManifests } from '@berth/manifests';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -28,12 +30,37 @@ export interface TestStack {
   workerId: string;
   dataDir: string;
   worker: BerthWorker | undefined;
+  /** The first admin (the bootstrap token), and two members who must not see each other's things. */
+  admin: TestClient;
+  alice: TestClient;
+  bob: TestClient;
+  /** The API as a worker account reaches it: for workers started beside the stack's own. */
+  workerApi: ApiTarget;
   close(): Promise<void>;
 }
 
+/** One user's way into the API: their token, added to every request. */
+export interface TestClient {
+  url: string;
+  token: string;
+  user: User;
+  /** fetch(url + path) with `Authorization: Bearer <token>` (unless the init sets its own). */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+}
+
+export function testClient(url: string, token: string, user: User): TestClient {
+  return {
+    url,
+    token,
+    user,
+    fetch: (path, init = {}) =>
+      fetch(`${url}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(init.headers as object) } }),
+  };
+}
+
 export interface TestWorkerOptions {
-  /** The API the worker uploads artifacts to (startTestStack fills it in). */
-  apiUrl?: string;
+  /** The API the worker uploads artifacts to, as its worker account (startTestStack fills it in). */
+  api?: ApiTarget;
   workerId?: string;
   concurrency?: number;
   mode?: GpuMode;
@@ -51,6 +78,8 @@ export interface TestWorkerOptions {
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
+  /** API settings to change (quotas, rate limit, image allowlist…). */
+  apiConfig?: Partial<ApiConfig>;
   redisUrl?: string;
   worker?: boolean;
   prefix?: string;
@@ -78,7 +107,7 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     mode: o.mode ?? 'whole-host',
     gpus: configInventory(o.gpus ?? '0'),
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
-    apiUrl: o.apiUrl ?? 'http://127.0.0.1:9',
+    api: o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' },
     uploadIntervalMs: 300,
     manifests: loadManifests(o.manifestsDir ?? manifestsDir),
     ...(o.caps ? { caps: o.caps } : {}),
@@ -107,6 +136,16 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
     keepCheckpoints: 3,
     artifactMaxBytes: 1024 ** 3,
     datasetMaxBytes: 256 * 1024 ** 2,
+    bootstrapTokenFile: join(tmpdir(), 'berth-test-api', prefix, 'admin-token'),
+    // No limits unless a test sets them: tests submit and poll far faster than people do.
+    memberQuotas: { queuedJobs: null, gpus: null },
+    rateLimit: { perSecond: 100_000, burst: 100_000 },
+    images: {
+      allow: ['docker.io/berth/**', 'nvcr.io/nvidia/**', '127.0.0.1:*/**', 'localhost:*/**'],
+      requireDigest: false,
+    },
+    signedUrlTtlSeconds: 600,
+    webDir: join(__dirname, '../../apps/web/dist'),
     logLevel: 'silent',
     ...overrides,
   };
@@ -115,21 +154,25 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
 export async function startTestStack(name: string, opts: TestStackOptions = {}): Promise<TestStack> {
   const prefix = opts.prefix ?? testPrefix(name);
   const redisUrl = opts.redisUrl ?? testRedisUrl();
-  const app = await buildApp(
-    testApiConfig(prefix, {
-      redisUrl,
-      manifestsDir: opts.manifestsDir ?? manifestsDir,
-      lostAfterMs: opts.lostAfterMs ?? opts.timings?.lostAfterMs ?? 300_000,
-      ...(opts.retry ? { retry: opts.retry } : {}),
-      ...(opts.apiDataDir ? { dataDir: opts.apiDataDir } : {}),
-    }),
-  );
+  const config = testApiConfig(prefix, {
+    redisUrl,
+    manifestsDir: opts.manifestsDir ?? manifestsDir,
+    lostAfterMs: opts.lostAfterMs ?? opts.timings?.lostAfterMs ?? 300_000,
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.apiDataDir ? { dataDir: opts.apiDataDir } : {}),
+    ...opts.apiConfig,
+  });
+  const app = await buildApp(config);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : '';
+  const admin = await signIn(url, readFileSync(config.bootstrapTokenFile, 'utf8').trim());
+  const alice = await addUser(admin, 'alice', 'member');
+  const bob = await addUser(admin, 'bob', 'member');
+  const workerApi = { url, token: (await addUser(admin, 'worker', 'worker')).token };
   const workerId = opts.workerId ?? `w-${prefix}`;
   const worker =
-    opts.worker === false ? undefined : startTestWorker(prefix, { ...opts, redisUrl, workerId, apiUrl: url });
+    opts.worker === false ? undefined : startTestWorker(prefix, { ...opts, redisUrl, workerId, api: workerApi });
   await worker?.ready;
   return {
     app,
@@ -138,6 +181,10 @@ export async function startTestStack(name: string, opts: TestStackOptions = {}):
     workerId,
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
     worker,
+    admin,
+    alice,
+    bob,
+    workerApi,
     async close() {
       await worker?.close();
       await app.close();
@@ -145,8 +192,35 @@ export async function startTestStack(name: string, opts: TestStackOptions = {}):
   };
 }
 
-export async function submit(url: string, spec: unknown): Promise<{ status: number; body: JobRecord }> {
-  const res = await fetch(`${url}/v1/jobs`, {
+async function signIn(url: string, token: string): Promise<TestClient> {
+  const res = await fetch(`${url}/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`the token does not sign in: ${res.status} ${await res.text()}`);
+  return testClient(url, token, ((await res.json()) as { user: User }).user);
+}
+
+/** A new user of this role, made by the admin through the API, with a token of their own. */
+export async function addUser(
+  admin: TestClient,
+  name: string,
+  role: 'admin' | 'member' | 'worker',
+  quotas?: Partial<Quotas>,
+): Promise<TestClient> {
+  const post = async (path: string, body: unknown) => {
+    const res = await admin.fetch(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<Record<string, unknown>>;
+  };
+  const user = (await post('/v1/users', { name, role, ...(quotas ? { quotas } : {}) })) as unknown as User;
+  const token = await post('/v1/tokens', { name: `${name}-test`, user: user.id });
+  return testClient(admin.url, String(token.token), user);
+}
+
+export async function submit(client: TestClient, spec: unknown): Promise<{ status: number; body: JobRecord }> {
+  const res = await client.fetch('/v1/jobs', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(spec),
@@ -169,35 +243,40 @@ export interface SseEvent {
  * connection), or the server closing the stream.
  */
 export async function readEvents(
-  url: string,
+  client: TestClient,
+  path: string,
   headers: Record<string, string> = {},
   stop: { count?: string; after?: number } = {},
 ): Promise<SseEvent[]> {
-  return readOnce(url, headers, stop);
+  return readOnce(client, path, headers, stop);
 }
 
 /**
  * Follows like a browser's EventSource: when the stream closes before its `end` event, it reconnects with
  * Last-Event-ID. Returns the events and how many times it had to reconnect.
  */
-export async function followToEnd(url: string): Promise<{ events: SseEvent[]; reconnects: number }> {
+export async function followToEnd(
+  client: TestClient,
+  path: string,
+): Promise<{ events: SseEvent[]; reconnects: number }> {
   let events: SseEvent[] = [];
   for (let reconnects = 0; reconnects < 20; reconnects++) {
     let last: string | undefined;
     for (let i = events.length - 1; i >= 0 && !last; i--) last = events[i]!.id;
-    events = events.concat(await readOnce(url, last ? { 'last-event-id': last } : {}, {}));
+    events = events.concat(await readOnce(client, path, last ? { 'last-event-id': last } : {}, {}));
     if (events.at(-1)?.event === 'end') return { events, reconnects };
   }
   throw new Error('the stream never reached its end event');
 }
 
 async function readOnce(
-  url: string,
+  client: TestClient,
+  path: string,
   headers: Record<string, string>,
   stop: { count?: string; after?: number },
 ): Promise<SseEvent[]> {
   const ac = new AbortController();
-  const res = await fetch(url, { headers, signal: ac.signal });
+  const res = await client.fetch(path, { headers, signal: ac.signal });
   if (!res.headers.get('content-type')?.includes('text/event-stream')) {
     throw new Error(`not an event stream: ${res.status} ${await res.text()}`);
   }
@@ -237,10 +316,10 @@ async function readOnce(
 }
 
 /** Polls a job until it reaches a terminal state. */
-export async function waitForEnd(url: string, id: string, timeoutMs = 60_000): Promise<JobRecord> {
+export async function waitForEnd(client: TestClient, id: string, timeoutMs = 60_000): Promise<JobRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = (await (await fetch(`${url}/v1/jobs/${id}`)).json()) as JobRecord;
+    const job = (await (await client.fetch(`/v1/jobs/${id}`)).json()) as JobRecord;
     if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));

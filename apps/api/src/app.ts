@@ -10,12 +10,16 @@ import {
 } from 'fastify-type-provider-zod';
 import { loadManifests } from '@berth/manifests';
 import type { ApiConfig } from './env.js';
+import { DatasetId, JobId, PipelineId } from '@berth/contracts';
+import { installAuth } from './auth/auth.js';
+import { bootstrapAdmin } from './auth/bootstrap.js';
 import { registerErrorHandler } from './plugins/errors.js';
+import { authRoutes } from './routes/auth.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { pipelineRoutes } from './routes/pipelines.js';
 import { Pipelines } from './pipelines/pipelines.js';
-import { PipelineStore } from '@berth/store';
+import { PipelineStore, redisReady } from '@berth/store';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { logRoutes } from './routes/logs.js';
@@ -60,7 +64,33 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
 
   const services = buildServices(config);
   app.addHook('onClose', async () => services.close());
+  const pipelineStore = new PipelineStore(services.redis, config.prefix);
 
+  // Before any route is added: the auth hooks read every route's rules as it is registered.
+  const auth = installAuth(app, {
+    store: services.auth,
+    call: services.call,
+    rateLimit: config.rateLimit,
+    signedUrlTtlSeconds: config.signedUrlTtlSeconds,
+    ownerOf: {
+      job: (id) => (JobId.safeParse(id).success ? services.store.ownerOf(id) : Promise.resolve(null)),
+      dataset: async (id) =>
+        (DatasetId.safeParse(id).success ? await services.datasets.records.get(id) : null)?.owner ?? null,
+      pipeline: async (id) => (PipelineId.safeParse(id).success ? await pipelineStore.get(id) : null)?.owner ?? null,
+    },
+  });
+  // The first admin is made as soon as Redis answers (now, or when it comes back); one try at a time.
+  let bootstrapping: Promise<void> | undefined;
+  const bootstrap = () =>
+    (bootstrapping ??= bootstrapAdmin(services.auth, config.bootstrapTokenFile)
+      .then((made) => {
+        if (made)
+          app.log.warn({ file: config.bootstrapTokenFile }, 'created the admin user; its token is in this file');
+      })
+      .catch((err: unknown) => app.log.error({ err }, 'could not make the first admin'))
+      .finally(() => (bootstrapping = undefined)));
+  services.redis.on('ready', () => void bootstrap());
+  if (await redisReady(services.redis, 3000)) await bootstrap();
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -71,8 +101,13 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
         license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
       servers: [{ url: '/' }],
-      // No authentication yet: bearer tokens arrive with the tenancy issue.
-      security: [],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'An API token (berth_…) from POST /v1/tokens' },
+        },
+      },
+      // Every operation but health and this document; browsers may use a signed URL (POST /v1/signed-urls) instead.
+      security: [{ bearer: [] }],
       tags: [
         { name: 'jobs', description: 'Submit and inspect jobs' },
         { name: 'manifests', description: 'The recipe catalog' },
@@ -82,6 +117,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
         { name: 'datasets', description: 'Domain data brought in: uploaded, checked, mounted at /data' },
         { name: 'artifacts', description: 'Checkpoints, models and logs jobs leave behind' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'auth', description: 'Users, API tokens, signed URLs' },
       ],
     },
     transform: jsonSchemaTransform,
@@ -91,6 +127,15 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  await app.register(
+    authRoutes({
+      store: services.auth,
+      auth,
+      call: services.call,
+      memberQuotas: config.memberQuotas,
+      signedUrlTtlSeconds: config.signedUrlTtlSeconds,
+    }),
+  );
   installPrometheus(app, services);
   await app.register(healthRoutes(services));
   await app.register(jobRoutes(services, manifests));
@@ -99,7 +144,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(queueRoutes(services));
   await app.register(artifactRoutes(services));
   await app.register(datasetRoutes(services));
-  const pipelines = new Pipelines(services, manifests, new PipelineStore(services.redis, config.prefix));
+  const pipelines = new Pipelines(services, manifests, pipelineStore);
   await app.register(pipelineRoutes(pipelines));
   // Steps advance as jobs end; any API process may do it (one at a time per pipeline).
   const advancing = setInterval(() => void pipelines.sweep().catch(() => {}), config.sweepMs);

@@ -1,6 +1,9 @@
 // The API's configuration: parsed once from the environment; nothing else reads process.env.
-import { clusterEnv } from '@berth/contracts';
+import { clusterEnv, type Quotas } from '@berth/contracts';
+import { join } from 'node:path';
 import { z } from 'zod';
+import type { RateLimit } from './auth/auth.js';
+import type { ImagePolicy } from './jobs/image-policy.js';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -24,6 +27,21 @@ const Env = z.object({
     .int()
     .min(1)
     .default(16 * 1024 ** 3),
+  /** The first admin's token: read from here on the first start, or made and written here (0600). */
+  BERTH_BOOTSTRAP_TOKEN_FILE: z.string().optional(),
+  /** A new member's limits: jobs waiting at once, and GPUs asked for by their unfinished jobs together. */
+  BERTH_QUOTA_QUEUED_JOBS: z.coerce.number().int().min(0).default(1000),
+  BERTH_QUOTA_GPUS: z.coerce.number().int().min(0).default(64),
+  /** Requests a second a member may make on average (per API process), and at once after a quiet spell. */
+  BERTH_RATE_LIMIT: z.coerce.number().min(0.1).default(100),
+  BERTH_RATE_BURST: z.coerce.number().int().min(1).default(400),
+  /** Comma-separated image patterns jobs may run (`*` one path part, `**` any). */
+  BERTH_IMAGE_ALLOWLIST: z.string().default('nvcr.io/nvidia/**,docker.io/berth/**'),
+  BERTH_IMAGE_REQUIRE_DIGEST: z.stringbool().default(false),
+  /** How long a signed URL (EventSource, download links) works. */
+  BERTH_SIGNED_URL_TTL_S: z.coerce.number().int().min(10).max(86_400).default(600),
+  /** The built dashboard (apps/web/dist), served at /. */
+  BERTH_WEB_DIR: z.string().default('./apps/web/dist'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -42,6 +60,12 @@ export interface ApiConfig {
   keepCheckpoints: number;
   artifactMaxBytes: number;
   datasetMaxBytes: number;
+  bootstrapTokenFile: string;
+  memberQuotas: Quotas;
+  rateLimit: RateLimit;
+  images: ImagePolicy;
+  signedUrlTtlSeconds: number;
+  webDir: string;
   logLevel: string;
 }
 
@@ -60,6 +84,17 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     keepCheckpoints: e.BERTH_KEEP_CHECKPOINTS,
     artifactMaxBytes: e.BERTH_ARTIFACT_MAX_BYTES,
     datasetMaxBytes: e.BERTH_DATASET_MAX_BYTES,
+    bootstrapTokenFile: e.BERTH_BOOTSTRAP_TOKEN_FILE ?? join(e.BERTH_DATA_DIR, 'admin-token'),
+    memberQuotas: { queuedJobs: e.BERTH_QUOTA_QUEUED_JOBS, gpus: e.BERTH_QUOTA_GPUS },
+    rateLimit: { perSecond: e.BERTH_RATE_LIMIT, burst: e.BERTH_RATE_BURST },
+    images: {
+      allow: e.BERTH_IMAGE_ALLOWLIST.split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+      requireDigest: e.BERTH_IMAGE_REQUIRE_DIGEST,
+    },
+    signedUrlTtlSeconds: e.BERTH_SIGNED_URL_TTL_S,
+    webDir: e.BERTH_WEB_DIR,
     logLevel: e.LOG_LEVEL,
   };
 }

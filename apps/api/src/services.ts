@@ -1,6 +1,7 @@
 // The API's shared services, owned here and closed together: Redis connections, the stores, the housekeeping timer.
 import {
   ArtifactIndex,
+  AuthStore,
   connectRedis,
   DatasetStore,
   EventStream,
@@ -19,11 +20,15 @@ import { FsArtifactStore } from './artifacts/artifact-store.js';
 import { Artifacts } from './artifacts/artifacts.js';
 import { Datasets } from './datasets/datasets.js';
 import type { ApiConfig } from './env.js';
+import type { ImagePolicy } from './jobs/image-policy.js';
 import { SseClients } from './streams/sse.js';
 import { TailHub } from './streams/tail-hub.js';
 
 export interface Services {
   redis: Redis;
+  auth: AuthStore;
+  /** Which images jobs may run. */
+  images: ImagePolicy;
   store: JobStore;
   logs: LogStream;
   metrics: MetricStream;
@@ -64,6 +69,8 @@ export function buildServices(config: ApiConfig): Services {
   sweeper.unref();
   return {
     redis,
+    auth: new AuthStore(redis, config.prefix),
+    images: config.images,
     store,
     logs: new LogStream(redis, config.prefix),
     metrics: new MetricStream(redis, config.prefix),

@@ -12,6 +12,8 @@ const demoJob = {
   labels: { purpose: 'demo' },
 };
 
+const auth = (stack: Stack) => ({ authorization: `Bearer ${stack.adminToken}` });
+
 interface Summary {
   F1?: number;
   exact_match?: number;
@@ -20,7 +22,7 @@ interface Summary {
 async function run(stack: Stack, dataDir: string): Promise<number> {
   const res = await fetch(`${stack.apiUrl}/v1/jobs`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...auth(stack), 'content-type': 'application/json' },
     body: JSON.stringify(demoJob),
   });
   const job = (await res.json()) as { id: string; error?: { message: string } };
@@ -28,7 +30,7 @@ async function run(stack: Stack, dataDir: string): Promise<number> {
   log(`berth: submitted ${job.id}; following its log (pretraining, then SQuAD fine-tuning: a few minutes on a CPU)`);
 
   let summary: Summary = {};
-  const state = await followLog(`${stack.apiUrl}/v1/jobs/${job.id}/logs?follow=true`, (text) => {
+  const state = await followLog(stack, `/v1/jobs/${job.id}/logs?follow=true`, (text) => {
     process.stdout.write(`${text}\n`);
     if (text.startsWith('DLLL ')) {
       const record = JSON.parse(text.slice(5)) as { step?: unknown; data?: Summary };
@@ -36,7 +38,7 @@ async function run(stack: Stack, dataDir: string): Promise<number> {
         summary = record.data;
     }
   });
-  const final = (await (await fetch(`${stack.apiUrl}/v1/jobs/${job.id}`)).json()) as {
+  const final = (await (await fetch(`${stack.apiUrl}/v1/jobs/${job.id}`, { headers: auth(stack) })).json()) as {
     state: string;
     message?: string;
   };
@@ -56,11 +58,13 @@ async function run(stack: Stack, dataDir: string): Promise<number> {
 }
 
 /** Follows the SSE log to its end event, resuming with Last-Event-ID if the connection drops. Returns the final state. */
-async function followLog(url: string, onLine: (text: string) => void): Promise<string> {
+async function followLog(stack: Stack, path: string, onLine: (text: string) => void): Promise<string> {
   let lastId: string | undefined;
   for (;;) {
     try {
-      const res = await fetch(url, { headers: lastId ? { 'last-event-id': lastId } : {} });
+      const res = await fetch(`${stack.apiUrl}${path}`, {
+        headers: { ...auth(stack), ...(lastId ? { 'last-event-id': lastId } : {}) },
+      });
       const decoder = new TextDecoder();
       let buf = '';
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {

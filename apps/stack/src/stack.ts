@@ -1,9 +1,10 @@
 // Brings berth up on one machine: its own redis-server unless REDIS_URL is given, the API and one worker as
 // child processes, the local Docker engine. Owns every child and stops them all on close.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StackConfig } from './env.js';
@@ -17,6 +18,8 @@ const appsDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export interface Stack {
   apiUrl: string;
   redisUrl: string;
+  /** The first admin's token (from the data dir): the operator of a one-machine stack. */
+  adminToken: string;
   /** Resolves when any child exits on its own (a crash): the stack is then broken. */
   exited: Promise<string>;
   stop(): Promise<void>;
@@ -45,30 +48,68 @@ export async function startStack(config: StackConfig, log: (line: string) => voi
     }
     const env = { ...process.env, REDIS_URL: redisUrl, BERTH_DATA_DIR: dataDir, LOG_LEVEL: config.LOG_LEVEL };
     const apiEnv = { ...env, PORT: String(config.PORT), HOST: config.HOST };
-    children.push({ name: 'api', proc: spawnNode(join(appsDir, 'api/dist/main.js'), apiEnv) });
-    // The worker uploads artifacts to this API; the API listens on all interfaces only if HOST says so.
-    const apiHost = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
-    const workerEnv = { ...env, BERTH_API_URL: `http://${apiHost}:${config.PORT}` };
-    children.push({ name: 'worker', proc: spawnNode(join(appsDir, 'worker/dist/main.js'), workerEnv) });
+    const exits: Promise<string>[] = [];
+    const launch = (name: string, script: string, childEnv: NodeJS.ProcessEnv) => {
+      const proc = spawnNode(join(appsDir, script), childEnv);
+      children.push({ name, proc });
+      exits.push(new Promise<string>((res) => proc.once('exit', (code) => res(`${name} exited with ${code}`))));
+    };
+    const crashed = () =>
+      Promise.race(exits).then((why) => Promise.reject(new StackError(`berth: ${why} during start-up`)));
+    launch('api', 'api/dist/main.js', apiEnv);
+    // The API listens on all interfaces only if HOST says so; the worker and the demo talk to it on loopback.
     const apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
-    const exited = Promise.race(
-      children.map(
-        ({ name, proc }) =>
-          new Promise<string>((res) => proc.once('exit', (code) => res(`${name} exited with ${code}`))),
-      ),
-    );
     const ready = waitFor(
       async () => (await httpStatus(`${apiUrl}/readyz`)) === 200,
       20_000,
       'the API did not become ready',
     );
-    await Promise.race([ready, exited.then((why) => Promise.reject(new StackError(`berth: ${why} during start-up`)))]);
+    await Promise.race([ready, crashed()]);
+    // The API made the first admin on its first start; the worker gets an account and token of its own.
+    const adminToken = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    const workerTokenFile = await ensureWorkerToken(apiUrl, adminToken, join(dataDir, 'worker-token'));
+    launch('worker', 'worker/dist/main.js', { ...env, BERTH_API_URL: apiUrl, BERTH_API_TOKEN_FILE: workerTokenFile });
     log(`berth: API on ${apiUrl} (docs at ${apiUrl}/docs), one worker on the local Docker engine`);
-    return { apiUrl, redisUrl, exited, stop };
+    log(`berth: the admin token is in ${join(dataDir, 'admin-token')}`);
+    return { apiUrl, redisUrl, adminToken, exited: Promise.race(exits), stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/**
+ * The worker's token file: kept from an earlier start while it still works, otherwise a worker account (made once)
+ * gets a new token, written 0600.
+ */
+async function ensureWorkerToken(apiUrl: string, adminToken: string, file: string): Promise<string> {
+  const api = async (path: string, init: { method?: string; body?: unknown; token?: string } = {}) => {
+    const res = await fetch(`${apiUrl}${path}`, {
+      method: init.method ?? 'GET',
+      headers: {
+        authorization: `Bearer ${init.token ?? adminToken}`,
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(init.body ? { body: JSON.stringify(init.body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  if (existsSync(file) && (await api('/v1/me', { token: readFileSync(file, 'utf8').trim() })).status === 200) {
+    return file;
+  }
+  const name = `worker-${hostname()
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]/g, '-')}`.slice(0, 63);
+  let user = await api('/v1/users', { method: 'POST', body: { name, role: 'worker' } });
+  if (user.status === 409) {
+    const all = (await api('/v1/users')).body.users as { id: string; name: string }[];
+    user = { status: 200, body: all.find((u) => u.name === name)! };
+  }
+  const token = await api('/v1/tokens', { method: 'POST', body: { name: 'stack', user: user.body.id } });
+  if (token.status !== 201)
+    throw new StackError(`berth: could not make the worker's token: ${JSON.stringify(token.body)}`);
+  writeFileSync(file, `${String(token.body.token)}\n`, { mode: 0o600 });
+  return file;
 }
 
 function startRedis(port: number, dir: string): ChildProcess {

@@ -1,4 +1,5 @@
 // One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
+import type { ApiTarget } from './api-client.js';
 import { terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
@@ -50,7 +51,7 @@ export interface AttemptContext {
   /** Datasets and other jobs' artifacts, fetched once and cached. */
   inputs: InputCache;
   /** Where results are uploaded (the API). */
-  apiUrl: string;
+  api: ApiTarget;
   /** How often complete checkpoints are looked for and uploaded while the job runs. */
   uploadIntervalMs: number;
   logger: Logger;
@@ -183,7 +184,7 @@ export class Attempt {
       });
       const output = pump;
       await mkdir(launch.resultsDir, { recursive: true });
-      const uploader = new ArtifactUploader(this.ctx.apiUrl, jobId, attempt, launch.resultsDir, manifest.artifacts);
+      const uploader = new ArtifactUploader(this.ctx.api, jobId, attempt, launch.resultsDir, manifest.artifacts);
       this.uploadWhileRunning(uploader);
       const result = await runtime.run(launch, {
         onRunning: async () => {

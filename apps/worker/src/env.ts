@@ -7,6 +7,9 @@ const Env = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /** The API this worker uploads artifacts to. */
   BERTH_API_URL: z.string().url().default('http://127.0.0.1:8080'),
+  /** The worker account's API token; prefer the file form (a mounted secret). */
+  BERTH_API_TOKEN: z.string().optional(),
+  BERTH_API_TOKEN_FILE: z.string().optional(),
   DOCKER_HOST: z.string().optional(),
   BERTH_DATA_DIR: z.string().default('./var'),
   BERTH_MANIFESTS_DIR: z.string().default('./ngc-manifests'),
@@ -49,7 +52,7 @@ const Env = z.object({
 
 export interface WorkerConfig {
   redisUrl: string;
-  apiUrl: string;
+  api: { url: string; token?: string; tokenFile?: string };
   /** unix:///path or tcp://host:port; the local socket when unset. */
   dockerHost: string | undefined;
   dataDir: string;
@@ -76,7 +79,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const e = Env.parse(env);
   return {
     redisUrl: e.REDIS_URL,
-    apiUrl: e.BERTH_API_URL,
+    api: {
+      url: e.BERTH_API_URL,
+      ...(e.BERTH_API_TOKEN ? { token: e.BERTH_API_TOKEN } : {}),
+      ...(e.BERTH_API_TOKEN_FILE ? { tokenFile: e.BERTH_API_TOKEN_FILE } : {}),
+    },
     dockerHost: e.DOCKER_HOST,
     dataDir: e.BERTH_DATA_DIR,
     manifestsDir: e.BERTH_MANIFESTS_DIR,
@@ -108,10 +115,15 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   };
 }
 
-/** The configuration as it may be logged: the NGC key never appears, only whether one is set. */
+/** The configuration as it may be logged: the NGC key and the API token never appear, only whether one is set. */
 export function loggableConfig(config: WorkerConfig): Record<string, unknown> {
-  const { ngc, ...rest } = config;
-  return { ...rest, ngc: { registry: ngc.registry, key: ngc.key || ngc.keyFile ? '[set]' : '[none]' } };
+  const { ngc, api, ...rest } = config;
+  const set = (...values: (string | undefined)[]) => (values.some(Boolean) ? '[set]' : '[none]');
+  return {
+    ...rest,
+    ngc: { registry: ngc.registry, key: set(ngc.key, ngc.keyFile) },
+    api: { url: api.url, token: set(api.token, api.tokenFile) },
+  };
 }
 
 /** dockerode options from DOCKER_HOST (unix:// or tcp://), or the local socket. */

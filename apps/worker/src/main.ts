@@ -3,6 +3,7 @@ import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
+import { workerToken } from './api-client.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
 import { memlockLimit } from './executor/host-limits.js';
@@ -44,8 +45,17 @@ const credential = (() => {
   }
 })();
 
+const apiToken = (() => {
+  try {
+    return workerToken(config.api);
+  } catch (err) {
+    return fatal(err instanceof Error ? err.message : String(err));
+  }
+})();
+
 const worker = buildWorker({
   ...config,
+  api: { url: config.api.url, token: apiToken },
   gpus,
   manifests,
   dataDir: resolve(config.dataDir),

@@ -1,4 +1,5 @@
 // Builds the worker: registers its GPUs, places queued jobs on them, runs each attempt, and recovers after a crash.
+import type { ApiTarget } from './api-client.js';
 import type { GpuMode } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
@@ -72,7 +73,8 @@ export interface WorkerDeps {
   retry?: RetryPolicy;
   timings?: Partial<WorkerTimings>;
   /** The API that stores artifacts. */
-  apiUrl: string;
+  /** The API artifacts go to and inputs come from, with the worker account's token. */
+  api: ApiTarget;
   /** How often complete checkpoints are uploaded while a job runs (default 10 s). */
   uploadIntervalMs?: number;
   /** Bytes of datasets and fetched artifacts kept in the input cache (default 100 GiB). */
@@ -118,8 +120,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   );
   const context = {
     observe,
-    apiUrl: deps.apiUrl,
-    inputs: new InputCache(join(deps.dataDir, 'cache'), deps.apiUrl, deps.inputCacheBytes ?? 100 * 1024 ** 3),
+    api: deps.api,
+    inputs: new InputCache(join(deps.dataDir, 'cache'), deps.api, deps.inputCacheBytes ?? 100 * 1024 ** 3),
     uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
     store,
     logs: new LogStream(redis, deps.prefix, caps),

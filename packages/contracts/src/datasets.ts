@@ -17,6 +17,8 @@ export type DatasetReport = z.infer<typeof DatasetReport>;
 
 export const Dataset = z.object({
   id: DatasetId,
+  /** The user who uploaded it: only they, admins and workers (to mount it) read it. */
+  owner: z.string(),
   name: z.string(),
   format: DatasetFormat,
   /** Size and sha256 of what was uploaded. */

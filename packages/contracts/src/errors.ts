@@ -5,7 +5,23 @@ export const errorStatus = {
   INVALID_JSON: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   BODY_TOO_LARGE: 413,
+  /** No token, or one that is unknown, revoked or expired; a signed URL that is forged or out of date. */
+  UNAUTHENTICATED: 401,
+  /** The caller's role may not use this route. */
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  TOKEN_NOT_FOUND: 404,
+  /** A user of that name exists already. */
+  USER_EXISTS: 409,
+  /** The Idempotency-Key was used before with a different request body. */
+  IDEMPOTENCY_KEY_REUSED: 409,
+  /** The image is outside the deployment's allowlist, or not pinned by digest where that is required. */
+  IMAGE_NOT_ALLOWED: 422,
+  /** A per-user limit was hit (details: limit, max, current). */
+  QUOTA_EXCEEDED: 429,
+  /** Too many requests from this caller; Retry-After says when to try again. */
+  RATE_LIMITED: 429,
   JOB_NOT_FOUND: 404,
   MANIFEST_NOT_FOUND: 404,
   /** The job asks for more GPUs than any live worker has. */

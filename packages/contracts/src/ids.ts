@@ -17,3 +17,9 @@ export const newDatasetId = (): string => newId('ds_');
 
 /** `pl_` + 20 base32 characters. */
 export const newPipelineId = (): string => newId('pl_');
+
+/** `usr_` + 20 base32 characters. */
+export const newUserId = (): string => newId('usr_');
+
+/** `tok_` + 20 base32 characters: names a token in lists and signed URLs; the secret is separate. */
+export const newTokenId = (): string => newId('tok_');

@@ -9,3 +9,4 @@ export * from './artifacts.js';
 export * from './datasets.js';
 export * from './pipelines.js';
 export * from './cluster-env.js';
+export * from './auth.js';

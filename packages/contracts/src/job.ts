@@ -139,6 +139,8 @@ export type QueuePlace = z.infer<typeof QueuePlace>;
 
 export const JobRecord = z.object({
   id: JobId,
+  /** The user who submitted it (usr_…): only they and admins see it. */
+  owner: z.string(),
   spec: JobSpec,
   state: JobState,
   attempt: z.number().int().min(0),

@@ -71,6 +71,8 @@ export const PipelineId = z.string().regex(/^pl_[a-z2-7]{20}$/);
 
 export const Pipeline = z.object({
   id: PipelineId,
+  /** The user who started it; its steps' jobs are theirs too. */
+  owner: z.string(),
   name: z.string(),
   state: z.enum(['running', 'succeeded', 'failed', 'cancelled']),
   createdAt: z.string(),

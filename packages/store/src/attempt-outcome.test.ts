@@ -8,6 +8,7 @@ function job(spec: Partial<JobRecord['spec']> = {}, ended: Partial<AttemptRecord
   const attempts = ended.map((a, i) => ({ attempt: i + 1, worker: 'w', gpus: [], startedAt: '', ...a }));
   return {
     id: 'job_aaaaaaaaaaaaaaaaaaaa',
+    owner: 'usr_aaaaaaaaaaaaaaaaaaaa',
     spec: { manifest: 'custom', params: {}, resources: {}, ...spec },
     state: 'running',
     attempt: attempts.length + 1,

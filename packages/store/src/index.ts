@@ -1,4 +1,5 @@
 export { ArtifactIndex } from './artifact-index.js';
+export { AuthStore, hashToken, newTokenSecret } from './auth-store.js';
 export { PipelineStore } from './pipeline-store.js';
 export { DatasetStore } from './dataset-store.js';
 export {
@@ -13,6 +14,8 @@ export { EventStream } from './event-stream.js';
 export { Housekeeper, type SweepResult } from './housekeeper.js';
 export {
   JobStore,
+  type CreateOptions,
+  type CreateOutcome,
   type JobPage,
   type ListOptions,
   type Transition,
@@ -32,7 +35,7 @@ export {
   type QueuedJob,
 } from './placement.js';
 export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
-export { connectRedis, redisCall, type ConnectOptions, type Redis } from './redis.js';
+export { connectRedis, redisCall, redisReady, type ConnectOptions, type Redis } from './redis.js';
 export { StateChanges, type StateChangeEntry } from './state-changes.js';
 export type { TailSource } from './tail.js';
 export { WorkerRegistry, type WorkerProfile } from './worker-registry.js';

@@ -1,6 +1,7 @@
 // Job records: one JSON document per job plus sorted-set indexes for listing by state, newest first.
 import {
   JobRecord,
+  type Quotas,
   jobStates,
   terminalStates,
   type AttemptRecord,
@@ -8,10 +9,12 @@ import {
   type JobState,
 } from '@berth/contracts';
 import type { Redis } from 'ioredis';
-import { keys, type Keys } from './keys.js';
+import { keys, userKeyPrefix, type Keys } from './keys.js';
 
 export interface ListOptions {
   state?: JobState;
+  /** Only this user's jobs. */
+  owner?: string;
   limit: number;
   /** Opaque cursor from the previous page's `next`. */
   cursor?: string;
@@ -54,11 +57,13 @@ export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 // Rewrites the job document only if nobody wrote it since it was read (ver), moves it between state indexes,
 // and applies the guard's conditions and side effects in the same step. A terminal state also closes the
 // job's log stream, so a follower never sees an ended job without its end entry.
+// The owning user's indexes and GPU count follow the job (their keys are built from the job's `user` field).
 // KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release), deadlines,
 //       metrics, stateChanges
-// ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt, attempt, reason
+// ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt, attempt, reason, userKeyPrefix,
+//       oldState, oldTerminal
 const saveScript = `
-local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner')
+local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner', 'user', 'gpus')
 if not f[1] then return -1 end
 if (f[2] or '0') ~= ARGV[5] then return -2 end
 if ARGV[6] ~= '' and f[3] ~= ARGV[6] then return -3 end
@@ -67,6 +72,16 @@ if ARGV[7] == '1' then redis.call('ZREM', KEYS[8], ARGV[3]) end
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[2], 'ver', tonumber(ARGV[5]) + 1)
 redis.call('ZADD', KEYS[3], f[1], ARGV[3])
+local user = f[4] or ''
+if user ~= '' then
+  redis.call('ZREM', ARGV[12] .. user .. ':jobs:state:' .. ARGV[13], ARGV[3])
+  redis.call('ZADD', ARGV[12] .. user .. ':jobs:state:' .. ARGV[2], f[1], ARGV[3])
+  local gpus = tonumber(f[5] or '0')
+  -- (never HINCRBY by -0: Redis refuses it as not an integer, and a script error stops it halfway)
+  if ARGV[4] == '1' and ARGV[14] == '0' and gpus > 0 then
+    redis.call('HINCRBY', ARGV[12] .. user .. ':usage', 'gpus', -gpus)
+  end
+end
 if ARGV[8] == '1' then
   local hold = ARGV[3] .. '#' .. string.match(ARGV[6], '|(%d+)$')
   local ledger = redis.call('HGETALL', KEYS[6])
@@ -84,8 +99,57 @@ if ARGV[4] == '1' then
   redis.call('XADD', KEYS[4], '*', 'end', ARGV[2])
   redis.call('XADD', KEYS[9], '*', 'end', ARGV[2])
 end
-redis.call('XADD', KEYS[10], 'MAXLEN', '~', 100000, '*', 'j', ARGV[3], 's', ARGV[2], 'a', ARGV[10], 'r', ARGV[11])
+redis.call('XADD', KEYS[10], 'MAXLEN', '~', 100000, '*', 'j', ARGV[3], 's', ARGV[2], 'a', ARGV[10], 'r', ARGV[11], 'u', user)
 return 1
+`;
+
+export interface CreateOptions {
+  gpus: number;
+  queueTtlMs?: number;
+  /** The owner's limits, checked against their queued jobs and the GPUs of their unfinished ones. */
+  quotas: Quotas;
+  idempotency?: { key: string; bodyHash: string };
+}
+
+export type CreateOutcome =
+  | { created: true }
+  /** The Idempotency-Key named an earlier job; sameBody false means it came with a different request. */
+  | { existing: string; sameBody: boolean }
+  | { quota: { limit: keyof Quotas; max: number; current: number } };
+
+const idempotencyTtlSeconds = 86_400;
+
+// KEYS: job, jobsAll, jobsInState(queued), pending, deadlines, jobSeq, jobsOfUser, jobsOfUserInState(queued),
+//       userUsage, idempotency (or any key when there is none)
+// ARGV: json, id, gpus, deadlineAt, attempt, user, maxQueued, maxGpus, bodyHash, idempotencyTtl, state
+const createScript = `
+if ARGV[9] ~= '' then
+  local seen = redis.call('GET', KEYS[10])
+  if seen then
+    local sep = string.find(seen, '|', 1, true)
+    return {'idem', string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1), ARGV[9]}
+  end
+end
+if ARGV[7] ~= '' then
+  local queued = redis.call('ZCARD', KEYS[8])
+  if queued + 1 > tonumber(ARGV[7]) then return {'quota', 'queuedJobs', ARGV[7], tostring(queued)} end
+end
+local gpus = tonumber(redis.call('HGET', KEYS[9], 'gpus') or '0')
+if ARGV[8] ~= '' and gpus + tonumber(ARGV[3]) > tonumber(ARGV[8]) then
+  return {'quota', 'gpus', ARGV[8], tostring(gpus)}
+end
+local seq = redis.call('INCR', KEYS[6])
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[11], 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
+  'attempt', ARGV[5], 'user', ARGV[6])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+redis.call('ZADD', KEYS[3], seq, ARGV[2])
+redis.call('ZADD', KEYS[4], seq, ARGV[2])
+redis.call('ZADD', KEYS[7], seq, ARGV[2])
+redis.call('ZADD', KEYS[8], seq, ARGV[2])
+redis.call('HINCRBY', KEYS[9], 'gpus', ARGV[3])
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
+if ARGV[9] ~= '' then redis.call('SET', KEYS[10], ARGV[2] .. '|' .. ARGV[9], 'EX', ARGV[10]) end
+return {'ok'}
 `;
 
 const refusals: Record<number, TransitionRefusal> = { [-1]: 'gone', [-3]: 'not-owner', [-4]: 'not-queued' };
@@ -95,37 +159,61 @@ export class JobStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    private readonly prefix: string,
   ) {
     this.keys = keys(prefix);
   }
 
-  /** Records a new job and puts it in the queue in one step. */
-  async create(record: JobRecord, placement: { gpus: number; queueTtlMs?: number }): Promise<void> {
-    const seq = await this.redis.incr(this.keys.jobSeq);
-    const tx = this.redis
-      .multi()
-      .hset(this.keys.job(record.id), {
-        json: JSON.stringify(record),
-        state: record.state,
-        seq,
-        ver: 0,
-        gpus: placement.gpus,
-        attempt: record.attempt,
-      })
-      .zadd(this.keys.jobsAll, seq, record.id)
-      .zadd(this.keys.jobsInState(record.state), seq, record.id)
-      .zadd(this.keys.pending, seq, record.id);
-    if (placement.queueTtlMs !== undefined) tx.zadd(this.keys.deadlines, Date.now() + placement.queueTtlMs, record.id);
-    await tx.exec();
+  /**
+   * Records a new job and puts it in the queue in one step, unless the owner's Idempotency-Key names an earlier job
+   * or a quota would be passed: checked and applied atomically, so concurrent submits cannot slip past either.
+   */
+  async create(record: JobRecord, o: CreateOptions): Promise<CreateOutcome> {
+    const idem = o.idempotency;
+    const reply = (await this.redis.eval(
+      createScript,
+      10,
+      this.keys.job(record.id),
+      this.keys.jobsAll,
+      this.keys.jobsInState(record.state),
+      this.keys.pending,
+      this.keys.deadlines,
+      this.keys.jobSeq,
+      this.keys.jobsOfUser(record.owner),
+      this.keys.jobsOfUserInState(record.owner, record.state),
+      this.keys.userUsage(record.owner),
+      idem ? this.keys.idempotency(record.owner, idem.key) : this.keys.userUsage(record.owner),
+      JSON.stringify(record),
+      record.id,
+      o.gpus,
+      o.queueTtlMs === undefined ? '' : String(Date.now() + o.queueTtlMs),
+      record.attempt,
+      record.owner,
+      o.quotas.queuedJobs ?? '',
+      o.quotas.gpus ?? '',
+      idem ? idem.bodyHash : '',
+      idempotencyTtlSeconds,
+      record.state,
+    )) as string[];
+    if (reply[0] === 'idem') return { existing: reply[1]!, sameBody: reply[2] === reply[3] };
+    if (reply[0] === 'quota') {
+      return { quota: { limit: reply[1] as keyof Quotas, max: Number(reply[2]), current: Number(reply[3]) } };
+    }
+    return { created: true };
   }
 
   async get(id: string): Promise<JobRecord | null> {
     return (await this.read(id))?.record ?? null;
   }
 
-  async list({ state, limit, cursor }: ListOptions): Promise<JobPage> {
-    const index = state ? this.keys.jobsInState(state) : this.keys.jobsAll;
+  async list({ state, owner, limit, cursor }: ListOptions): Promise<JobPage> {
+    const index = owner
+      ? state
+        ? this.keys.jobsOfUserInState(owner, state)
+        : this.keys.jobsOfUser(owner)
+      : state
+        ? this.keys.jobsInState(state)
+        : this.keys.jobsAll;
     const max = cursor ? `(${Number.parseInt(cursor, 36)}` : '+inf';
     const raw = await this.redis.zrevrangebyscore(index, max, '-inf', 'WITHSCORES', 'LIMIT', 0, limit + 1);
     const ids: { id: string; seq: number }[] = [];
@@ -142,6 +230,11 @@ export class JobStore {
     for (const state of jobStates) pipeline.zcard(this.keys.jobsInState(state));
     const rows = (await pipeline.exec()) ?? [];
     return Object.fromEntries(jobStates.map((s, i) => [s, Number(rows[i]?.[1] ?? 0)])) as Record<JobState, number>;
+  }
+
+  /** The user who owns a job, or null when there is no such job. */
+  async ownerOf(id: string): Promise<string | null> {
+    return this.redis.hget(this.keys.job(id), 'user');
   }
 
   /** The records of these ids, in the same order; ids without a record are left out. */
@@ -199,6 +292,9 @@ export class JobStore {
         guard.requeueAt === undefined ? '' : String(guard.requeueAt),
         next.attempt,
         change.reason ?? '',
+        userKeyPrefix(this.prefix),
+        current.record.state,
+        terminalStates.has(current.record.state) ? '1' : '0',
       )) as number;
       if (result === 1) return next;
       const refusal = refusals[result];

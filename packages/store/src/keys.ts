@@ -38,6 +38,25 @@ export interface Keys {
   ledger(workerId: string): string;
   /** Set of the job ids placed on a worker and not yet finished there. */
   active(workerId: string): string;
+  /** Sorted sets of one user's jobs (all, and by state), scored like jobsAll; kept by the same scripts. */
+  jobsOfUser(userId: string): string;
+  jobsOfUserInState(userId: string, state: string): string;
+  /** Hash: gpus = GPUs asked for by the user's unfinished jobs (the GPU quota's count). */
+  userUsage(userId: string): string;
+  /** String: `jobId|sha256 of the body` for a user's Idempotency-Key, kept a day. */
+  idempotency(userId: string, key: string): string;
+  /** Hash: user id → User JSON. */
+  users: string;
+  /** Hash: user name → user id. */
+  userNames: string;
+  /** Hash: sha256 of a token's secret → TokenRecord JSON (the secret itself is never stored). */
+  tokens: string;
+  /** Hash: token id → sha256 of its secret. */
+  tokenIds: string;
+  /** Hash: token id → when it was last used (ISO), written at most once a minute per process. */
+  tokenLastUsed: string;
+  /** String: the HMAC key of signed URLs, made once and shared by every API process. */
+  signingKey: string;
   /** Pub/sub: a job was queued or GPUs were freed; workers try to place jobs. */
   wakeChannel: string;
   /** Pub/sub: a running job was cancelled; its owner stops it. */
@@ -66,6 +85,16 @@ export function keys(prefix: string): Keys {
     worker: (id) => `${prefix}:worker:${id}`,
     ledger: (id) => `${prefix}:worker:${id}:gpus`,
     active: (id) => `${prefix}:worker:${id}:active`,
+    jobsOfUser: (u) => `${prefix}:user:${u}:jobs`,
+    jobsOfUserInState: (u, state) => `${prefix}:user:${u}:jobs:state:${state}`,
+    userUsage: (u) => `${prefix}:user:${u}:usage`,
+    idempotency: (u, key) => `${prefix}:user:${u}:idem:${key}`,
+    users: `${prefix}:users`,
+    userNames: `${prefix}:users:names`,
+    tokens: `${prefix}:tokens`,
+    tokenIds: `${prefix}:tokens:ids`,
+    tokenLastUsed: `${prefix}:tokens:last-used`,
+    signingKey: `${prefix}:signing-key`,
     wakeChannel: `${prefix}:wake`,
     cancelChannel: `${prefix}:cancel`,
   };
@@ -73,3 +102,6 @@ export function keys(prefix: string): Keys {
 
 /** The key prefix of a job document; the placement script builds job keys from it. */
 export const jobKeyPrefix = (prefix: string): string => `${prefix}:job:`;
+
+/** The key prefix of a user's keys; the job scripts build the per-user indexes from it and the job's `user` field. */
+export const userKeyPrefix = (prefix: string): string => `${prefix}:user:`;

@@ -26,6 +26,12 @@ export class PipelineStore {
     return json ? Pipeline.parse(JSON.parse(json)) : null;
   }
 
+  /** Newest first. */
+  async list(): Promise<Pipeline[]> {
+    const all = (await this.redis.hvals(this.keys.pipelines)).map((j) => Pipeline.parse(JSON.parse(j)));
+    return all.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
   async active(): Promise<string[]> {
     return this.redis.smembers(this.keys.pipelinesActive);
   }

@@ -22,6 +22,7 @@ function record(): JobRecord {
     .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)}`;
   return {
     id,
+    owner: 'usr_aaaaaaaaaaaaaaaaaaaa',
     spec: { manifest: 'custom', params: {}, resources: {} },
     state: 'queued',
     attempt: 0,
@@ -48,7 +49,7 @@ async function setup(worker: Omit<PlacementWorker, 'id'>) {
   });
   const submit = async (gpus: number) => {
     const r = record();
-    await store.create(r, { gpus });
+    await store.create(r, { gpus, quotas: { queuedJobs: null, gpus: null } });
     return r.id;
   };
   return { store, placement, w, submit };

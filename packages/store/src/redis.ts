@@ -27,6 +27,22 @@ export function connectRedis(url: string, opts: ConnectOptions = {}): Redis {
   return redis;
 }
 
+/** Resolves true once the connection is ready, false if it is not within `ms`. */
+export async function redisReady(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', ready);
+      resolve(false);
+    }, ms);
+    const ready = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    redis.once('ready', ready);
+  });
+}
+
 /**
  * Runs a Redis operation; anything but a reply from the server (connection lost, offline, timed out)
  * becomes REDIS_UNAVAILABLE so callers answer 503 instead of hanging or leaking internals.

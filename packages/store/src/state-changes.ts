@@ -7,6 +7,8 @@ import { latestId, parseFields, type RawEntry, type TailSource } from './tail.js
 export interface StateChangeEntry {
   id: string;
   job: string;
+  /** The job's owner, so a member's feed carries only their own jobs. */
+  owner: string;
   state: JobState;
   attempt: number;
   reason?: FailureReason;
@@ -45,6 +47,7 @@ function parseEntry([id, fields]: RawEntry): StateChangeEntry {
   return {
     id,
     job: f.get('j') ?? '',
+    owner: f.get('u') ?? '',
     state: f.get('s') as JobState,
     attempt: Number(f.get('a') ?? 0),
     ...(reason ? { reason: reason as FailureReason } : {}),

@@ -26,7 +26,10 @@ export class Datasets {
     private readonly limits: DatasetLimits,
   ) {}
 
-  async create(body: Readable, meta: { name: string; format: DatasetFormat; filename: string }): Promise<Dataset> {
+  async create(
+    body: Readable,
+    meta: { name: string; format: DatasetFormat; filename: string; owner: string },
+  ): Promise<Dataset> {
     const id = newDatasetId();
     const uploads = join(this.root, '.uploads');
     await mkdir(uploads, { recursive: true });
@@ -54,6 +57,7 @@ export class Datasets {
       await rename(unpacking, join(this.root, id));
       const dataset: Dataset = {
         id,
+        owner: meta.owner,
         name: meta.name,
         format: meta.format,
         size: blob.size,

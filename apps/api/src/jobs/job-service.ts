@@ -6,25 +6,41 @@ import {
   type JobRecord,
   type JobSpec,
   type JobSpecInput,
+  type User,
 } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
-import { jobSpecSchema, resolveSpec } from '../routes/job-spec.js';
+import { createHash } from 'node:crypto';
+import { jobSpecSchema, previewLaunch, resolveSpec } from '../routes/job-spec.js';
+import { checkImage } from './image-policy.js';
 import type { Services } from '../services.js';
 
-/** Validates a spec like POST /v1/jobs does (every bad field in one error), then records and queues the job. */
+export interface Submission {
+  record: JobRecord;
+  /** False when an Idempotency-Key named a job submitted before. */
+  created: boolean;
+}
+
+/**
+ * Validates a spec like POST /v1/jobs does (every bad field in one error), checks its image and inputs, then records
+ * and queues the job for `owner` — unless their Idempotency-Key names an earlier job, or a quota of theirs is full.
+ */
 export async function submitJob(
   services: Services,
   manifests: ReadonlyMap<string, Manifest>,
   input: JobSpecInput | JobSpec,
-): Promise<JobRecord> {
+  owner: User,
+  idempotencyKey?: string,
+): Promise<Submission> {
   const parsed = jobSpecSchema(manifests).safeParse(input);
   if (!parsed.success) {
     throw new BerthError('VALIDATION_FAILED', 'the job spec is invalid', {
       issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
     });
   }
-  const { spec, manifest } = resolveSpec(manifests, parsed.data);
-  await checkInputs(services, spec);
+  const resolved = resolveSpec(manifests, parsed.data);
+  const { spec, manifest } = resolved;
+  checkImage(services.images, previewLaunch(resolved).image);
+  await checkInputs(services, spec, owner);
   const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
   const workers = await services.call(() => services.workers.list(services.lostAfterMs));
   const live = workers.filter((w) => w.status === 'live');
@@ -44,6 +60,7 @@ export async function submitJob(
   const now = new Date().toISOString();
   const record: JobRecord = {
     id: newJobId(),
+    owner: owner.id,
     spec,
     state: 'queued',
     attempt: 0,
@@ -52,14 +69,47 @@ export async function submitJob(
     attempts: [],
     history: [{ state: 'queued', at: now, attempt: 0 }],
   };
-  await services.call(async () => {
-    await services.store.create(record, {
+  const outcome = await services.call(() =>
+    services.store.create(record, {
       gpus,
+      quotas: owner.quotas,
       ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
-    });
-    await services.placement.wake();
-  });
-  return record;
+      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(input) } } : {}),
+    }),
+  );
+  if ('quota' in outcome) {
+    const { limit, max, current } = outcome.quota;
+    const what = limit === 'gpus' ? `${current} GPUs asked for by unfinished jobs` : `${current} jobs queued`;
+    throw new BerthError('QUOTA_EXCEEDED', `quota ${limit} is ${max}; you have ${what}`, outcome.quota);
+  }
+  if ('existing' in outcome) {
+    if (!outcome.sameBody) {
+      throw new BerthError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key came with a different job before', {
+        job: outcome.existing,
+      });
+    }
+    const earlier = await services.call(() => services.store.get(outcome.existing));
+    if (earlier) return { record: earlier, created: false };
+  }
+  await services.call(() => services.placement.wake());
+  return { record, created: true };
+}
+
+/** The same JSON whatever the order of its keys, hashed: what an Idempotency-Key is compared by. */
+function canonicalHash(value: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, x]) => [k, canonical(x)]),
+          )
+        : v;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 /**
@@ -83,14 +133,21 @@ export async function cancelJob(services: Services, job: JobRecord): Promise<Job
   return null;
 }
 
-/** The inputs a spec names must exist now: its dataset, and the other job's artifact it starts from. */
-async function checkInputs(services: Services, spec: JobSpec): Promise<void> {
+/**
+ * The inputs a spec names must exist now and be the submitter's to use: its dataset, and the other job's artifact it
+ * starts from (someone else's reads as missing, as everywhere).
+ */
+async function checkInputs(services: Services, spec: JobSpec, owner: User): Promise<void> {
   const issues: { path: string; message: string }[] = [];
   const { dataset, initFrom } = spec.inputs ?? {};
-  if (dataset && !(await services.call(() => services.datasets.records.get(dataset)))) {
+  const mine = (o: string | null | undefined) =>
+    o !== null && o !== undefined && (owner.role === 'admin' || o === owner.id);
+  if (dataset && !mine((await services.call(() => services.datasets.records.get(dataset)))?.owner)) {
     issues.push({ path: 'inputs.dataset', message: `no dataset ${dataset}` });
   }
-  if (initFrom) {
+  if (initFrom && !mine(await services.call(() => services.store.ownerOf(initFrom.job)))) {
+    issues.push({ path: 'inputs.initFrom', message: `no job ${initFrom.job}` });
+  } else if (initFrom) {
     const found = await services
       .call(() => services.artifacts.resolve(initFrom.job, initFrom.artifact))
       .catch((err: unknown) => {

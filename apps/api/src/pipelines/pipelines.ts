@@ -100,12 +100,13 @@ export class Pipelines {
     readonly store: PipelineStore,
   ) {}
 
-  async create(spec: PipelineSpec): Promise<Pipeline> {
+  async create(spec: PipelineSpec, owner: string): Promise<Pipeline> {
     const definition = 'template' in spec ? domainAdapt(spec.params) : spec.steps;
     checkSteps(definition);
     const now = new Date().toISOString();
     const pipeline: Pipeline = {
       id: newPipelineId(),
+      owner,
       name: spec.name ?? ('template' in spec ? spec.template : 'pipeline'),
       state: 'running',
       createdAt: now,
@@ -163,7 +164,7 @@ export class Pipelines {
           });
           continue;
         }
-        await this.submit(def, step, byName);
+        await this.submit(def, step, byName, p);
       }
       p.state = pipelineState(p);
       p.updatedAt = new Date().toISOString();
@@ -200,18 +201,39 @@ export class Pipelines {
     return p;
   }
 
-  private async submit(def: PipelineStep, step: Pipeline['steps'][number], byName: Map<string, { job?: string }>) {
+  /** Newest first; only this owner's when one is named. */
+  async list(owner: string | undefined): Promise<Pipeline[]> {
+    const all = await this.services.call(() => this.store.list());
+    return all.filter((p) => !owner || p.owner === owner);
+  }
+
+  /** A step's job is its pipeline owner's, within their quotas; the step's name keys it, so it is never sent twice. */
+  private async submit(
+    def: PipelineStep,
+    step: Pipeline['steps'][number],
+    byName: Map<string, { job?: string }>,
+    pipeline: Pipeline,
+  ) {
+    const ownerId = pipeline.owner;
     const { name: _name, dependsOn: _deps, requires: _requires, inputs, ...spec } = def;
     const from = inputs?.initFrom;
     const initFrom = from && 'step' in from ? { job: byName.get(from.step)!.job!, artifact: from.artifact } : from;
     try {
-      const job = await submitJob(this.services, this.manifests, {
-        ...spec,
-        labels: { ...spec.labels, 'berth.step': def.name },
-        ...(inputs
-          ? { inputs: { ...(inputs.dataset ? { dataset: inputs.dataset } : {}), ...(initFrom ? { initFrom } : {}) } }
-          : {}),
-      });
+      const owner = await this.services.call(() => this.services.auth.user(ownerId));
+      if (!owner) throw new BerthError('USER_NOT_FOUND', `the pipeline's owner ${ownerId} no longer exists`);
+      const { record: job } = await submitJob(
+        this.services,
+        this.manifests,
+        {
+          ...spec,
+          labels: { ...spec.labels, 'berth.step': def.name },
+          ...(inputs
+            ? { inputs: { ...(inputs.dataset ? { dataset: inputs.dataset } : {}), ...(initFrom ? { initFrom } : {}) } }
+            : {}),
+        },
+        owner,
+        `pipeline:${pipeline.id}:${def.name}`,
+      );
       step.job = job.id;
       step.state = job.state;
     } catch (err) {

@@ -49,6 +49,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const e = toBerthError(err);
     if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    if (e.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="berth"');
     return reply.code(e.status).type('application/json').send(e.toBody());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -63,6 +63,7 @@ export const artifactRoutes =
           params: z.strictObject({ id: z.string().max(64) }),
           response: { 200: z.object({ artifacts: z.array(Artifact) }), 404: ErrorResponse, 503: ErrorResponse },
         },
+        config: { access: 'any' },
       },
       async (request) => {
         const job = await loadJob(services, request.params.id);
@@ -98,6 +99,7 @@ export const artifactRoutes =
             507: ErrorResponse,
           },
         },
+        config: { access: 'worker' },
       },
       async (request, reply) => {
         const job = await loadJob(services, request.params.id);
@@ -176,6 +178,7 @@ export const artifactRoutes =
           params: Params,
           response: { 400: ErrorResponse, 404: ErrorResponse, 416: ErrorResponse, 503: ErrorResponse },
         },
+        config: { access: 'any' },
       },
       download,
     );

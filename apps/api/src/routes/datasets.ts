@@ -3,6 +3,7 @@ import { Dataset, DatasetFormat, DatasetId, BerthError } from '@berth/contracts'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
+import { ownerFilter } from '../auth/auth.js';
 import type { Services } from '../services.js';
 import { ErrorResponse } from './schemas.js';
 
@@ -55,7 +56,10 @@ export const datasetRoutes =
       },
       async (request, reply) => {
         try {
-          const dataset = await services.datasets.create(request.body as Readable, request.query);
+          const dataset = await services.datasets.create(request.body as Readable, {
+            ...request.query,
+            owner: request.caller.user.id,
+          });
           return await reply.code(201).header('location', `/v1/datasets/${dataset.id}`).send(dataset);
         } catch (err) {
           // What is left of a refused upload is not read: answer and close the connection.
@@ -71,11 +75,15 @@ export const datasetRoutes =
         schema: {
           tags: ['datasets'],
           operationId: 'listDatasets',
-          summary: 'Every dataset, newest first',
+          summary: "The caller's datasets (an admin's: everyone's), newest first",
           response: { 200: z.object({ datasets: z.array(Dataset) }), 503: ErrorResponse },
         },
       },
-      async () => ({ datasets: await services.call(() => services.datasets.records.list()) }),
+      async (request) => {
+        const owner = ownerFilter(request.caller);
+        const all = await services.call(() => services.datasets.records.list());
+        return { datasets: all.filter((d) => !owner || d.owner === owner) };
+      },
     );
 
     app.get(
@@ -102,6 +110,7 @@ export const datasetRoutes =
           params: Params,
           response: { 404: ErrorResponse, 503: ErrorResponse },
         },
+        config: { access: 'any' },
       },
       async (request, reply) => {
         const dataset = await load(request.params.id);

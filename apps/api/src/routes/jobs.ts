@@ -16,9 +16,11 @@ import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
 import { cancelJob, submitJob } from '../jobs/job-service.js';
 import { jobSpecSchema, previewLaunch, resolveSpec } from './job-spec.js';
+import { ownerFilter } from '../auth/auth.js';
 import { ErrorResponse } from './schemas.js';
 
 const JobParams = z.strictObject({ id: z.string().max(64) });
+const idempotencyKey = /^[\x21-\x7e]{1,128}$/;
 
 export async function loadJob(services: Services, id: string): Promise<JobRecordT> {
   const job = JobId.safeParse(id).success ? await services.call(() => services.store.get(id)) : null;
@@ -59,18 +61,51 @@ export const jobRoutes =
           tags: ['jobs'],
           operationId: 'submitJob',
           summary: 'Submit a job',
+          description:
+            'With an `Idempotency-Key` header, sending the same body again under the same key (a retry after a ' +
+            'dropped connection) answers 200 with the job made the first time; a different body under a used key ' +
+            'is 409 IDEMPOTENCY_KEY_REUSED. Keys are kept a day, per user.',
+          headers: z
+            .object({ 'idempotency-key': z.string().regex(idempotencyKey, '1 to 128 printable characters').optional() })
+            .passthrough(),
           body,
           response: {
+            200: JobRecord,
             201: JobRecord,
             400: ErrorResponse,
+            409: ErrorResponse,
             413: ErrorResponse,
             422: ErrorResponse,
+            429: ErrorResponse,
             503: ErrorResponse,
           },
         },
       },
       async (request, reply) => {
-        const record = await submitJob(services, manifests, request.body);
+        const key = request.headers['idempotency-key'];
+        const { record, created } = await submitJob(services, manifests, request.body, request.caller.user, key);
+        return reply
+          .code(created ? 201 : 200)
+          .header('location', `/v1/jobs/${record.id}`)
+          .send(record);
+      },
+    );
+
+    app.post(
+      '/v1/jobs/:id/retry',
+      {
+        schema: {
+          tags: ['jobs'],
+          operationId: 'retryJob',
+          summary: 'Submit a job again: a new job with the same spec, labelled berth.retry-of',
+          params: JobParams,
+          response: { 201: JobRecord, 404: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse },
+        },
+      },
+      async (request, reply) => {
+        const job = await loadJob(services, request.params.id);
+        const spec = { ...job.spec, labels: { ...job.spec.labels, 'berth.retry-of': job.id } };
+        const { record } = await submitJob(services, manifests, spec, request.caller.user);
         return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
       },
     );
@@ -97,7 +132,10 @@ export const jobRoutes =
           },
         },
       },
-      async (request) => services.call(() => services.store.list(request.query)),
+      async (request) => {
+        const owner = ownerFilter(request.caller);
+        return services.call(() => services.store.list({ ...request.query, ...(owner ? { owner } : {}) }));
+      },
     );
 
     app.get(

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Services } from '../services.js';
 import { sseEvent } from '../streams/sse.js';
+import { canSee } from '../auth/auth.js';
 import { loadJob } from './jobs.js';
 import { ErrorResponse } from './schemas.js';
 
@@ -54,13 +55,14 @@ export const logRoutes =
       source: Parameters<Services['hub']['follow']>[1],
       from: string,
       render: (e: T) => string,
+      keep: (e: T) => boolean = () => true,
     ): Promise<void> {
       const sse = services.sse.start(reply);
       try {
         await services.hub.follow(key, source as never, {
           from,
           isClosed: () => sse.closed,
-          send: (entries) => sse.send((entries as T[]).map(render).join('')),
+          send: (entries) => sse.send((entries as T[]).filter(keep).map(render).join('')),
         });
       } catch (err) {
         if (!sse.closed) request.log.warn({ err, key }, 'follow stopped');
@@ -203,7 +205,7 @@ export const logRoutes =
         schema: {
           tags: ['logs'],
           operationId: 'followEvents',
-          summary: "Every job's state changes as Server-Sent Events",
+          summary: "State changes of the caller's jobs (an admin's: every job's) as Server-Sent Events",
           description:
             '`state` events `{job, state, attempt, reason?}` whose ids are stream ids; Last-Event-ID resumes, ' +
             'otherwise the stream starts with the next change.',
@@ -214,7 +216,10 @@ export const logRoutes =
       async (request, reply) => {
         const source = services.stateChanges.source();
         const from = request.headers['last-event-id'] ?? (await services.call(() => source.latest()));
-        await follow<StateChangeEntry>(request, reply, 'state-changes', source, from, stateEvent);
+        const caller = request.caller;
+        await follow<StateChangeEntry>(request, reply, 'state-changes', source, from, stateEvent, (e) =>
+          canSee(caller, e.owner),
+        );
       },
     );
   };

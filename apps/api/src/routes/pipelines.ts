@@ -3,6 +3,7 @@ import { Pipeline, PipelineSpec } from '@berth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Pipelines } from '../pipelines/pipelines.js';
+import { ownerFilter } from '../auth/auth.js';
 import { ErrorResponse } from './schemas.js';
 
 const Params = z.strictObject({ id: z.string().max(64) });
@@ -27,9 +28,22 @@ export const pipelineRoutes =
         },
       },
       async (request, reply) => {
-        const pipeline = await pipelines.create(request.body);
+        const pipeline = await pipelines.create(request.body, request.caller.user.id);
         return reply.code(201).header('location', `/v1/pipelines/${pipeline.id}`).send(pipeline);
       },
+    );
+
+    app.get(
+      '/v1/pipelines',
+      {
+        schema: {
+          tags: ['pipelines'],
+          operationId: 'listPipelines',
+          summary: "The caller's pipelines (an admin's: everyone's), newest first",
+          response: { 200: z.object({ pipelines: z.array(Pipeline) }), 503: ErrorResponse },
+        },
+      },
+      async (request) => ({ pipelines: await pipelines.list(ownerFilter(request.caller)) }),
     );
 
     app.get(

@@ -61,7 +61,8 @@ export function installPrometheus(app: FastifyInstance, services: Services): voi
     duration.observe({ route }, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  // Scraped by Prometheus with an admin token (bearer_token_file in its scrape config).
+  app.get('/metrics', { schema: { hide: true }, config: { access: 'admin' } }, async (_request, reply) => {
     const t0 = process.hrtime.bigint();
     await services.call(() => services.redis.ping()).catch(() => undefined);
     rtt.observe(Number(process.hrtime.bigint() - t0) / 1e9);

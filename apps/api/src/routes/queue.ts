@@ -2,6 +2,7 @@
 import { JobState, QueuePlace, WorkerInfo } from '@berth/contracts';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { canSee, type Caller } from '../auth/auth.js';
 import type { Services } from '../services.js';
 import { queuePlaces } from './jobs.js';
 import { ErrorResponse } from './schemas.js';
@@ -42,12 +43,17 @@ export const queueRoutes =
       async (request) =>
         services.call(async () => {
           const [counts, view] = await Promise.all([services.store.counts(), queuePlaces(services)]);
-          const waiting = view.queued.slice(0, request.query.limit).map((q) => ({
-            id: q.id,
-            gpus: q.gpus,
-            ...view.places.get(q.id)!,
-          }));
-          return { counts, waiting, workers: view.workers };
+          const mine = await visibleJobs(services, request.caller, [
+            ...view.queued.map((q) => q.id),
+            ...view.workers.flatMap((w) => w.running),
+          ]);
+          // Counts and GPU use are everyone's; job ids only the caller's (their place still counts the others).
+          const waiting = view.queued
+            .filter((q) => mine.has(q.id))
+            .slice(0, request.query.limit)
+            .map((q) => ({ id: q.id, gpus: q.gpus, ...view.places.get(q.id)! }));
+          const workers = view.workers.map((w) => ({ ...w, running: w.running.filter((id) => mine.has(id)) }));
+          return { counts, waiting, workers };
         }),
     );
 
@@ -61,6 +67,28 @@ export const queueRoutes =
           response: { 200: z.object({ workers: z.array(WorkerInfo) }), 503: ErrorResponse },
         },
       },
-      async () => ({ workers: await services.call(() => services.workers.list(services.lostAfterMs)) }),
+      async (request) =>
+        services.call(async () => {
+          const workers = await services.workers.list(services.lostAfterMs);
+          const mine = await visibleJobs(
+            services,
+            request.caller,
+            workers.flatMap((w) => w.gpus.flatMap((g) => (g.job ? [g.job] : []))),
+          );
+          // Which GPUs are busy is everyone's to see; which job holds one, only its owner's.
+          return {
+            workers: workers.map((w) => ({
+              ...w,
+              gpus: w.gpus.map(({ job, ...g }) => (job && mine.has(job) ? { ...g, job } : g)),
+            })),
+          };
+        }),
     );
   };
+
+/** The ids among these that the caller may see. */
+async function visibleJobs(services: Services, caller: Caller, ids: string[]): Promise<Set<string>> {
+  if (caller.user.role === 'admin') return new Set(ids);
+  const owners = await Promise.all(ids.map((id) => services.store.ownerOf(id)));
+  return new Set(ids.filter((_, i) => owners[i] !== null && canSee(caller, owners[i]!)));
+}

@@ -1,5 +1,6 @@
 // Uploads an attempt's results to the API: each checkpoint once it is complete (the trainer renames its folder into
 // place last), and everything the recipe names when the container has exited. Links are never followed.
+import { authorization, type ApiTarget } from '../api-client.js';
 import type { ArtifactKind } from '@berth/contracts';
 import { constants, createReadStream } from 'node:fs';
 import { open, readdir } from 'node:fs/promises';
@@ -23,7 +24,7 @@ export class ArtifactUploader {
   private readonly rules: { re: RegExp; kind: ArtifactKind }[];
 
   constructor(
-    private readonly apiUrl: string,
+    private readonly api: ApiTarget,
     private readonly jobId: string,
     private readonly attempt: number,
     private readonly resultsDir: string,
@@ -93,12 +94,13 @@ export class ArtifactUploader {
   private async put(fd: number, size: number, path: string, kind: ArtifactKind): Promise<number> {
     const url = new URL(
       `/v1/jobs/${this.jobId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`,
-      this.apiUrl,
+      this.api.url,
     );
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(url, {
       method: 'PUT',
       headers: {
+        ...authorization(this.api),
         'content-type': 'application/octet-stream',
         'content-length': size,
         'x-berth-attempt': this.attempt,

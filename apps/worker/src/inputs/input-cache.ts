@@ -1,5 +1,6 @@
 // Job inputs on the worker host: datasets and other jobs' artifacts, fetched once from the API, cached by content
 // (sha256) and evicted least-recently-used beyond a size cap. Mounted read-only into containers.
+import { authorization, type ApiTarget } from '../api-client.js';
 import { LaunchError } from '../executor/container-runtime.js';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
@@ -14,7 +15,7 @@ export class InputCache {
 
   constructor(
     private readonly root: string,
-    private readonly apiUrl: string,
+    private readonly api: ApiTarget,
     private readonly maxBytes: number,
   ) {}
 
@@ -41,8 +42,8 @@ export class InputCache {
   }
 
   private async fetch(path: string, what: string, fileName = 'data'): Promise<string> {
-    const url = new URL(path, this.apiUrl);
-    const head = await request(url, 'HEAD', what);
+    const url = new URL(path, this.api.url);
+    const head = await request(url, 'HEAD', what, this.api);
     const key = head.headers.get('x-berth-sha256');
     if (!key || !/^[a-f0-9]{64}$/.test(key))
       throw new LaunchError('INFRA_ERROR', `the API gave no checksum for ${what}`);
@@ -55,7 +56,7 @@ export class InputCache {
     }
     const tmp = join(this.root, `.fetching-${key}-${process.pid}-${Date.now()}`);
     try {
-      const res = await request(url, 'GET', what);
+      const res = await request(url, 'GET', what, this.api);
       await mkdir(tmp, { recursive: true });
       if (res.headers.get('content-type')?.startsWith('application/x-tar')) await untar(res, tmp);
       else await pipeline(Readable.fromWeb(res.body as never), createWriteStream(join(tmp, fileName)));
@@ -95,8 +96,8 @@ export class InputCache {
   }
 }
 
-async function request(url: URL, method: 'GET' | 'HEAD', what: string): Promise<Response> {
-  const res = await fetch(url, { method }).catch((err: unknown) => {
+async function request(url: URL, method: 'GET' | 'HEAD', what: string, api: ApiTarget): Promise<Response> {
+  const res = await fetch(url, { method, headers: authorization(api) }).catch((err: unknown) => {
     throw new LaunchError('INFRA_ERROR', `the API is unreachable for ${what}: ${(err as Error).message}`);
   });
   if (res.status === 404) throw new LaunchError('INFRA_ERROR', `${what} no longer exists`);
