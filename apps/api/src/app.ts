@@ -15,6 +15,7 @@ import { installAuth } from './auth/auth.js';
 import { bootstrapAdmin } from './auth/bootstrap.js';
 import { registerErrorHandler } from './plugins/errors.js';
 import { authRoutes } from './routes/auth.js';
+import { webRoutes } from './routes/web.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { pipelineRoutes } from './routes/pipelines.js';
@@ -146,6 +147,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(datasetRoutes(services));
   const pipelines = new Pipelines(services, manifests, pipelineStore);
   await app.register(pipelineRoutes(pipelines));
+  await app.register(webRoutes(config.webDir));
   // Steps advance as jobs end; any API process may do it (one at a time per pipeline).
   const advancing = setInterval(() => void pipelines.sweep().catch(() => {}), config.sweepMs);
   advancing.unref();

@@ -40,7 +40,19 @@ export interface Caller {
   token: Pick<TokenInfo, 'id' | 'name' | 'expiresAt'>;
 }
 
+/** One route's rules, as the auth hook applies them (the route table tests check every route against). */
+export interface RouteRule {
+  method: string;
+  url: string;
+  access: Access;
+  owns?: OwnedKind;
+}
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route with who may call it and what `:id` names, in registration order. */
+    routeRules: RouteRule[];
+  }
   interface FastifyRequest {
     /** Set on every route that is not public. */
     caller: Caller;
@@ -93,11 +105,16 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
   const touched = new Map<string, number>();
   const buckets = new Map<string, { tokens: number; at: number }>();
 
+  const rules: RouteRule[] = [];
+  app.decorate('routeRules', rules);
   app.decorateRequest('caller', null as unknown as Caller);
   app.addHook('onRoute', (route) => {
-    const m = ownedRoute.exec(route.url ?? '');
-    const access = route.config?.access ?? (publicUrl(route.url ?? '') ? 'public' : 'users');
-    route.config = { ...route.config, access, ...(m ? { owns: kindOf[m[1] as keyof typeof kindOf] } : {}) };
+    const url = route.url ?? '';
+    const m = ownedRoute.exec(url);
+    const access = route.config?.access ?? (publicUrl(url) ? 'public' : 'users');
+    const owns = m ? kindOf[m[1] as keyof typeof kindOf] : undefined;
+    route.config = { ...route.config, access, ...(owns ? { owns } : {}) };
+    for (const method of [route.method].flat()) rules.push({ method, url, access, ...(owns ? { owns } : {}) });
   });
 
   async function callerOf(tokenId: string | null, secret: string | null): Promise<Caller> {
