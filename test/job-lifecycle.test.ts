@@ -1,4 +1,5 @@
 // A job's whole life on the real Docker engine: submit → container → logs → final state.
+import { join } from 'node:path';
 import { docker, fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
@@ -72,8 +73,46 @@ test('containers carry berth labels and the hardening defaults', async () => {
     Privileged: false,
     CapDrop: ['ALL'],
     SecurityOpt: ['no-new-privileges'],
+    PidsLimit: 4096,
+    NetworkMode: 'bridge',
+    IpcMode: 'private',
+    PidMode: '',
+    UsernsMode: '',
     AutoRemove: false,
     RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
   });
+  // Only the worker's own folders are mounted (here /results), never the Docker socket or another host path.
+  const sources = info!.Mounts.map((m) => m.Source);
+  expect(sources).toHaveLength(1);
+  expect(sources[0]).toContain(join('results', body.id, 'a1'));
+  expect(info!.Mounts.map((m) => m.Destination)).toEqual(['/results']);
+  expect(info!.Config.Env.filter((e) => e.startsWith('NVIDIA_'))).toEqual([]);
+  expect(info!.HostConfig.Devices ?? []).toEqual([]);
   await waitForEnd(stack.alice, body.id);
+});
+
+test('no spec reaches the host: mounts, the Docker socket, host namespaces, privileges and NVIDIA_* are refused', async () => {
+  const attempts: [Record<string, unknown>, string][] = [
+    [{ volumes: ['/var/run/docker.sock:/var/run/docker.sock'] }, 'params.volumes'],
+    [{ mounts: [{ source: '/', target: '/host' }] }, 'params.mounts'],
+    [{ privileged: true }, 'params.privileged'],
+    [{ network: 'host' }, 'params.network'],
+    [{ ipc: 'host' }, 'params.ipc'],
+    [
+      { env: { NVIDIA_VISIBLE_DEVICES: 'all', DOCKER_HOST: 'unix:///var/run/docker.sock' } },
+      'params.env.NVIDIA_VISIBLE_DEVICES',
+    ],
+  ];
+  for (const [extra, path] of attempts) {
+    const spec = fixtureJob(['true']);
+    const res = await submit(stack.alice, { ...spec, params: { ...spec.params, ...extra } });
+    const issues = (res.body as unknown as { error: { issues: { path: string }[] } }).error.issues;
+    expect({ path, status: res.status, paths: issues.map((i) => i.path) }).toEqual({
+      path,
+      status: 400,
+      paths: expect.arrayContaining([path]),
+    });
+  }
+  const hostLevel = await submit(stack.alice, { ...fixtureJob(['true']), hostConfig: { Privileged: true } });
+  expect(hostLevel.status).toBe(400);
 });

@@ -51,7 +51,31 @@ function nameWildcards(doc: OpenApiDoc): Record<string, unknown> {
 export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   const manifests = loadManifests(config.manifestsDir);
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    logger: {
+      level: config.logLevel,
+      // Secrets by path, wherever a log line might carry them; a signed URL's sig is cut from logged URLs.
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-registry-auth"]',
+          '*.token',
+          '*.secret',
+          '*.password',
+          '*.NGC_API_KEY',
+          '*.BERTH_API_TOKEN',
+        ],
+        censor: '[redacted]',
+      },
+      serializers: {
+        req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
+          method: req.method,
+          url: req.url.replace(/([?&]sig=)[^&]*/, '$1[redacted]'),
+          host: req.hostname,
+          remoteAddress: req.ip,
+        }),
+      },
+    },
     bodyLimit,
     requestTimeout: 30_000,
     // Ids are ours (job_…), never a counter; keep request ids short and random.

@@ -13,7 +13,15 @@ import { GpuTelemetry } from './gpu/telemetry.js';
 import { buildWorker } from './worker.js';
 
 const config = loadWorkerConfig();
-const logger = pino({ level: config.logLevel, base: { worker: config.workerId } });
+const logger = pino({
+  level: config.logLevel,
+  base: { worker: config.workerId },
+  // Secrets by path, should an error or a config ever carry one into a log line.
+  redact: {
+    paths: ['*.token', '*.password', '*.key', '*.authorization', '*["x-registry-auth"]', '*.authconfig'],
+    censor: '[redacted]',
+  },
+});
 const fatal = (message: string): never => {
   logger.fatal(message);
   process.exit(1);

@@ -35,6 +35,11 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: 4096,
+      // Never the host's network, IPC, PID or user namespaces: each job gets its own (shared memory via ShmSize).
+      NetworkMode: 'bridge',
+      IpcMode: 'private',
+      PidMode: '',
+      UsernsMode: '',
       Binds: spec.mounts.map((m) => `${m.hostPath}:${m.containerPath}:${m.readOnly ? 'ro' : 'rw'}`),
       // No swap beyond the limit: a training job that outgrows its memory should end as OOM_KILLED, not crawl.
       ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
