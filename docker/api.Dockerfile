@@ -12,11 +12,14 @@ COPY packages/telemetry/package.json packages/telemetry/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/stack/package.json apps/stack/
+COPY apps/cli/package.json apps/cli/
+COPY apps/web/package.json apps/web/
 RUN npm ci --no-audit --no-fund
 COPY packages packages
 COPY apps apps
 # Builds the API and the packages it references; then drops dev dependencies from node_modules.
-RUN npx tsc -b apps/api && npm prune --omit=dev --no-audit --no-fund
+# The dashboard is bundled here too: the API serves it at /.
+RUN npx tsc -b apps/api && npm run build -w apps/web && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0 BERTH_DATA_DIR=/var/lib/berth
@@ -34,6 +37,7 @@ COPY --from=build /app/packages/manifests/dist packages/manifests/dist
 COPY ngc-manifests ngc-manifests
 COPY --from=build /app/apps/api/package.json apps/api/
 COPY --from=build /app/apps/api/dist apps/api/dist
+COPY --from=build /app/apps/web/dist apps/web/dist
 # The artifact store; created here so a fresh named volume inherits the non-root owner.
 RUN mkdir -p /var/lib/berth && chown node:node /var/lib/berth
 USER node

@@ -12,6 +12,8 @@ COPY packages/telemetry/package.json packages/telemetry/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/stack/package.json apps/stack/
+COPY apps/cli/package.json apps/cli/
+COPY apps/web/package.json apps/web/
 RUN npm ci --no-audit --no-fund
 COPY packages packages
 COPY apps apps

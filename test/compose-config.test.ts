@@ -12,6 +12,10 @@ test('docker-compose config accepts docker-compose.yml, with the GPU reservation
   expect(out).toMatch(/capabilities:\s*\n\s*- gpu/);
   expect(out).toContain('/var/run/docker.sock');
   expect(out).toMatch(/appendonly/);
+  // Both of the worker's secrets are files, never values in the environment.
+  expect(out).toContain('NGC_API_KEY_FILE: /run/secrets/ngc_api_key');
+  expect(out).toContain('BERTH_API_TOKEN_FILE: /run/secrets/berth_worker_token');
+  expect(out).not.toMatch(/NGC_API_KEY:|BERTH_API_TOKEN:/);
 });
 
 test('the service images install every workspace, and the worker image ships every package it imports', () => {
