@@ -2,6 +2,7 @@
 // job for ten racing submits, the rate limit with Retry-After, the image allowlist; and the first admin's token read
 // from the bootstrap file.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../apps/api/src/app.js';
@@ -175,3 +176,37 @@ test('the first admin: its token is read from the bootstrap file when one is the
     await app.close();
   }
 });
+
+test('a request that stops moving is cut after the idle timeout; an upload that keeps moving may take longer', async () => {
+  const slow = await startTestStack('tenancy-idle', { worker: false, apiConfig: { idleTimeoutMs: 1500 } });
+  const port = Number(new URL(slow.url).port);
+  const body = 'A document about berths.\nAnd ships.\n';
+  const head = (length: number) =>
+    `POST /v1/datasets?name=slow&format=corpus&filename=c.txt HTTP/1.1\r\nHost: x\r\n` +
+    `Authorization: Bearer ${slow.alice.token}\r\nContent-Type: application/octet-stream\r\n` +
+    `Content-Length: ${length}\r\n\r\n`;
+  try {
+    // Stalled after 10 bytes: the server closes the connection once it has been silent for the idle timeout.
+    const t0 = Date.now();
+    const stalled = createConnection(port, '127.0.0.1');
+    stalled.write(head(body.length) + body.slice(0, 10));
+    await new Promise((resolve) => stalled.once('close', resolve));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
+    expect(Date.now() - t0).toBeLessThan(5000);
+
+    // Trickled a byte every 300 ms for ~11 s in all: never idle, so it completes.
+    const moving = createConnection(port, '127.0.0.1');
+    let answer = '';
+    moving.on('data', (d: Buffer) => (answer += d.toString()));
+    moving.write(head(body.length));
+    for (const ch of body) {
+      moving.write(ch);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    for (let i = 0; i < 50 && !answer.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(answer).toMatch(/^HTTP\/1\.1 201/);
+    moving.destroy();
+  } finally {
+    await slow.close();
+  }
+}, 30_000);

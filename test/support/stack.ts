@@ -145,6 +145,7 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
       requireDigest: false,
     },
     signedUrlTtlSeconds: 600,
+    idleTimeoutMs: 120_000,
     webDir: join(__dirname, '../../apps/web/dist'),
     logLevel: 'silent',
     ...overrides,

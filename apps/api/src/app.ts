@@ -77,7 +77,9 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
       },
     },
     bodyLimit,
-    requestTimeout: 30_000,
+    // A request that stops moving is cut (slow clients, stalled uploads); one that keeps moving may take as long as
+    // a 60 GB checkpoint upload needs — a whole-request deadline would cut those. Headers: Node's 60 s.
+    connectionTimeout: config.idleTimeoutMs,
     // Ids are ours (job_…), never a counter; keep request ids short and random.
     genReqId: () => Math.random().toString(36).slice(2, 10),
   }).withTypeProvider<ZodTypeProvider>();

@@ -40,6 +40,8 @@ const Env = z.object({
   BERTH_IMAGE_REQUIRE_DIGEST: z.stringbool().default(false),
   /** How long a signed URL (EventSource, download links) works. */
   BERTH_SIGNED_URL_TTL_S: z.coerce.number().int().min(10).max(86_400).default(600),
+  /** A connection silent this long is closed (SSE heartbeats every 15 s keep followers alive). */
+  BERTH_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** The built dashboard (apps/web/dist), served at /. */
   BERTH_WEB_DIR: z.string().default('./apps/web/dist'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -66,6 +68,7 @@ export interface ApiConfig {
   images: ImagePolicy;
   signedUrlTtlSeconds: number;
   webDir: string;
+  idleTimeoutMs: number;
   logLevel: string;
 }
 
@@ -95,6 +98,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     },
     signedUrlTtlSeconds: e.BERTH_SIGNED_URL_TTL_S,
     webDir: e.BERTH_WEB_DIR,
+    idleTimeoutMs: e.BERTH_IDLE_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };
 }
