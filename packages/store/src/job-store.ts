@@ -237,6 +237,13 @@ export class JobStore {
     return this.redis.hget(this.keys.job(id), 'user');
   }
 
+  /** The owners of these jobs, in the same order (null where there is no such job), in one round trip. */
+  async ownersOf(ids: readonly string[]): Promise<(string | null)[]> {
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.keys.job(id), 'user');
+    return ((await pipeline.exec()) ?? []).map(([, user]) => (typeof user === 'string' ? user : null));
+  }
+
   /** The records of these ids, in the same order; ids without a record are left out. */
   async getMany(ids: readonly string[]): Promise<JobRecord[]> {
     const pipeline = this.redis.pipeline();

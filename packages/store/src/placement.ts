@@ -109,6 +109,8 @@ export interface QueuedJob {
   deadline: number | undefined;
   /** How often a later job started ahead of it. */
   skips: number;
+  /** The user who owns it. */
+  user: string;
 }
 
 /** A worker's hold on one attempt, as its ledger and active set record it: `jobId#attempt`. */
@@ -161,12 +163,12 @@ export class Placement {
   async queued(limit = 10_000): Promise<QueuedJob[]> {
     const ids = await this.redis.zrange(this.keys.pending, '0', String(limit - 1));
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips');
+    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user');
     pipeline.zmscore(this.keys.deadlines, ...(ids.length > 0 ? ids : ['-']));
     const rows = (await pipeline.exec()) ?? [];
     const deadlines = (rows.at(-1)?.[1] ?? []) as (string | null)[];
     return ids.map((id, i) => {
-      const [gpus, notBefore, skips] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [gpus, notBefore, skips, user] = (rows[i]?.[1] ?? []) as (string | null)[];
       const deadline = deadlines[i];
       return {
         id,
@@ -174,6 +176,7 @@ export class Placement {
         notBefore: Number(notBefore ?? 0),
         deadline: deadline ? Number(deadline) : undefined,
         skips: Number(skips ?? 0),
+        user: user ?? '',
       };
     });
   }

@@ -43,13 +43,15 @@ export const queueRoutes =
       async (request) =>
         services.call(async () => {
           const [counts, view] = await Promise.all([services.store.counts(), queuePlaces(services)]);
-          const mine = await visibleJobs(services, request.caller, [
-            ...view.queued.map((q) => q.id),
-            ...view.workers.flatMap((w) => w.running),
-          ]);
+          const caller = request.caller;
+          const mine = await visibleJobs(
+            services,
+            caller,
+            view.workers.flatMap((w) => w.running),
+          );
           // Counts and GPU use are everyone's; job ids only the caller's (their place still counts the others).
           const waiting = view.queued
-            .filter((q) => mine.has(q.id))
+            .filter((q) => canSee(caller, q.user))
             .slice(0, request.query.limit)
             .map((q) => ({ id: q.id, gpus: q.gpus, ...view.places.get(q.id)! }));
           const workers = view.workers.map((w) => ({ ...w, running: w.running.filter((id) => mine.has(id)) }));
@@ -89,6 +91,6 @@ export const queueRoutes =
 /** The ids among these that the caller may see. */
 async function visibleJobs(services: Services, caller: Caller, ids: string[]): Promise<Set<string>> {
   if (caller.user.role === 'admin') return new Set(ids);
-  const owners = await Promise.all(ids.map((id) => services.store.ownerOf(id)));
+  const owners = await services.store.ownersOf(ids);
   return new Set(ids.filter((_, i) => owners[i] !== null && canSee(caller, owners[i]!)));
 }
