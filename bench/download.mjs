@@ -30,7 +30,7 @@ import { performance } from 'node:perf_hooks';
 import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { freePort, redisPing } from './lib/berth.mjs';
+import { freePort, redisPing, writeAdminToken } from './lib/berth.mjs';
 import { median, rssBytes } from './lib/report.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,6 +46,8 @@ const BUDGET_S = Number(process.env.BENCH_DL_BUDGET_S ?? 115);
 const TARGET_RATIO = 0.7;
 const TARGET_GROWTH_MIB = 64;
 const PREFIX = 'bench-dl';
+/** The Authorization header of the API's bootstrap admin (set once the scratch folder exists). */
+let bearer = {};
 const ARTIFACT_PATH = 'bench/blob.bin';
 
 const t0 = performance.now();
@@ -110,7 +112,7 @@ async function waitFor(what, check, owned, timeoutMs = 15_000) {
 /** One request; resolves with status and parsed JSON body. `write(req)` sends the body and ends the request. */
 function httpJson(url, { method = 'GET', headers = {}, body, write } = {}) {
   return new Promise((res, rej) => {
-    const req = request(url, { method, headers, agent: false }, (r) => {
+    const req = request(url, { method, headers: { ...bearer, ...headers }, agent: false }, (r) => {
       let text = '';
       r.setEncoding('utf8');
       r.on('data', (d) => (text += d));
@@ -133,7 +135,7 @@ function httpJson(url, { method = 'GET', headers = {}, body, write } = {}) {
 function download(url, { hash = false } = {}) {
   return new Promise((res, rej) => {
     const start = performance.now();
-    const req = request(url, { agent: false }, (r) => {
+    const req = request(url, { agent: false, headers: bearer }, (r) => {
       if (r.statusCode !== 200) {
         r.resume();
         rej(new Error(`GET ${url}: ${r.statusCode}`));
@@ -194,6 +196,9 @@ async function main() {
   const redisDir = join(scratch, 'redis');
   mkdirSync(dataDir);
   mkdirSync(redisDir);
+  // The API's first admin gets this token; every request here sends it (the bare server ignores it).
+  const admin = writeAdminToken(scratch);
+  bearer = { authorization: `Bearer ${admin.token}` };
 
   // redis-server, private and without persistence.
   const redisPort = await freePort();
@@ -217,6 +222,7 @@ async function main() {
       BERTH_PREFIX: PREFIX,
       BERTH_DATA_DIR: dataDir,
       BERTH_MANIFESTS_DIR: join(repo, 'ngc-manifests'),
+      BERTH_BOOTSTRAP_TOKEN_FILE: admin.file,
       LOG_LEVEL: 'warn',
     },
   });

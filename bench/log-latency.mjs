@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { startBerth, getJson, submitJob } from './lib/berth.mjs';
-import { createContainer, followLogs, imagePresent, ping, removeLabelled, startContainer } from './lib/engine.mjs';
-import { epochMs, fixtureImage, fmt, percentile, runBench } from './lib/report.mjs';
+import { createContainer, followLogs, removeLabelled, requireImage, startContainer } from './lib/engine.mjs';
+import { checkClock, epochMs, fixtureImage, fmt, percentile, runBench } from './lib/report.mjs';
 import { followSse } from './lib/sse.mjs';
 
 const name = 'log-latency';
@@ -80,11 +80,8 @@ const describe = (r) =>
   (r.problem ? ` — ${r.problem}` : '');
 
 await runBench(name, async (cleanups) => {
-  await ping();
-  if (!(await imagePresent(fixtureImage)))
-    throw new Error(`${fixtureImage} is missing: run scripts/build-fixture-image.sh`);
-  const drift = Math.abs(epochMs() - Date.now());
-  if (drift > 2) throw new Error(`the high-resolution clock is ${drift} ms off the wall clock`);
+  await requireImage(fixtureImage);
+  checkClock();
   const label = `${name}-${randomBytes(3).toString('hex')}`;
   cleanups.push(() => removeLabelled(`berth.bench=${label}`));
   const berth = await startBerth(name);

@@ -11,7 +11,7 @@ import process from 'node:process';
 import { clearInterval, setInterval } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, postJson, startBerth, storedLog, submitJob } from './lib/berth.mjs';
-import { imagePresent, ping } from './lib/engine.mjs';
+import { requireImage } from './lib/engine.mjs';
 import { cpuSeconds, epochMs, fixtureImage, fmt, rssBytes, runBench } from './lib/report.mjs';
 import { followSse } from './lib/sse.mjs';
 
@@ -56,9 +56,7 @@ function numbering() {
 }
 
 await runBench(name, async (cleanups) => {
-  await ping();
-  if (!(await imagePresent(fixtureImage)))
-    throw new Error(`${fixtureImage} is missing: run scripts/build-fixture-image.sh`);
+  await requireImage(fixtureImage);
   const berth = await startBerth(name, { workerEnv: { BERTH_LOG_STREAM_MAX_LINES: String(cap) } });
   cleanups.push(() => berth.stop());
   const watched = { api: berth.pids.api, worker: berth.pids.worker, redis: berth.pids.redis };

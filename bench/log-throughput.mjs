@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
 import { getJson, startBerth, storedLog, submitJob } from './lib/berth.mjs';
-import { createContainer, followLogs, imagePresent, ping, removeLabelled, startContainer } from './lib/engine.mjs';
+import { createContainer, followLogs, removeLabelled, requireImage, startContainer } from './lib/engine.mjs';
 import { cpuSeconds, dockerdPid, epochMs, fixtureImage, fmt, median, runBench } from './lib/report.mjs';
 import { followSse } from './lib/sse.mjs';
 
@@ -85,9 +85,7 @@ async function berthRound(berth, pids, n = lines) {
 }
 
 await runBench(name, async (cleanups) => {
-  await ping();
-  if (!(await imagePresent(fixtureImage)))
-    throw new Error(`${fixtureImage} is missing: run scripts/build-fixture-image.sh`);
+  await requireImage(fixtureImage);
   const label = `${name}-${randomBytes(3).toString('hex')}`;
   cleanups.push(() => removeLabelled(`berth.bench=${label}`));
   const berth = await startBerth(name);

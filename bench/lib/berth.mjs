@@ -1,9 +1,11 @@
 // berth as it runs in production, for a benchmark: a private redis-server, the built API (apps/api/dist) and one
 // worker (apps/worker/dist) as child processes on the local Docker engine. The bench owns all three and the
 // containers its jobs leave behind; stop() ends everything, also after a failure.
+// Where the API asks for a bearer token (/v1/* and /metrics), the bench is its bootstrap admin and the worker gets
+// a token of its own; every request made through these helpers (and lib/sse.mjs) to that API carries the admin's.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -47,9 +49,29 @@ export function redisPing(port) {
   });
 }
 
+/**
+ * A new token for the API's bootstrap admin, written to <dir>/admin-token for BERTH_BOOTSTRAP_TOKEN_FILE: the API
+ * makes its first admin with it (an API without auth ignores the file). Returns the file and the token.
+ */
+export function writeAdminToken(dir) {
+  const token = `berth_${randomBytes(32).toString('base64url')}`;
+  const file = join(dir, 'admin-token');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { file, token };
+}
+
+/** Admin tokens of the APIs this process started, by origin (none where the API asks for none). */
+const tokens = new Map();
+
+/** The headers a request to `url` needs: the bootstrap admin's bearer token where that API asks for one. */
+export function authHeaders(url) {
+  const token = tokens.get(new URL(url).origin);
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
 function httpJson(url) {
   return new Promise((res, rej) => {
-    const req = request(url, { timeout: 2000 }, (r) => {
+    const req = request(url, { timeout: 2000, headers: authHeaders(url) }, (r) => {
       let text = '';
       r.setEncoding('utf8');
       r.on('data', (d) => (text += d));
@@ -64,7 +86,7 @@ function httpJson(url) {
 export async function postJson(url, body) {
   const res = await globalThis.fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...authHeaders(url) },
     body: JSON.stringify(body),
   });
   const json = await res.json();
@@ -73,6 +95,14 @@ export async function postJson(url, body) {
 }
 
 export const getJson = async (url) => (await httpJson(url)).body;
+
+/** GET `url` as text (e.g. a job's log); throws unless 200. */
+export async function getText(url) {
+  const res = await globalThis.fetch(url, { headers: authHeaders(url) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${text}`);
+  return text;
+}
 
 async function waitFor(check, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
@@ -96,10 +126,11 @@ function terminate(proc) {
 }
 
 /**
- * Starts redis-server, the API and a worker. `workerEnv` adds worker settings (e.g. BERTH_LOG_STREAM_MAX_LINES).
- * Child output goes to bench/.bench-out/<name>/{redis,api,worker}.log.
+ * Starts redis-server, the API and (unless `worker: false`) a worker. `workerEnv` adds worker settings (e.g.
+ * BERTH_LOG_STREAM_MAX_LINES or BERTH_GPUS), `apiEnv` API settings. Child output goes to
+ * bench/.bench-out/<name>/{redis,api,worker}.log.
  */
-export async function startBerth(name, { workerEnv = {}, apiEnv = {} } = {}) {
+export async function startBerth(name, { workerEnv = {}, apiEnv = {}, worker: withWorker = true } = {}) {
   for (const file of built) {
     if (!existsSync(join(repo, file))) throw new Error(`${file} is missing: run npm run build first`);
   }
@@ -112,17 +143,29 @@ export async function startBerth(name, { workerEnv = {}, apiEnv = {} } = {}) {
   const redisDir = join(scratch, 'redis');
   mkdirSync(dataDir);
   mkdirSync(redisDir);
+  const admin = writeAdminToken(scratch);
   const children = [];
+  let stopped = false;
+  const crashes = [];
   const spawnLogged = (label, cmd, args, env) => {
     const out = createWriteStream(join(logs, `${label}.log`));
     const proc = spawn(cmd, args, { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout.pipe(out);
     proc.stderr.pipe(out);
     children.push({ label, proc });
+    const crashed = new Promise((_, rej) => {
+      proc.once('exit', (code) => {
+        if (!stopped) rej(new Error(`${label} exited with ${code} (see ${join(logs, `${label}.log`)})`));
+      });
+    });
+    crashed.catch(() => {});
+    crashes.push(crashed);
     return proc;
   };
+  /** Waits for `check`, failing at once if any child exited. */
+  const ready = (check, timeoutMs, what) => Promise.race([...crashes, waitFor(check, timeoutMs, what)]);
 
-  let stopped = false;
+  let origin;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
@@ -130,12 +173,13 @@ export async function startBerth(name, { workerEnv = {}, apiEnv = {} } = {}) {
     for (const { proc } of [...children].reverse()) await terminate(proc);
     await removeLabelled(`berth.prefix=${prefix}`).catch(() => 0);
     rmSync(scratch, { recursive: true, force: true });
+    if (origin) tokens.delete(origin);
   };
 
   try {
     const redisPort = await freePort();
     const redis = spawnLogged('redis', 'redis-server', redisArgs(redisPort, redisDir), process.env);
-    await waitFor(() => redisPing(redisPort), 10_000, 'redis-server did not start');
+    await ready(() => redisPing(redisPort), 10_000, 'redis-server did not start');
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     const common = {
       ...process.env,
@@ -153,52 +197,63 @@ export async function startBerth(name, { workerEnv = {}, apiEnv = {} } = {}) {
       ...common,
       PORT: String(port),
       HOST: '127.0.0.1',
+      BERTH_BOOTSTRAP_TOKEN_FILE: admin.file,
       ...apiEnv,
     });
-    const workerId = `${prefix}-w`;
-    const worker = spawnLogged('worker', node, [...prof, join(repo, 'apps/worker/dist/main.js')], {
-      ...common,
-      BERTH_WORKER_ID: workerId,
-      BERTH_GPUS: '0',
-      BERTH_WORKER_METRICS_PORT: '0',
-      BERTH_HEARTBEAT_MS: '1000',
-      BERTH_API_URL: `http://127.0.0.1:${port}`,
-      ...workerEnv,
-    });
     const url = `http://127.0.0.1:${port}`;
-    const crashed = new Promise((_, rej) => {
-      for (const { label, proc } of children) {
-        proc.once('exit', (code) => {
-          if (!stopped) rej(new Error(`${label} exited with ${code} (see ${join(logs, `${label}.log`)})`));
-        });
-      }
-    });
-    crashed.catch(() => {});
-    await Promise.race([
-      crashed,
-      waitFor(async () => (await httpJson(`${url}/readyz`)).status === 200, 20_000, 'the API did not become ready'),
-    ]);
-    await Promise.race([
-      crashed,
-      waitFor(
+    origin = new URL(url).origin;
+    await ready(async () => (await httpJson(`${url}/readyz`)).status === 200, 20_000, 'the API did not become ready');
+    const auth = (await httpJson(`${url}/v1/jobs?limit=1`)).status === 401;
+    if (auth) tokens.set(origin, admin.token);
+
+    const pids = { api: api.pid, redis: redis.pid };
+    let workerId;
+    if (withWorker) {
+      // The worker's own token, of a user with the worker role, where the API asks for one.
+      const workerAuth = auth ? { BERTH_API_TOKEN: await serviceToken(url, `${prefix}-worker`, 'worker') } : {};
+      workerId = `${prefix}-w`;
+      const worker = spawnLogged('worker', node, [...prof, join(repo, 'apps/worker/dist/main.js')], {
+        ...common,
+        BERTH_WORKER_ID: workerId,
+        BERTH_GPUS: '0',
+        BERTH_WORKER_METRICS_PORT: '0',
+        BERTH_HEARTBEAT_MS: '1000',
+        BERTH_API_URL: url,
+        ...workerAuth,
+        ...workerEnv,
+      });
+      pids.worker = worker.pid;
+      await ready(
         async () => (await getJson(`${url}/v1/workers`)).workers.some((w) => w.id === workerId && w.status === 'live'),
         20_000,
         'the worker did not register',
-      ),
-    ]);
-    return {
-      url,
-      prefix,
-      redisUrl,
-      dataDir,
-      pids: { api: api.pid, worker: worker.pid, redis: redis.pid },
-      crashed,
-      stop,
-    };
+      );
+    }
+    const crashed = Promise.race(crashes);
+    crashed.catch(() => {});
+    return { url, prefix, redisUrl, redisPort, dataDir, workerId, auth, pids, crashed, stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** A new user with `role` and a token for it (needs the admin's token); returns the token. */
+async function serviceToken(url, name, role) {
+  const user = await postJson(`${url}/v1/users`, { name, role });
+  return (await postJson(`${url}/v1/tokens`, { name, user: user.id })).token;
+}
+
+/** The API's Prometheus /metrics as a map from series (`name` or `name{labels}`) to value. */
+export async function scrapeMetrics(url) {
+  const res = await globalThis.fetch(`${url}/metrics`, { headers: authHeaders(url) });
+  if (res.status !== 200) throw new Error(`GET ${url}/metrics: ${res.status}`);
+  const series = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) series.set(m[1], Number(m[2]));
+  }
+  return series;
 }
 
 /** Runs one command on the bench's Redis with redis-cli; returns its output lines. */
@@ -217,13 +272,14 @@ export async function storedLog(berth, jobId) {
   return { counted, added };
 }
 
+/** The spec of a `custom` job running `cmd` in `image` on `gpus` GPUs. */
+export function customSpec(image, cmd, { gpus = 0 } = {}) {
+  return { manifest: 'custom', params: { image, command: cmd }, resources: { gpus } };
+}
+
 /** Submits a `custom` job running `cmd` in `image`; returns its id. */
-export async function submitJob(url, image, cmd) {
-  const job = await postJson(`${url}/v1/jobs`, {
-    manifest: 'custom',
-    params: { image, command: cmd },
-    resources: { gpus: 0 },
-  });
+export async function submitJob(url, image, cmd, options) {
+  const job = await postJson(`${url}/v1/jobs`, customSpec(image, cmd, options));
   return job.id;
 }
 

@@ -49,6 +49,12 @@ export async function ping() {
   });
 }
 
+/** Fails unless the engine answers and has `image`; `build` names the script that makes it. */
+export async function requireImage(image, build = 'scripts/build-fixture-image.sh') {
+  await ping();
+  if (!(await imagePresent(image))) throw new Error(`${image} is missing: run ${build}`);
+}
+
 export async function imagePresent(image) {
   return call('GET', `/images/${encodeURIComponent(image)}/json`).then(
     () => true,

@@ -110,3 +110,9 @@ export function dockerdPid() {
 
 /** Wall-clock milliseconds since the epoch with sub-millisecond resolution (the clock containers share). */
 export const epochMs = () => globalThis.performance.timeOrigin + globalThis.performance.now();
+
+/** Fails when epochMs() has drifted from the wall clock (it is compared with times containers print). */
+export function checkClock() {
+  const drift = Math.abs(epochMs() - Date.now());
+  if (drift > 2) throw new Error(`the high-resolution clock is ${drift} ms off the wall clock`);
+}

@@ -1,10 +1,11 @@
 // A lean Server-Sent Events client on node:http: calls onEvent(event, data, id) per event and resolves on the
 // `end` event (or when the server closes the stream). Lean because it shares the machine with what it measures.
 import { request } from 'node:http';
+import { authHeaders } from './berth.mjs';
 
 export function followSse(url, onEvent, headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: 'text/event-stream', ...headers } }, (res) => {
+    const req = request(url, { headers: { accept: 'text/event-stream', ...authHeaders(url), ...headers } }, (res) => {
       if (!String(res.headers['content-type']).includes('text/event-stream')) {
         res.resume();
         reject(new Error(`${url}: not an event stream (${res.statusCode})`));

@@ -1,0 +1,93 @@
+// Submit throughput: POST /v1/jobs at 32 concurrent connections (autocannon) for BENCH_SECONDS, against the built
+// API with no worker running, so every job stays queued (nothing launches). Baseline, in the same run and on the
+// same redis-server: BullMQ's Queue.add of the same spec, 32 adds in flight at all times — what a queue costs
+// with nothing of berth around it (validation, the job record and its indexes, the placement wake-up, HTTP).
+// Each side gets an untimed 2 s warm-up. Targets: berth ≥ 0.35 × the raw adds/s, and berth's p99 ≤ 50 ms.
+//   BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32)
+import { Queue } from 'bullmq';
+import process from 'node:process';
+import { customSpec, scrapeMetrics, startBerth } from './lib/berth.mjs';
+import { postJobs } from './lib/load.mjs';
+import { fixtureImage, fmt, percentile, runBench } from './lib/report.mjs';
+
+const name = 'submit';
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const warmSeconds = 2;
+const targetRatio = 0.35;
+const targetP99Ms = 50;
+const spec = customSpec(fixtureImage, ['true']);
+
+/** `connections` loops, each awaiting one Queue.add after another, for `duration` seconds. */
+async function rawRound(queue, duration) {
+  const latencies = [];
+  const until = globalThis.performance.now() + duration * 1000;
+  const loop = async () => {
+    while (globalThis.performance.now() < until) {
+      const t0 = globalThis.performance.now();
+      await queue.add('job', spec);
+      latencies.push(globalThis.performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, loop));
+  latencies.sort((a, b) => a - b);
+  return {
+    rate: latencies.length / duration,
+    count: latencies.length,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    max: latencies.at(-1),
+  };
+}
+
+await runBench(name, async (cleanups) => {
+  // No worker: with no live worker every valid job is accepted and waits, unplaced.
+  const berth = await startBerth(name, { worker: false });
+  cleanups.push(berth.stop);
+
+  const queue = new Queue(`${berth.prefix}-raw`, { connection: { host: '127.0.0.1', port: berth.redisPort } });
+  cleanups.push(() => queue.close());
+  await rawRound(queue, warmSeconds);
+  const raw = await rawRound(queue, seconds);
+  console.log(
+    `raw BullMQ Queue.add: ${fmt(raw.rate)} adds/s, p50 ${fmt(raw.p50, 1)} / p99 ${fmt(raw.p99, 1)} ms ` +
+      `(${fmt(raw.count)} adds, ${connections} in flight)`,
+  );
+
+  await postJobs(berth.url, spec, { connections, duration: warmSeconds });
+  const ours = await postJobs(berth.url, spec, { connections, duration: seconds });
+  console.log(
+    `berth POST /v1/jobs: ${fmt(ours.rate)} jobs/s, p50 ${fmt(ours.p50, 1)} / p99 ${fmt(ours.p99, 1)} / ` +
+      `max ${fmt(ours.max, 1)} ms (${fmt(ours.count)} created, ${fmt(ours.other)} other answers or errors)`,
+  );
+  // Every 201 is a job that is now queued (nothing started: there is no worker).
+  const queued = (await scrapeMetrics(berth.url)).get('berth_jobs{state="queued"}');
+  const problems = [];
+  if (ours.other > 0) problems.push(`${fmt(ours.other)} submissions were not answered 201`);
+  if (queued < ours.count) problems.push(`only ${fmt(queued)} jobs queued after ${fmt(ours.count)} 201s`);
+
+  const ratio = ours.rate / raw.rate;
+  return {
+    name,
+    figure:
+      `berth ${fmt(ours.rate)} jobs/s (p99 ${fmt(ours.p99, 1)} ms), raw BullMQ ${fmt(raw.rate)} adds/s ` +
+      `(p99 ${fmt(raw.p99, 1)} ms) at concurrency ${connections}`,
+    ratio,
+    ratioOf: 'berth / Queue.add',
+    target: `≥ ${targetRatio} and p99 ≤ ${targetP99Ms} ms`,
+    pass: ratio >= targetRatio && ours.p99 <= targetP99Ms && problems.length === 0,
+    rows: [
+      { what: `submit at concurrency ${connections} (jobs/s)`, berth: ours.rate, baseline: raw.rate, ratio },
+      {
+        what: `submit p99 at concurrency ${connections} (ms)`,
+        berth: ours.p99,
+        baseline: raw.p99,
+        ratio: ours.p99 / targetP99Ms,
+        ratioNote: `p99 / ${targetP99Ms} ms`,
+      },
+    ],
+    notes: problems,
+    berth: { ...ours, queued },
+    baseline: raw,
+  };
+});
