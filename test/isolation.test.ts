@@ -18,6 +18,8 @@ const publicRoutes = [
   /^\/index\.html$/,
   /^\/assets\/\*$/,
   /^\/(jobs|submit|datasets|pipelines)(\/:id)?$/,
+  // bull-board's page shell and bundled assets (no data; its API under /admin/queues/api/ is admin-only).
+  /^\/admin\/queues(\/|\/metrics-history|\/job-schedulers|\/queue\/:queueName(\/:jobId)?|\/static\/\*)?$/,
 ];
 
 const notFoundCode = { job: 'JOB_NOT_FOUND', dataset: 'DATASET_NOT_FOUND', pipeline: 'PIPELINE_NOT_FOUND' };

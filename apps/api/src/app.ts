@@ -11,6 +11,7 @@ import {
 import { loadManifests } from '@berth/manifests';
 import type { ApiConfig } from './env.js';
 import { DatasetId, JobId, PipelineId } from '@berth/contracts';
+import { mountBullBoard } from './admin/bull-board.js';
 import { installAuth } from './auth/auth.js';
 import { bootstrapAdmin } from './auth/bootstrap.js';
 import { registerErrorHandler } from './plugins/errors.js';
@@ -173,6 +174,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   await app.register(datasetRoutes(services));
   const pipelines = new Pipelines(services, manifests, pipelineStore);
   await app.register(pipelineRoutes(pipelines));
+  await mountBullBoard(app, services);
   await app.register(webRoutes(config.webDir));
   // Steps advance as jobs end; any API process may do it (one at a time per pipeline).
   const advancing = setInterval(() => void pipelines.sweep().catch(() => {}), config.sweepMs);

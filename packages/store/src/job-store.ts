@@ -224,6 +224,24 @@ export class JobStore {
     return { jobs, next: ids.length > limit && last ? last.seq.toString(36) : null };
   }
 
+  /**
+   * Jobs in any of these states, newest first, from offset `start` to `end` (inclusive, as ZRANGE counts): a page
+   * by number across several state indexes, for views that page that way rather than by cursor.
+   */
+  async newestInStates(states: readonly JobState[], start: number, end: number): Promise<JobRecord[]> {
+    if (states.length === 0 || end < start) return [];
+    const pipeline = this.redis.pipeline();
+    for (const state of states) pipeline.zrevrange(this.keys.jobsInState(state), 0, end, 'WITHSCORES');
+    const ids: { id: string; seq: number }[] = [];
+    for (const [err, raw] of (await pipeline.exec()) ?? []) {
+      if (err) throw err;
+      const flat = (raw ?? []) as string[];
+      for (let i = 0; i + 1 < flat.length; i += 2) ids.push({ id: flat[i]!, seq: Number(flat[i + 1]) });
+    }
+    ids.sort((a, b) => b.seq - a.seq);
+    return this.getMany(ids.slice(start, end + 1).map((p) => p.id));
+  }
+
   /** How many jobs are in each state. */
   async counts(): Promise<Record<JobState, number>> {
     const pipeline = this.redis.pipeline();
