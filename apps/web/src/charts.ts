@@ -37,6 +37,7 @@ interface Line {
 
 /** Points kept per line in the browser; beyond it every other point is dropped (the last always stays). */
 const maxPoints = 4000;
+const stepIncrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1e6, 1e7];
 const palette = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
 
 class Panel {
@@ -150,6 +151,7 @@ class Panel {
     const fg = css.getPropertyValue('--muted').trim() || '#555';
     const grid = css.getPropertyValue('--line').trim() || '#ddd';
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const values = (_u: uPlot, splits: number[]) => splits.map((v) => formatNumber(v));
     this.plot = new uPlot(
       {
         ...this.size(),
@@ -163,7 +165,8 @@ class Panel {
             spanGaps: true,
           })),
         ],
-        axes: [axis, { ...axis, size: 60 }],
+        // Steps are whole numbers; values get enough digits to tell ticks apart (learning rates are small).
+        axes: [xKind === 'step' ? { ...axis, incrs: stepIncrs, values } : axis, { ...axis, size: 60, values }],
         legend: { show: true },
       },
       data,

@@ -65,7 +65,9 @@ export function formatDuration(ms: number): string {
 export function formatNumber(v: number): string {
   if (Number.isInteger(v)) return v.toLocaleString();
   const a = Math.abs(v);
-  return a !== 0 && (a < 0.001 || a >= 1e6) ? v.toExponential(3) : v.toPrecision(4).replace(/\.?0+$/, '');
+  if (a >= 1e6 || a < 1e-4) return v.toExponential(2);
+  if (a >= 100) return v.toLocaleString(undefined, { maximumFractionDigits: 1 });
+  return String(Number(v.toPrecision(4)));
 }
 
 /** A state as a coloured badge; the text says it, the colour only helps. */

@@ -51,7 +51,7 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
     'article',
     { class: 'job', 'data-job': id },
     h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')),
-    h('div', { class: 'page-head' }, h('div', {}, heading, badge), actions),
+    h('div', { class: 'page-head' }, h('div', { class: 'title-line' }, heading, badge), actions),
     details,
     h(
       'div',
@@ -88,7 +88,7 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
     fill(
       actions,
       h('button', { type: 'button', class: 'danger', disabled: ended, onclick: () => void cancel() }, 'Cancel'),
-      h('button', { type: 'button', class: 'secondary', onclick: () => void retry() }, 'Retry'),
+      h('button', { type: 'button', class: 'secondary', disabled: !ended, onclick: () => void retry() }, 'Retry'),
     );
     const params = j.spec.params as Record<string, unknown>;
     const started = j.startedAt ? Date.parse(j.startedAt) : undefined;
@@ -97,7 +97,7 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
       details,
       item('Recipe', j.spec.manifest),
       params.image !== undefined ? item('Image', h('code', {}, String(params.image))) : null,
-      params.command !== undefined ? item('Command', h('code', {}, JSON.stringify(params.command))) : null,
+      Array.isArray(params.command) ? item('Command', h('code', {}, params.command.map(shellWord).join(' '))) : null,
       item('GPUs', String(j.spec.resources.gpus ?? 0)),
       item('Created', time(j.createdAt)),
       started !== undefined ? item('Run time', formatDuration(finished - started)) : null,
@@ -178,31 +178,43 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
         artifacts,
         list.length === 0
           ? h('p', { class: 'empty' }, 'None yet.')
-          : table(
-              ['Path', 'Kind', 'Attempt', 'Size', 'sha256', ''],
-              list.map((a) => [
-                h('code', {}, a.path),
-                a.kind,
-                String(a.attempt),
-                formatBytes(a.size),
-                h('code', { class: 'hash', title: a.sha256 }, a.sha256),
+          : h(
+              'ul',
+              { class: 'artifacts' },
+              list.map((a) =>
                 h(
-                  'button',
-                  {
-                    type: 'button',
-                    class: 'secondary',
-                    'data-artifact': a.path,
-                    'aria-label': `Download ${a.path}`,
-                    onclick: () =>
-                      void downloadPath(
-                        ctx,
-                        `${base}/artifacts/${a.path.split('/').map(encodeURIComponent).join('/')}`,
-                        a.path.split('/').at(-1) ?? a.path,
-                      ),
-                  },
-                  'Download',
+                  'li',
+                  { 'data-path': a.path },
+                  h(
+                    'div',
+                    {},
+                    h('code', { class: 'path' }, a.path),
+                    h(
+                      'div',
+                      { class: 'help' },
+                      `${a.kind} · attempt ${a.attempt} · `,
+                      h('span', { class: 'size' }, formatBytes(a.size)),
+                    ),
+                    h('div', { class: 'help' }, 'sha256 ', h('code', { class: 'hash' }, a.sha256)),
+                  ),
+                  h(
+                    'button',
+                    {
+                      type: 'button',
+                      class: 'secondary',
+                      'data-artifact': a.path,
+                      'aria-label': `Download ${a.path}`,
+                      onclick: () =>
+                        void downloadPath(
+                          ctx,
+                          `${base}/artifacts/${a.path.split('/').map(encodeURIComponent).join('/')}`,
+                          a.path.split('/').at(-1) ?? a.path,
+                        ),
+                    },
+                    'Download',
+                  ),
                 ),
-              ]),
+              ),
             ),
       );
     } catch {
@@ -328,6 +340,12 @@ function table(head: string[], rows: (string | HTMLElement)[][]): HTMLElement {
       ),
     ),
   );
+}
+
+/** An argument as a shell would need it written, so a command reads as it would be typed. */
+function shellWord(arg: unknown): string {
+  const s = String(arg);
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Signs a GET path and downloads it (the token never goes into the URL). */

@@ -186,7 +186,13 @@ export const pipelinePage: PageFactory = (ctx, [id = '']) => {
     jobs = new Set(p.steps.flatMap((s) => (s.job ? [s.job] : [])));
     fill(
       head,
-      h('div', {}, h('h1', {}, p.name), stateBadge(p.state), ' ', h('span', { class: 'help mono' }, p.id)),
+      h(
+        'div',
+        { class: 'title-line' },
+        h('h1', {}, p.name),
+        stateBadge(p.state),
+        h('span', { class: 'help mono' }, p.id),
+      ),
       h(
         'div',
         { class: 'actions' },
@@ -206,7 +212,7 @@ export const pipelinePage: PageFactory = (ctx, [id = '']) => {
           const def = p.definition.find((x) => x.name === s.name);
           return h(
             'li',
-            { 'data-step': s.name },
+            { 'data-step': s.name, 'data-state': s.state },
             h('strong', {}, s.name),
             ' ',
             stateBadge(s.state),
