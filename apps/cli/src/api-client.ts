@@ -53,9 +53,13 @@ export class ApiClient {
   }
 }
 
-/** A dropped connection or a 5xx is worth another try; an error the API answered with a 4xx is not. */
+/**
+ * Worth another try: a connection that failed or dropped (fetch's TypeError, an abort on silence) or a 5xx; not an
+ * error the API answered with a 4xx, nor a fault of our own.
+ */
 export function isTransient(err: unknown): boolean {
-  return !(err instanceof CliError) || err.status === undefined || err.status >= 500;
+  if (err instanceof CliError) return err.status === undefined || err.status >= 500;
+  return err instanceof TypeError || (err instanceof Error && err.name === 'AbortError');
 }
 
 /** What went wrong under fetch's generic "fetch failed" / "terminated". */

@@ -25,8 +25,6 @@ export interface Context {
   env: CliEnv;
   /** --json: print JSON for scripts instead of tables. */
   json: boolean;
-  /** The --url and --token flags. */
-  flags: { url?: string; token?: string };
   /** A client for the url and token in effect: flags, then BERTH_URL/BERTH_TOKEN, then the config file. */
   api(): Promise<ApiClient>;
 }
@@ -61,7 +59,6 @@ export function buildCli(env: CliEnv): Command {
     return {
       env,
       json: json === true,
-      flags,
       api: async () => {
         const target = await resolveTarget(env, flags);
         return new ApiClient(target.url, target.token);

@@ -41,25 +41,21 @@ export async function* parseEvents(chunks: AsyncIterable<Uint8Array>): AsyncGene
   }
 }
 
-export interface FollowOptions {
-  /** Resume after this event id. */
-  lastEventId?: string;
-  /** A connection silent this long is taken as dropped (the API sends a heartbeat every 15 s). */
-  idleMs?: number;
-  /** Connections in a row that may fail without one event before following gives up. */
-  maxFailures?: number;
-}
+/** A connection silent this long is taken as dropped (the API sends a heartbeat comment every 15 s). */
+const idleMs = 45_000;
+/** Connections in a row that may fail without one event before following gives up. */
+const maxFailures = 8;
 
 /**
- * Follows the SSE at `path`, handing every event but `end` to `onEvent`, and returns the `end` event. A connection
- * that drops (error, close before `end`, silence) is made again with Last-Event-ID; errors the API answers with a 4xx
- * are not retried.
+ * Follows the SSE at `path` from after `lastEventId`, handing every event but `end` to `onEvent`, and returns the
+ * `end` event. A connection that drops (error, close before `end`, silence) is made again with Last-Event-ID; errors
+ * the API answers with a 4xx are not retried.
  */
 export async function followEvents(
   api: ApiClient,
   path: string,
   onEvent: (e: SseEvent) => void,
-  { lastEventId, idleMs = 45_000, maxFailures = 8 }: FollowOptions = {},
+  lastEventId?: string,
 ): Promise<SseEvent> {
   let last = lastEventId;
   for (let failures = 0; ;) {

@@ -100,6 +100,7 @@ async function pull(api: ApiClient, url: string, out: string): Promise<{ size: n
         bar.update((done += chunk.length));
       }
     } catch (err) {
+      if (!isTransient(err)) throw err;
       cut = err;
     } finally {
       await file.close();

@@ -71,7 +71,7 @@ export async function followLogs(
       if (e.event === 'log') process.stdout.write(`${(JSON.parse(e.data) as LogLine).text}\n`);
       else if (e.event === 'truncated') note((JSON.parse(e.data) as { message: string }).message);
     },
-    after ? { lastEventId: after } : {},
+    after,
   );
   return (JSON.parse(end.data) as { state: JobState }).state;
 }
