@@ -54,7 +54,8 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      // Secrets by path, wherever a log line might carry them; a signed URL's sig is cut from logged URLs.
+      // Secrets by path, wherever a log line might carry them. Logged URLs lose a signed URL's sig and a token sent
+      // as access_token (refused with 401, but the request line is logged before the refusal).
       redact: {
         paths: [
           'req.headers.authorization',
@@ -71,7 +72,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
       serializers: {
         req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
           method: req.method,
-          url: req.url.replace(/([?&]sig=)[^&]*/, '$1[redacted]'),
+          url: req.url.replace(/([?&](?:sig|access_token)=)[^&]*/g, '$1[redacted]'),
           host: req.hostname,
           remoteAddress: req.ip,
         }),
