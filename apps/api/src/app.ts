@@ -14,7 +14,7 @@ import { DatasetId, JobId, PipelineId } from '@berth/contracts';
 import { mountBullBoard } from './admin/bull-board.js';
 import { installAuth } from './auth/auth.js';
 import { bootstrapAdmin } from './auth/bootstrap.js';
-import { registerErrorHandler } from './plugins/errors.js';
+import { clientErrorHandler, registerErrorHandler } from './plugins/errors.js';
 import { authRoutes } from './routes/auth.js';
 import { webRoutes } from './routes/web.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -82,6 +82,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
     // A request that stops moving is cut (slow clients, stalled uploads); one that keeps moving may take as long as
     // a 60 GB checkpoint upload needs — a whole-request deadline would cut those. Headers: Node's 60 s.
     connectionTimeout: config.idleTimeoutMs,
+    clientErrorHandler,
     // Ids are ours (job_…), never a counter; keep request ids short and random.
     genReqId: () => Math.random().toString(36).slice(2, 10),
   }).withTypeProvider<ZodTypeProvider>();

@@ -4,6 +4,7 @@ import Docker from 'dockerode';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { workerToken } from './api-client.js';
+import { redactDebugOutput } from './debug-redaction.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
 import { memlockLimit } from './executor/host-limits.js';
@@ -12,6 +13,7 @@ import { detectGpus, NvidiaSmiInventory } from './gpu/inventory.js';
 import { GpuTelemetry } from './gpu/telemetry.js';
 import { buildWorker } from './worker.js';
 
+redactDebugOutput();
 const config = loadWorkerConfig();
 const logger = pino({
   level: config.logLevel,

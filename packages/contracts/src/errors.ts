@@ -3,6 +3,10 @@
 export const errorStatus = {
   VALIDATION_FAILED: 400,
   INVALID_JSON: 400,
+  /** The HTTP request itself could not be parsed (refused before any route saw it). */
+  MALFORMED_REQUEST: 400,
+  /** The request line or headers are larger than the server accepts. */
+  HEADERS_TOO_LARGE: 431,
   UNSUPPORTED_MEDIA_TYPE: 415,
   BODY_TOO_LARGE: 413,
   /** No token, or one that is unknown, revoked or expired; a signed URL that is forged or out of date. */

@@ -1,6 +1,7 @@
 // One error handler: BerthError codes, schema violations and Fastify's own parse errors become stable bodies.
 import { BerthError, type Issue } from '@berth/contracts';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Duplex } from 'node:stream';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 interface SchemaViolation {
@@ -56,4 +57,25 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const e = new BerthError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
     return reply.code(404).send(e.toBody());
   });
+}
+
+/**
+ * Requests Node's HTTP parser refuses never reach a route: answer them in the same error shape, then close.
+ * (Fastify's default body has no `error.code`.)
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new BerthError('HEADERS_TOO_LARGE', 'the request line and headers are larger than 16 KiB')
+      : new BerthError('MALFORMED_REQUEST', 'the HTTP request could not be parsed');
+  const body = JSON.stringify(e.toBody());
+  socket.end(
+    `HTTP/1.1 ${e.status} ${e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+      `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `connection: close\r\n\r\n${body}`,
+  );
 }

@@ -47,7 +47,9 @@ export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
         message: `${m.id} has no CPU image: ask for at least 1 GPU`,
       });
     }
-    if (spec.resources.memory !== undefined && parseSize(spec.resources.memory) < MIN_MEMORY) {
+    // A memory value that is not a size at all was reported by the spec schema already (refinements still run).
+    const memory = spec.resources.memory === undefined ? undefined : sizeOrUndefined(spec.resources.memory);
+    if (memory !== undefined && memory < MIN_MEMORY) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'memory'], message: 'the Docker engine needs at least 6m' });
     }
     const given = { dataset: spec.inputs?.dataset !== undefined, initFrom: spec.inputs?.initFrom !== undefined };
@@ -67,6 +69,14 @@ export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
       }
     }
   });
+}
+
+function sizeOrUndefined(size: string | number): number | undefined {
+  try {
+    return parseSize(size);
+  } catch {
+    return undefined;
+  }
 }
 
 /** For a spec that passed jobSpecSchema. */
