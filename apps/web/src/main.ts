@@ -79,6 +79,8 @@ function start(token: string, me: Me) {
       'ul',
       {},
       nav.map(([href, label]) => h('li', {}, h('a', { href }, label))),
+      // The queue board (bull-board) is the API's own admin page; it reads the token this dashboard keeps.
+      me.user.role === 'admin' ? h('li', {}, h('a', { href: '/admin/queues' }, 'Queue board')) : null,
     ),
   );
   const header = h(
