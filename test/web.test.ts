@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { webRoutes } from '../apps/api/src/routes/web.js';
 import { NvidiaSmiInventory } from '../apps/worker/src/gpu/inventory.js';
 import { GpuTelemetry } from '../apps/worker/src/gpu/telemetry.js';
@@ -34,6 +34,11 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
+
+/** Waits until the element shows this text (the page renders answers asynchronously: never read it just once). */
+async function showsText(locator: Locator, text: string | RegExp): Promise<void> {
+  await locator.filter({ hasText: text }).first().waitFor({ timeout: 15_000 });
+}
 
 beforeAll(async () => {
   // The bundle under test is built from the sources, as `npm run build` builds it.
@@ -135,9 +140,7 @@ test('signs in with a token (a wrong one is refused), keeps it across reloads, a
   await shot(page, 'sign-in');
   await page.getByLabel('API token').fill(`berth_${'A'.repeat(43)}`);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('alert').textContent()).resolves.toBe(
-    'That token was refused (unknown, revoked or expired).',
-  );
+  await showsText(page.getByRole('alert'), 'That token was refused (unknown, revoked or expired).');
 
   await signIn(page, stack.alice.token);
   expect(await page.locator('[data-testid=user]').textContent()).toBe('alice (member)');
@@ -177,12 +180,12 @@ test('a job submitted from the generated form runs live on its page: log line an
   // The image is required: the API's answer is shown at that field.
   await page.getByRole('button', { name: 'Submit', exact: true }).click();
   const imageError = page.locator('[data-field="params.image"] .field-error');
-  await expect(imageError.textContent()).resolves.toMatch(/required/);
+  await showsText(imageError, /required/);
   expect(await page.locator('#param-image').getAttribute('aria-invalid')).toBe('true');
 
   await page.locator('#param-image').fill('berth/fixture:dev');
   await page.getByRole('button', { name: 'Check' }).click();
-  await expect(page.locator('pre.preview').textContent()).resolves.toContain('berth/fixture:dev');
+  await showsText(page.locator('pre.preview'), 'berth/fixture:dev');
   await page.getByRole('button', { name: 'Submit', exact: true }).click();
   await page.waitForURL(/#\/jobs\/job_[a-z2-7]{20}$/);
   watched = /job_[a-z2-7]{20}/.exec(page.url())![0];
@@ -363,7 +366,7 @@ test('a dataset is uploaded with progress; a broken one shows the validator’s 
     .setInputFiles({ name: 'train.json', mimeType: 'application/json', buffer: Buffer.from('{"data": [') });
   await page.getByLabel('Format').selectOption('squad');
   await page.getByRole('button', { name: 'Upload' }).click();
-  await expect(page.locator('.error[role=alert]').textContent()).resolves.toMatch(/^DATASET_INVALID: .*train\.json/);
+  await showsText(page.locator('.error[role=alert]'), /^DATASET_INVALID: .*train\.json/);
   await shot(page, 'datasets');
 }, 60_000);
 

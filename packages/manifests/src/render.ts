@@ -110,7 +110,8 @@ function withLauncher(m: Manifest, command: string[], processes: number): string
   return [command[0]!, '-m', 'torch.distributed.launch', `--nproc_per_node=${processes}`, ...rest];
 }
 
-function imageOf(m: Manifest, values: Record<string, ParamValue>, cpu: boolean): string {
+/** The image a launch runs: the recipe's CPU or GPU variant (pinned by digest when it names one), or a parameter. */
+export function imageOf(m: Manifest, values: Record<string, ParamValue>, cpu: boolean): string {
   if ('param' in m.image) {
     const v = values[m.image.param];
     if (typeof v !== 'string') throw new RenderError(`parameter ${m.image.param} (the image) is not set`);

@@ -121,7 +121,8 @@ const idempotencyTtlSeconds = 86_400;
 
 // KEYS: job, jobsAll, jobsInState(queued), pending, deadlines, jobSeq, jobsOfUser, jobsOfUserInState(queued),
 //       userUsage, idempotency (or any key when there is none)
-// ARGV: json, id, gpus, deadlineAt, attempt, user, maxQueued, maxGpus, bodyHash, idempotencyTtl, state
+// ARGV: json, id, gpus, deadlineAt, attempt, user, maxQueued, maxGpus, bodyHash, idempotencyTtl, state, wakeChannel
+// (a new job wakes the workers in the same step)
 const createScript = `
 if ARGV[9] ~= '' then
   local seen = redis.call('GET', KEYS[10])
@@ -149,6 +150,7 @@ redis.call('ZADD', KEYS[8], seq, ARGV[2])
 redis.call('HINCRBY', KEYS[9], 'gpus', ARGV[3])
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[10], ARGV[2] .. '|' .. ARGV[9], 'EX', ARGV[10]) end
+redis.call('PUBLISH', ARGV[12], '1')
 return {'ok'}
 `;
 
@@ -194,6 +196,7 @@ export class JobStore {
       idem ? idem.bodyHash : '',
       idempotencyTtlSeconds,
       record.state,
+      this.keys.wakeChannel,
     )) as string[];
     if (reply[0] === 'idem') return { existing: reply[1]!, sameBody: reply[2] === reply[3] };
     if (reply[0] === 'quota') {

@@ -7,10 +7,11 @@ import {
   type JobSpec,
   type JobSpecInput,
   type User,
+  type WorkerInfo,
 } from '@berth/contracts';
-import type { Manifest } from '@berth/manifests';
+import { imageOf, type Manifest } from '@berth/manifests';
 import { createHash } from 'node:crypto';
-import { jobSpecSchema, previewLaunch, resolveSpec } from '../routes/job-spec.js';
+import { jobSpecSchema, resolveSpec } from '../routes/job-spec.js';
 import { checkImage } from './image-policy.js';
 import type { Services } from '../services.js';
 
@@ -37,13 +38,23 @@ export async function submitJob(
       issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
     });
   }
-  const resolved = resolveSpec(manifests, parsed.data);
+  return submitValidSpec(services, manifests, parsed.data, owner, idempotencyKey);
+}
+
+/** submitJob for a spec that already passed jobSpecSchema (POST /v1/jobs: Fastify validated the body with it). */
+export async function submitValidSpec(
+  services: Services,
+  manifests: ReadonlyMap<string, Manifest>,
+  valid: JobSpec,
+  owner: User,
+  idempotencyKey?: string,
+): Promise<Submission> {
+  const resolved = resolveSpec(manifests, valid);
   const { spec, manifest } = resolved;
-  checkImage(services.images, previewLaunch(resolved).image);
-  await checkInputs(services, spec, owner);
   const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
-  const workers = await services.call(() => services.workers.list(services.lostAfterMs));
-  const live = workers.filter((w) => w.status === 'live');
+  checkImage(services.images, imageOf(manifest, resolved.params.values, gpus === 0));
+  await checkInputs(services, spec, owner);
+  const live = (await liveWorkers(services)).filter((w) => w.status === 'live');
   const largest = Math.max(0, ...live.map((w) => w.gpus.length));
   // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
   if (live.length > 0 && gpus > largest) {
@@ -74,7 +85,7 @@ export async function submitJob(
       gpus,
       quotas: owner.quotas,
       ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
-      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(input) } } : {}),
+      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(valid) } } : {}),
     }),
   );
   if ('quota' in outcome) {
@@ -91,8 +102,19 @@ export async function submitJob(
     const earlier = await services.call(() => services.store.get(outcome.existing));
     if (earlier) return { record: earlier, created: false };
   }
-  await services.call(() => services.placement.wake());
   return { record, created: true };
+}
+
+const workerLists = new WeakMap<Services, { at: number; list: Promise<WorkerInfo[]> }>();
+
+/** The workers as seen within the last second: every submit checks its size against them, none needs it fresher. */
+function liveWorkers(services: Services): Promise<WorkerInfo[]> {
+  const cached = workerLists.get(services);
+  if (cached && Date.now() - cached.at < 1000) return cached.list;
+  const list = services.call(() => services.workers.list(services.lostAfterMs));
+  workerLists.set(services, { at: Date.now(), list });
+  list.catch(() => workerLists.delete(services));
+  return list;
 }
 
 /** The same JSON whatever the order of its keys, hashed: what an Idempotency-Key is compared by. */

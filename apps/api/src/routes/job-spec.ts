@@ -19,7 +19,19 @@ export interface ResolvedSpec {
 /** The smallest memory limit the Docker engine accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;
 
+const schemas = new WeakMap<ReadonlyMap<string, Manifest>, ReturnType<typeof buildJobSpecSchema>>();
+
+/** The spec schema for this catalog, built once. */
 export function jobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
+  let schema = schemas.get(manifests);
+  if (!schema) {
+    schema = buildJobSpecSchema(manifests);
+    schemas.set(manifests, schema);
+  }
+  return schema;
+}
+
+function buildJobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
   return JobSpec.superRefine((spec, ctx) => {
     const m = manifests.get(spec.manifest);
     if (!m) {

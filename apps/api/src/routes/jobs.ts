@@ -16,7 +16,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
-import { cancelJob, submitJob } from '../jobs/job-service.js';
+import { cancelJob, submitJob, submitValidSpec } from '../jobs/job-service.js';
 import { jobSpecSchema, previewLaunch, resolveSpec } from './job-spec.js';
 import { ownerFilter } from '../auth/auth.js';
 import { ErrorResponse } from './schemas.js';
@@ -90,7 +90,8 @@ export const jobRoutes =
       },
       async (request, reply) => {
         const key = request.headers['idempotency-key'];
-        const { record, created } = await submitJob(
+        // The body passed the same spec schema as Fastify validated it: it is not checked twice.
+        const { record, created } = await submitValidSpec(
           services,
           manifests,
           request.body,
