@@ -10,6 +10,7 @@ import {
 } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, userKeyPrefix, type Keys } from './keys.js';
+import { runScript } from './scripts.js';
 
 export interface ListOptions {
   state?: JobState;
@@ -106,8 +107,6 @@ return 1
 export interface CreateOptions {
   gpus: number;
   queueTtlMs?: number;
-  /** The owner's limits, checked against their queued jobs and the GPUs of their unfinished ones. */
-  quotas: Quotas;
   idempotency?: { key: string; bodyHash: string };
 }
 
@@ -119,28 +118,34 @@ export type CreateOutcome =
 
 const idempotencyTtlSeconds = 86_400;
 
+// The owner's quotas are read from their user record here, so a limit an admin just changed applies to the next
+// submit, and the check and the insert are one step. A new job wakes the workers in the same step.
 // KEYS: job, jobsAll, jobsInState(queued), pending, deadlines, jobSeq, jobsOfUser, jobsOfUserInState(queued),
-//       userUsage, idempotency (or any key when there is none)
-// ARGV: json, id, gpus, deadlineAt, attempt, user, maxQueued, maxGpus, bodyHash, idempotencyTtl, state, wakeChannel
-// (a new job wakes the workers in the same step)
+//       userUsage, idempotency (or any key when there is none), users
+// ARGV: json, id, gpus, deadlineAt, attempt, user, bodyHash, idempotencyTtl, state, wakeChannel
 const createScript = `
-if ARGV[9] ~= '' then
+local owner = redis.call('HGET', KEYS[11], ARGV[6])
+if not owner then return {'no-user'} end
+local quotas = cjson.decode(owner).quotas or {}
+local maxQueued = type(quotas.queuedJobs) == 'number' and quotas.queuedJobs or nil
+local maxGpus = type(quotas.gpus) == 'number' and quotas.gpus or nil
+if ARGV[7] ~= '' then
   local seen = redis.call('GET', KEYS[10])
   if seen then
     local sep = string.find(seen, '|', 1, true)
-    return {'idem', string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1), ARGV[9]}
+    return {'idem', string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1), ARGV[7]}
   end
 end
-if ARGV[7] ~= '' then
+if maxQueued then
   local queued = redis.call('ZCARD', KEYS[8])
-  if queued + 1 > tonumber(ARGV[7]) then return {'quota', 'queuedJobs', ARGV[7], tostring(queued)} end
+  if queued + 1 > maxQueued then return {'quota', 'queuedJobs', tostring(maxQueued), tostring(queued)} end
 end
 local gpus = tonumber(redis.call('HGET', KEYS[9], 'gpus') or '0')
-if ARGV[8] ~= '' and gpus + tonumber(ARGV[3]) > tonumber(ARGV[8]) then
-  return {'quota', 'gpus', ARGV[8], tostring(gpus)}
+if maxGpus and gpus + tonumber(ARGV[3]) > maxGpus then
+  return {'quota', 'gpus', tostring(maxGpus), tostring(gpus)}
 end
 local seq = redis.call('INCR', KEYS[6])
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[11], 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[9], 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
   'attempt', ARGV[5], 'user', ARGV[6])
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
@@ -149,8 +154,8 @@ redis.call('ZADD', KEYS[7], seq, ARGV[2])
 redis.call('ZADD', KEYS[8], seq, ARGV[2])
 redis.call('HINCRBY', KEYS[9], 'gpus', ARGV[3])
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
-if ARGV[9] ~= '' then redis.call('SET', KEYS[10], ARGV[2] .. '|' .. ARGV[9], 'EX', ARGV[10]) end
-redis.call('PUBLISH', ARGV[12], '1')
+if ARGV[7] ~= '' then redis.call('SET', KEYS[10], ARGV[2] .. '|' .. ARGV[7], 'EX', ARGV[8]) end
+redis.call('PUBLISH', ARGV[10], '1')
 return {'ok'}
 `;
 
@@ -172,9 +177,10 @@ export class JobStore {
    */
   async create(record: JobRecord, o: CreateOptions): Promise<CreateOutcome> {
     const idem = o.idempotency;
-    const reply = (await this.redis.eval(
+    const reply = (await runScript(
+      this.redis,
       createScript,
-      10,
+      11,
       this.keys.job(record.id),
       this.keys.jobsAll,
       this.keys.jobsInState(record.state),
@@ -185,19 +191,19 @@ export class JobStore {
       this.keys.jobsOfUserInState(record.owner, record.state),
       this.keys.userUsage(record.owner),
       idem ? this.keys.idempotency(record.owner, idem.key) : this.keys.userUsage(record.owner),
+      this.keys.users,
       JSON.stringify(record),
       record.id,
       o.gpus,
       o.queueTtlMs === undefined ? '' : String(Date.now() + o.queueTtlMs),
       record.attempt,
       record.owner,
-      o.quotas.queuedJobs ?? '',
-      o.quotas.gpus ?? '',
       idem ? idem.bodyHash : '',
       idempotencyTtlSeconds,
       record.state,
       this.keys.wakeChannel,
     )) as string[];
+    if (reply[0] === 'no-user') throw new Error(`no user ${record.owner}: jobs are submitted by users`);
     if (reply[0] === 'idem') return { existing: reply[1]!, sameBody: reply[2] === reply[3] };
     if (reply[0] === 'quota') {
       return { quota: { limit: reply[1] as keyof Quotas, max: Number(reply[2]), current: Number(reply[3]) } };
@@ -296,7 +302,8 @@ export class JobStore {
       if (!current) return 'gone';
       const next = applyChange(current.record, change);
       const release = guard.release ?? '';
-      const result = (await this.redis.eval(
+      const result = (await runScript(
+        this.redis,
         saveScript,
         10,
         this.keys.job(id),

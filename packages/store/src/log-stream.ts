@@ -3,6 +3,7 @@
 import type { JobState, LogEntry } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { runScript } from './scripts.js';
 import { metricFields, type NewMetric } from './metric-stream.js';
 import { latestId, parseFields, type RawEntry, type TailSource } from './tail.js';
 
@@ -72,7 +73,8 @@ export class LogStream {
       const fields = metricFields(attempt, p);
       args.push(fields.length, ...fields);
     }
-    await this.redis.eval(
+    await runScript(
+      this.redis,
       appendScript,
       3,
       this.keys.logs(jobId),

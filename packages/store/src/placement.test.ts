@@ -3,6 +3,7 @@ import type { JobRecord } from '@berth/contracts';
 import fc from 'fast-check';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { endAttempt } from './attempt-outcome.js';
+import { AuthStore } from './auth-store.js';
 import { JobStore } from './job-store.js';
 import { Placement, type PlacementWorker } from './placement.js';
 import { connectRedis, type Redis } from './redis.js';
@@ -15,6 +16,9 @@ beforeAll(() => {
 afterAll(() => redis.disconnect());
 
 let n = 0;
+/** The user the test's jobs belong to (a job needs an owner with a user record). */
+let owner = '';
+
 function record(): JobRecord {
   const now = new Date().toISOString();
   const id = `job_${String(n++)
@@ -22,7 +26,7 @@ function record(): JobRecord {
     .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)}`;
   return {
     id,
-    owner: 'usr_aaaaaaaaaaaaaaaaaaaa',
+    owner,
     spec: { manifest: 'custom', params: {}, resources: {} },
     state: 'queued',
     attempt: 0,
@@ -36,6 +40,7 @@ function record(): JobRecord {
 async function setup(worker: Omit<PlacementWorker, 'id'>) {
   const prefix = testPrefix('placement');
   const store = new JobStore(redis, prefix);
+  owner = (await new AuthStore(redis, prefix).createUser('placement', 'member', { queuedJobs: null, gpus: null }))!.id;
   const placement = new Placement(redis, prefix);
   const w: PlacementWorker = { id: 'w1', ...worker };
   await new WorkerRegistry(redis, prefix).register({
@@ -49,7 +54,7 @@ async function setup(worker: Omit<PlacementWorker, 'id'>) {
   });
   const submit = async (gpus: number) => {
     const r = record();
-    await store.create(r, { gpus, quotas: { queuedJobs: null, gpus: null } });
+    await store.create(r, { gpus });
     return r.id;
   };
   return { store, placement, w, submit };

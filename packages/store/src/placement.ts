@@ -6,6 +6,7 @@
 import type { GpuMode } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { jobKeyPrefix, keys, type Keys } from './keys.js';
+import { runScript } from './scripts.js';
 
 export interface PlacementWorker {
   id: string;
@@ -135,7 +136,8 @@ export class Placement {
 
   /** Places as many queued jobs on this worker as fit now, and reserves their GPUs. */
   async claim(worker: PlacementWorker, options: PlacementOptions, now = Date.now()): Promise<Claim[]> {
-    const flat = (await this.redis.eval(
+    const flat = (await runScript(
+      this.redis,
       claimScript,
       4,
       this.keys.pending,
@@ -193,7 +195,8 @@ export class Placement {
 
   /** Frees what a worker holds for a job that ended or moved on; clears the job's owner if it was this attempt. */
   async forget(workerId: string, jobId: string, attempt: number): Promise<void> {
-    await this.redis.eval(
+    await runScript(
+      this.redis,
       forgetScript,
       3,
       this.keys.ledger(workerId),

@@ -2,6 +2,7 @@
 import { WorkerInfo, type WorkerGpu } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { runScript } from './scripts.js';
 import { parseHold } from './placement.js';
 
 /** What a worker says about itself when it registers; the rest of WorkerInfo is read from Redis. */
@@ -50,7 +51,8 @@ export class WorkerRegistry {
   }
 
   async register(profile: WorkerProfile, now = Date.now()): Promise<void> {
-    await this.redis.eval(
+    await runScript(
+      this.redis,
       registerScript,
       3,
       this.keys.workers,
@@ -65,12 +67,12 @@ export class WorkerRegistry {
 
   /** Records a heartbeat; returns true when the worker had been written off as lost meanwhile. */
   async heartbeat(id: string, now = Date.now()): Promise<boolean> {
-    return (await this.redis.eval(heartbeatScript, 1, this.keys.worker(id), now)) === 'lost';
+    return (await runScript(this.redis, heartbeatScript, 1, this.keys.worker(id), now)) === 'lost';
   }
 
   /** Marks a worker lost when its last heartbeat is older than `cutoff`; true for the one caller that did. */
   async markLost(id: string, cutoff: number): Promise<boolean> {
-    return (await this.redis.eval(markLostScript, 1, this.keys.worker(id), cutoff)) === 1;
+    return (await runScript(this.redis, markLostScript, 1, this.keys.worker(id), cutoff)) === 1;
   }
 
   /** The attempts (`jobId#attempt`) placed on the worker and not finished there. */

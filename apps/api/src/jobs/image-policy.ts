@@ -16,12 +16,22 @@ export function repositoryOf(ref: string): string {
   return parts.length === 1 ? `docker.io/library/${name}` : `docker.io/${name}`;
 }
 
+const compiled = new Map<string, RegExp>();
+
 function patternRegex(pattern: string): RegExp {
-  const body = pattern
+  let re = compiled.get(pattern);
+  if (!re) {
+    re = new RegExp(`^${patternBody(pattern)}$`);
+    compiled.set(pattern, re);
+  }
+  return re;
+}
+
+function patternBody(pattern: string): string {
+  return pattern
     .split(/(\*\*|\*)/)
     .map((part) => (part === '**' ? '.*' : part === '*' ? '[^/]*' : part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')))
     .join('');
-  return new RegExp(`^${body}$`);
 }
 
 /** Throws IMAGE_NOT_ALLOWED, saying which rule it broke. */

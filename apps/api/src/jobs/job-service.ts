@@ -83,7 +83,6 @@ export async function submitValidSpec(
   const outcome = await services.call(() =>
     services.store.create(record, {
       gpus,
-      quotas: owner.quotas,
       ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(valid) } } : {}),
     }),

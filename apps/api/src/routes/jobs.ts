@@ -8,10 +8,8 @@ import {
   JobState,
   terminalStates,
   type JobRecord as JobRecordT,
-  type User,
 } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
-import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { placeQueue } from '@berth/store';
@@ -28,11 +26,6 @@ export async function loadJob(services: Services, id: string): Promise<JobRecord
   const job = JobId.safeParse(id).success ? await services.call(() => services.store.get(id)) : null;
   if (!job) throw new BerthError('JOB_NOT_FOUND', `no job ${id}`);
   return job;
-}
-
-/** The caller as stored now: quotas an admin just changed apply to the next submit, not after the token cache. */
-async function currentUser(services: Services, request: FastifyRequest): Promise<User> {
-  return (await services.call(() => services.auth.user(request.caller.user.id))) ?? request.caller.user;
 }
 
 export const jobRoutes =
@@ -91,13 +84,7 @@ export const jobRoutes =
       async (request, reply) => {
         const key = request.headers['idempotency-key'];
         // The body passed the same spec schema as Fastify validated it: it is not checked twice.
-        const { record, created } = await submitValidSpec(
-          services,
-          manifests,
-          request.body,
-          await currentUser(services, request),
-          key,
-        );
+        const { record, created } = await submitValidSpec(services, manifests, request.body, request.caller.user, key);
         return reply
           .code(created ? 201 : 200)
           .header('location', `/v1/jobs/${record.id}`)
@@ -119,7 +106,7 @@ export const jobRoutes =
       async (request, reply) => {
         const job = await loadJob(services, request.params.id);
         const spec = { ...job.spec, labels: { ...job.spec.labels, 'berth.retry-of': job.id } };
-        const { record } = await submitJob(services, manifests, spec, await currentUser(services, request));
+        const { record } = await submitJob(services, manifests, spec, request.caller.user);
         return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
       },
     );
