@@ -175,8 +175,10 @@ export class Attempt {
           this.ctx.observe.logBytes.inc(Buffer.byteLength(text));
         },
         parse: (text) => {
+          const points = parser.parse(text);
+          if (points.length === 0) return [];
           const time = new Date().toISOString();
-          return parser.parse(text).map((p): NewMetric => ({ ...p, time }));
+          return points.map((p): NewMetric => ({ ...p, time }));
         },
         onPoint: (p) => {
           if (p.kind === 'summary' || summaryMetricNames.includes(p.name)) this.summary[p.name] = p.value;

@@ -118,10 +118,15 @@ export class TailHub {
         // Live: what the shared reader hands out, skipping anything the catch-up already sent.
         while (!me.overflow) {
           if (o.isClosed()) return;
-          const fresh = me.pending.splice(0).filter((e) => {
-            const id = idOf(e);
-            return id === undefined || compareIds(id, cursor) > 0;
-          });
+          // Entries come in stream order: once one is past our place, so is every one after it (one comparison
+          // per batch in the steady state, not one per entry).
+          const batch = me.pending.splice(0);
+          let start = 0;
+          for (; start < batch.length; start++) {
+            const id = idOf(batch[start]!);
+            if (id === undefined || compareIds(id, cursor) > 0) break;
+          }
+          const fresh = start === 0 ? batch : batch.slice(start);
           if (fresh.length > 0) {
             await o.send(fresh);
             cursor = lastId(fresh) ?? cursor;
