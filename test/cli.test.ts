@@ -1,7 +1,7 @@
 // The built CLI (apps/cli/dist/main.js) run as a child process against a live stack: every command; downloads and log
 // follows over connections cut (or stalled, then killed) on purpose resume exactly; `submit --follow` exits with the
 // job's outcome; --json is parseable; errors are one line with the API's code.
-import type { Artifact, Dataset, JobRecord, Pipeline, TokenInfo, WorkerInfo } from '@berth/contracts';
+import type { Artifact, Dataset, JobRecord, Pipeline, TokenInfo, User, WorkerInfo } from '@berth/contracts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -691,6 +691,24 @@ describe('workers and tokens', () => {
     expect(await ok(['tokens', 'revoke', tokenId!])).toBe(`revoked ${tokenId}\n`);
     await fails(['ls'], 'UNAUTHENTICATED', { BERTH_TOKEN: secret });
     await fails(['tokens', 'revoke', tokenId!], 'TOKEN_NOT_FOUND');
+  });
+});
+
+describe('users', () => {
+  test('an admin adds a worker account and gives it a token; members may not manage users', async () => {
+    const id = (await ok(['users', 'create', 'worker-cli', '--role', 'worker'], { BERTH_TOKEN: admin })).trim();
+    expect(id).toMatch(/^usr_[a-z2-7]{20}$/);
+    expect(await ok(['users', 'ls'], { BERTH_TOKEN: admin })).toMatch(
+      new RegExp(`^${id} +worker-cli +worker +- +- `, 'm'),
+    );
+    const secret = (await ok(['tokens', 'create', '--name', 'host', '--user', id], { BERTH_TOKEN: admin })).trim();
+    expect(secret).toMatch(/^berth_[A-Za-z0-9_-]{43}$/);
+    // A worker account cannot list jobs: it only uploads artifacts and fetches inputs.
+    await fails(['ls'], 'FORBIDDEN', { BERTH_TOKEN: secret });
+    const changed = await json<User>(['users', 'set', id, '--gpus', '4', '--queued-jobs', '2'], { BERTH_TOKEN: admin });
+    expect(changed.quotas).toEqual({ queuedJobs: 2, gpus: 4 });
+    await fails(['users', 'create', 'worker-cli'], 'FORBIDDEN');
+    await fails(['users', 'create', 'worker-cli'], 'USER_EXISTS', { BERTH_TOKEN: admin });
   });
 });
 

@@ -12,6 +12,7 @@ import { logsCommand } from './commands/logs.js';
 import { metricsCommand } from './commands/metrics.js';
 import { pipelineCommands } from './commands/pipelines.js';
 import { tokenCommands } from './commands/tokens.js';
+import { userCommands } from './commands/users.js';
 import { workersCommand } from './commands/workers.js';
 
 interface GlobalFlags {
@@ -75,5 +76,6 @@ export function buildCli(env: CliEnv): Command {
   pipelineCommands(program, context);
   workersCommand(program, context);
   tokenCommands(program, context);
+  userCommands(program, context);
   return program;
 }
