@@ -15,29 +15,45 @@ const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'a stream id looks like
 const JobParams = z.strictObject({ id: z.string().max(64) });
 const resumeHeaders = z.object({ 'last-event-id': streamId.optional() }).passthrough();
 
-function logEvent(e: LogEntry): string {
+/**
+ * Renders each entry once, however many followers it goes to: followers of one stream share the entry objects the
+ * shared reader read, so 50 followers of a job cost one JSON.stringify a line, not 50.
+ */
+function once<T extends object>(render: (e: T) => string): (e: T) => string {
+  const rendered = new WeakMap<T, string>();
+  return (e) => {
+    let text = rendered.get(e);
+    if (text === undefined) {
+      text = render(e);
+      rendered.set(e, text);
+    }
+    return text;
+  };
+}
+
+const logEvent = once((e: LogEntry): string => {
   if (e.kind === 'end') return sseEvent('end', { state: e.state }, e.id);
   if (e.kind === 'truncated') {
     return sseEvent('truncated', { dropped: e.dropped, message: truncatedText(e.dropped) });
   }
   const { kind: _kind, ...line } = e;
   return sseEvent('log', line, e.id);
-}
+});
 
 function truncatedText(dropped: number): string {
   return `[berth] ${dropped} older lines are not in the live log; they are in the attempt's log artifact`;
 }
 
-function metricEvent(e: MetricEntry): string {
+const metricEvent = once((e: MetricEntry): string => {
   if (e.entry === 'end') return sseEvent('end', { state: e.state }, e.id);
   const { entry: _entry, ...point } = e;
   return sseEvent('metric', point, e.id);
-}
+});
 
-function stateEvent(e: StateChangeEntry): string {
+const stateEvent = once((e: StateChangeEntry): string => {
   const { id, ...change } = e;
   return sseEvent('state', change, id);
-}
+});
 
 export const logRoutes =
   (services: Services): FastifyPluginAsyncZod =>
