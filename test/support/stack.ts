@@ -322,7 +322,10 @@ export async function waitForEnd(client: TestClient, id: string, timeoutMs = 60_
   for (;;) {
     const job = (await (await client.fetch(`/v1/jobs/${id}`)).json()) as JobRecord;
     if (['succeeded', 'failed', 'cancelled'].includes(job.state)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const seen = JSON.stringify({ history: job.history, attempts: job.attempts, queue: job.queue });
+      throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms: ${seen}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
