@@ -188,6 +188,25 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       .finally(() => (placing = undefined));
   };
 
+  /**
+   * Every attempt Redis says this worker holds runs here. At start-up that re-attaches (same container, same log
+   * position); on each heartbeat it adopts a claim whose result never reached the placement loop (a lost reply, a
+   * throw after the script ran), which would otherwise sit placed here and `queued` for ever. `start` ignores a job
+   * already running, so a claim the loop is about to start is not started twice.
+   */
+  const adoptHolds = async (why: string): Promise<void> => {
+    for (const hold of await registry.active(deps.workerId)) {
+      const { jobId, attempt } = parseHold(hold);
+      if (attempts.has(jobId)) continue;
+      if ((await placement.owner(jobId)) === `${deps.workerId}|${attempt}`) {
+        log.info({ jobId, attempt }, why);
+        start({ jobId, attempt, devices: await placement.devices(jobId) });
+      } else {
+        await placement.forget(deps.workerId, jobId, attempt);
+      }
+    }
+  };
+
   const beat = async (): Promise<void> => {
     const wasLost = await registry.heartbeat(deps.workerId);
     if (wasLost) log.error('this worker had been written off as lost; checking which of its jobs moved on');
@@ -197,6 +216,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       if (owner !== attempt.owner) attempt.stop('FENCED');
       else if (await store.cancelRequested(attempt.jobId)) attempt.stop('CANCELLED');
     }
+    await adoptHolds('adopting a placement that never started here');
     await housekeeper.sweep();
     await orphans.sweep();
   };
@@ -220,16 +240,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       ...(deps.dockerVersion ? { dockerVersion: deps.dockerVersion } : {}),
       startedAt: new Date().toISOString(),
     });
-    // Re-attach: every attempt still placed here continues where it stopped (same container, same log position).
-    for (const hold of await registry.active(deps.workerId)) {
-      const { jobId, attempt } = parseHold(hold);
-      if ((await placement.owner(jobId)) === `${deps.workerId}|${attempt}`) {
-        log.info({ jobId, attempt }, 're-attaching after a restart');
-        start({ jobId, attempt, devices: await placement.devices(jobId) });
-      } else {
-        await placement.forget(deps.workerId, jobId, attempt);
-      }
-    }
+    await adoptHolds('re-attaching after a restart');
     await subscriber.subscribe(k.wakeChannel, k.cancelChannel);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === k.cancelChannel) attempts.get(message)?.stop('CANCELLED');
