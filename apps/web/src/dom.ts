@@ -31,6 +31,37 @@ export function fill(el: Element, ...children: (Child | Child[])[]): void {
   append(el, children.flat());
 }
 
+/** A table that scrolls sideways on a phone: column headers and the caller's rows. */
+export function table(head: string[], rows: HTMLTableRowElement[]): HTMLElement {
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      {},
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          head.map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
+      h('tbody', {}, rows),
+    ),
+  );
+}
+
+/** A table row: each cell wrapped in a td, unless it is one already (to carry a class). */
+export function row(cells: Child[], attrs: Attrs = {}): HTMLTableRowElement {
+  return h(
+    'tr',
+    attrs,
+    cells.map((c) => (c instanceof HTMLTableCellElement ? c : h('td', {}, c))),
+  );
+}
+
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 export function formatBytes(n: number): string {

@@ -3,7 +3,7 @@
 import type { Dataset } from '@berth/contracts';
 import { errorFrom } from '../api.js';
 import { Disposer, type PageFactory } from '../context.js';
-import { fill, formatBytes, h, time } from '../dom.js';
+import { fill, formatBytes, h, row, table, time } from '../dom.js';
 
 const formats = ['squad', 'classify', 'ner', 'corpus'] as const;
 const archive = /\.(tar|tar\.gz|tgz|zip)$/i;
@@ -149,53 +149,30 @@ export const datasetsPage: PageFactory = (ctx) => {
         list,
         datasets.length === 0
           ? h('p', { class: 'empty' }, 'No datasets yet.')
-          : h(
-              'div',
-              { class: 'table-wrap' },
-              h(
-                'table',
-                {},
-                h(
-                  'thead',
-                  {},
-                  h(
-                    'tr',
-                    {},
-                    ['Name', 'Id', 'Format', 'Examples', 'Files', 'Size', 'Created', ''].map((t) =>
-                      h('th', { scope: 'col' }, t),
-                    ),
-                  ),
-                ),
-                h(
-                  'tbody',
-                  {},
-                  datasets.map((ds) =>
+          : table(
+              ['Name', 'Id', 'Format', 'Examples', 'Files', 'Size', 'Created', ''],
+              datasets.map((ds) =>
+                row(
+                  [
+                    ds.name,
+                    h('td', { class: 'mono' }, ds.id),
+                    ds.format,
+                    ds.report.examples,
+                    ds.files,
+                    formatBytes(ds.bytes),
+                    time(ds.createdAt),
                     h(
-                      'tr',
-                      { 'data-dataset': ds.id },
-                      h('td', {}, ds.name),
-                      h('td', { class: 'mono' }, ds.id),
-                      h('td', {}, ds.format),
-                      h('td', {}, ds.report.examples),
-                      h('td', {}, ds.files),
-                      h('td', {}, formatBytes(ds.bytes)),
-                      h('td', {}, time(ds.createdAt)),
-                      h(
-                        'td',
-                        {},
-                        h(
-                          'button',
-                          {
-                            type: 'button',
-                            class: 'danger',
-                            'aria-label': `Delete ${ds.name}`,
-                            onclick: () => void remove(ds),
-                          },
-                          'Delete',
-                        ),
-                      ),
+                      'button',
+                      {
+                        type: 'button',
+                        class: 'danger',
+                        'aria-label': `Delete ${ds.name}`,
+                        onclick: () => void remove(ds),
+                      },
+                      'Delete',
                     ),
-                  ),
+                  ],
+                  { 'data-dataset': ds.id },
                 ),
               ),
             ),

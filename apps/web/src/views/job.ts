@@ -4,7 +4,7 @@ import type { Artifact, JobEvent, JobRecord, LogLine, MetricPoint, MetricSeries 
 import { ApiError } from '../api.js';
 import { MetricCharts } from '../charts.js';
 import { Disposer, type Ctx, type PageFactory } from '../context.js';
-import { download, fill, formatBytes, formatDuration, formatNumber, h, stateBadge, time } from '../dom.js';
+import { download, fill, formatBytes, formatDuration, formatNumber, h, row, stateBadge, table, time } from '../dom.js';
 import { follow, type Follower } from '../live.js';
 import { LogView } from '../log-view.js';
 import { isTerminal } from '../states.js';
@@ -131,21 +131,23 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
         ? h('p', { class: 'empty' }, 'Not started yet.')
         : table(
             ['#', 'Worker', 'GPUs', 'Started', 'Finished', 'Outcome'],
-            j.attempts.map((a) => [
-              String(a.attempt),
-              a.worker,
-              a.gpus.length ? a.gpus.join(', ') : 'none',
-              time(a.startedAt),
-              time(a.finishedAt),
-              h(
-                'span',
-                {},
-                a.state ? stateBadge(a.state) : '—',
-                a.reason ? ` ${a.reason}` : '',
-                a.exitCode !== undefined ? ` (exit ${a.exitCode})` : '',
-                a.message ? h('div', { class: 'help' }, a.message) : null,
-              ),
-            ]),
+            j.attempts.map((a) =>
+              row([
+                String(a.attempt),
+                a.worker,
+                a.gpus.length ? a.gpus.join(', ') : 'none',
+                time(a.startedAt),
+                time(a.finishedAt),
+                h(
+                  'span',
+                  {},
+                  a.state ? stateBadge(a.state) : '—',
+                  a.reason ? ` ${a.reason}` : '',
+                  a.exitCode !== undefined ? ` (exit ${a.exitCode})` : '',
+                  a.message ? h('div', { class: 'help' }, a.message) : null,
+                ),
+              ]),
+            ),
           ),
     );
   }
@@ -309,37 +311,6 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
 
 function item(term: string, value: string | HTMLElement): HTMLElement[] {
   return [h('dt', {}, term), h('dd', {}, value)];
-}
-
-function table(head: string[], rows: (string | HTMLElement)[][]): HTMLElement {
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      {},
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          head.map((t) => h('th', { scope: 'col' }, t)),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        rows.map((r) =>
-          h(
-            'tr',
-            {},
-            r.map((c) => h('td', {}, c)),
-          ),
-        ),
-      ),
-    ),
-  );
 }
 
 /** An argument as a shell would need it written, so a command reads as it would be typed. */

@@ -1,7 +1,7 @@
 // The queue at a glance: jobs by state, what waits and why, and each worker's GPUs with the job holding each.
 import type { JobState, WorkerInfo } from '@berth/contracts';
 import { Disposer, type PageFactory } from '../context.js';
-import { fill, h, jobLink, time } from '../dom.js';
+import { fill, h, jobLink, row, table, time } from '../dom.js';
 import { jobStates } from '../states.js';
 
 interface QueueView {
@@ -61,35 +61,10 @@ export const overviewPage: PageFactory = (ctx) => {
       waiting,
       queue.waiting.length === 0
         ? h('p', { class: 'empty' }, 'Nothing is waiting.')
-        : h(
-            'div',
-            { class: 'table-wrap' },
-            h(
-              'table',
-              {},
-              h(
-                'thead',
-                {},
-                h(
-                  'tr',
-                  {},
-                  ['#', 'Job', 'GPUs', 'Why it waits'].map((t) => h('th', { scope: 'col' }, t)),
-                ),
-              ),
-              h(
-                'tbody',
-                {},
-                queue.waiting.map((w) =>
-                  h(
-                    'tr',
-                    {},
-                    h('td', {}, w.position),
-                    h('td', {}, jobLink(w.id)),
-                    h('td', {}, w.gpus),
-                    h('td', { class: w.placeable ? '' : 'warn' }, w.reason),
-                  ),
-                ),
-              ),
+        : table(
+            ['#', 'Job', 'GPUs', 'Why it waits'],
+            queue.waiting.map((w) =>
+              row([w.position, jobLink(w.id), w.gpus, h('td', { class: w.placeable ? '' : 'warn' }, w.reason)]),
             ),
           ),
     );
