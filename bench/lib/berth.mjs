@@ -192,7 +192,9 @@ export async function startBerth(name, { workerEnv = {}, apiEnv = {}, worker: wi
     const port = await freePort();
     const node = process.execPath;
     // BENCH_CPU_PROF=1: V8 CPU profiles of the API and the worker in bench/.bench-out/<name>/ (written at exit).
+    // BENCH_NODE_ARGS: more node flags for both (e.g. `--trace-gc`, whose lines land in <label>.log there).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${logs}`] : [];
+    prof.push(...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     const api = spawnLogged('api', node, [...prof, join(repo, 'apps/api/dist/main.js')], {
       ...common,
       PORT: String(port),

@@ -70,6 +70,8 @@ export interface ApiConfig {
   webDir: string;
   idleTimeoutMs: number;
   logLevel: string;
+  /** V8's heap growing factor, in percent over the live heap (0: V8's own rule). */
+  heapGrowthPercent: number;
 }
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
@@ -100,5 +102,6 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     webDir: e.BERTH_WEB_DIR,
     idleTimeoutMs: e.BERTH_IDLE_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    heapGrowthPercent: e.BERTH_HEAP_GROWTH_PERCENT,
   };
 }

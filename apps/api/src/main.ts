@@ -1,9 +1,12 @@
 // Reads config, builds the API, listens, and shuts down gracefully on SIGINT/SIGTERM.
 import { ManifestError } from '@berth/manifests';
 import { buildApp } from './app.js';
+import { setFlagsFromString } from 'node:v8';
 import { loadApiConfig } from './env.js';
 
 const config = loadApiConfig();
+// How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (packages/contracts/src/cluster-env.ts).
+if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
 const app = await buildApp(config).catch((err: unknown) => {
   // A broken recipe stops start-up with its file, JSON path and reason, in one line.
   process.stderr.write(`berth-api: ${err instanceof ManifestError ? err.message : String(err)}\n`);

@@ -73,6 +73,8 @@ export interface WorkerConfig {
   metricsPort: number;
   inputCacheBytes: number;
   logLevel: string;
+  /** V8's heap growing factor, in percent over the live heap (0: V8's own rule). */
+  heapGrowthPercent: number;
 }
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -112,6 +114,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     metricsPort: e.BERTH_WORKER_METRICS_PORT,
     inputCacheBytes: e.BERTH_INPUT_CACHE_BYTES,
     logLevel: e.LOG_LEVEL,
+    heapGrowthPercent: e.BERTH_HEAP_GROWTH_PERCENT,
   };
 }
 

@@ -2,6 +2,7 @@
 import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
 import { workerToken } from './api-client.js';
 import { redactDebugOutput } from './debug-redaction.js';
@@ -15,6 +16,8 @@ import { buildWorker } from './worker.js';
 
 redactDebugOutput();
 const config = loadWorkerConfig();
+// How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (packages/contracts/src/cluster-env.ts).
+if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
 const logger = pino({
   level: config.logLevel,
   base: { worker: config.workerId },
