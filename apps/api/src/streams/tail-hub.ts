@@ -1,5 +1,7 @@
 // One Redis reader per followed stream in this API process, shared by all of its followers. A follower first
 // catches up on its own (XRANGE, at the pace its client reads), then takes the entries the shared reader hands out.
+// The reader reads only while some live follower has less than a batch waiting: what the clients have not taken
+// stays in Redis, not in this process's heap, and nothing is read only to be dropped.
 import type { Redis, TailSource } from '@berth/store';
 
 /** Stream entries carry their stream id; a marker without one (e.g. `truncated`) never moves a cursor. */
@@ -9,6 +11,8 @@ const idOf = (e: Entry): string | undefined => (e as { id?: string }).id;
 
 interface Follower<T> {
   pending: T[];
+  /** The id of the last entry sent to this follower's client. */
+  cursor: string;
   /** Set when the follower fell too far behind: it drops its buffer and catches up from Redis again. */
   overflow: boolean;
   wake: (() => void) | undefined;
@@ -19,6 +23,8 @@ class Tail<T extends Entry> {
   /** Resolves with the id the reader started after, once it has. */
   readonly ready: Promise<string>;
   private stopped = false;
+  /** Set while the reader waits for a follower to want more. */
+  private resume: (() => void) | undefined;
 
   constructor(
     private readonly source: TailSource<T>,
@@ -32,6 +38,18 @@ class Tail<T extends Entry> {
 
   stop(): void {
     this.stopped = true;
+    this.poke();
+  }
+
+  /** A follower took its backlog, joined, left or went live: the reader may have someone to read for again. */
+  poke(): void {
+    this.resume?.();
+  }
+
+  /** Whether a live follower has room for another batch. */
+  private wanted(): boolean {
+    for (const f of this.followers) if (!f.overflow && f.pending.length < this.options.batch) return true;
+    return false;
   }
 
   private async run(): Promise<void> {
@@ -39,6 +57,20 @@ class Tail<T extends Entry> {
     try {
       let cursor = await this.ready;
       while (!this.stopped && this.followers.size > 0) {
+        if (!this.wanted()) {
+          await new Promise<void>((resolve) => {
+            this.resume = resolve;
+          });
+          this.resume = undefined;
+          // Followers that caught up on their own may be past the reader: what every one of them has sent already
+          // is wanted by none, so the reader skips to the earliest of their places.
+          let earliest: string | undefined;
+          for (const f of this.followers) {
+            if (earliest === undefined || compareIds(f.cursor, earliest) < 0) earliest = f.cursor;
+          }
+          if (earliest !== undefined && compareIds(earliest, cursor) > 0) cursor = earliest;
+          continue;
+        }
         let entries: T[];
         try {
           entries = await this.source.waitFor(conn, cursor, this.options.batch, this.options.blockMs);
@@ -96,9 +128,8 @@ export class TailHub {
 
   /** Sends every entry after `from`, in order and once, until the stream's end entry or the client leaves. */
   async follow<T extends Entry>(key: string, source: TailSource<T>, o: FollowOptions<T>): Promise<void> {
-    const me: Follower<T> = { pending: [], overflow: false, wake: undefined };
+    const me: Follower<T> = { pending: [], cursor: o.from, overflow: false, wake: undefined };
     let tail = this.join(key, source, me);
-    let cursor = o.from;
     try {
       await tail.ready;
       for (;;) {
@@ -106,30 +137,32 @@ export class TailHub {
         me.overflow = false;
         for (;;) {
           if (o.isClosed()) return;
-          const batch = await readPatiently(source, cursor, this.options.batch);
+          const batch = await readPatiently(source, me.cursor, this.options.batch);
           if (batch.length > 0) {
             await o.send(batch);
-            cursor = lastId(batch) ?? cursor;
+            me.cursor = lastId(batch) ?? me.cursor;
             if (batch.some((e) => source.isEnd(e))) return;
           }
           // A short batch reached the stream's end, which is at or past where the shared reader started.
           if (batch.length < this.options.batch) break;
         }
         // Live: what the shared reader hands out, skipping anything the catch-up already sent.
+        tail.poke();
         while (!me.overflow) {
           if (o.isClosed()) return;
           // Entries come in stream order: once one is past our place, so is every one after it (one comparison
           // per batch in the steady state, not one per entry).
           const batch = me.pending.splice(0);
+          if (batch.length > 0) tail.poke();
           let start = 0;
           for (; start < batch.length; start++) {
             const id = idOf(batch[start]!);
-            if (id === undefined || compareIds(id, cursor) > 0) break;
+            if (id === undefined || compareIds(id, me.cursor) > 0) break;
           }
           const fresh = start === 0 ? batch : batch.slice(start);
           if (fresh.length > 0) {
             await o.send(fresh);
-            cursor = lastId(fresh) ?? cursor;
+            me.cursor = lastId(fresh) ?? me.cursor;
             if (fresh.some((e) => source.isEnd(e))) return;
             continue;
           }
@@ -168,11 +201,13 @@ export class TailHub {
       this.tails.set(key, tail as Tail<Entry>);
     }
     tail.followers.add(me);
+    tail.poke();
     return tail;
   }
 
   private leave(key: string, tail: Tail<Entry>, me: Follower<Entry>): void {
     tail.followers.delete(me);
+    tail.poke();
     if (tail.followers.size === 0) {
       tail.stop();
       if (this.tails.get(key) === tail) this.tails.delete(key);
