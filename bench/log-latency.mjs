@@ -100,8 +100,9 @@ await runBench(name, async (cleanups) => {
   const jobId = await submitJob(berth.url, fixtureImage, cmd);
   await followSse(`${berth.url}/v1/jobs/${jobId}/logs?follow=true`, (event, data) => {
     if (event === 'log') {
-      const line = JSON.parse(data);
-      o.take(line.text, Date.parse(line.time));
+      const batch = JSON.parse(data);
+      const read = Date.parse(batch.time);
+      for (const text of batch.lines) o.take(text, read);
     } else if (event === 'end') endState = JSON.parse(data).state;
   });
   const ours = o.summary();

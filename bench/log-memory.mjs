@@ -97,7 +97,7 @@ await runBench(name, async (cleanups) => {
   );
   await Promise.race([
     followSse(`${berth.url}/v1/jobs/${id}/logs?follow=true`, (event, data) => {
-      if (event === 'log') n.line(JSON.parse(data).text);
+      if (event === 'log') for (const text of JSON.parse(data).lines) n.line(text);
       else if (event === 'truncated') n.truncated(JSON.parse(data).dropped);
       else if (event === 'end') endState = JSON.parse(data).state;
     }),

@@ -59,7 +59,7 @@ async function berthRound(berth, pids, n = lines) {
   const submittedAt = epochMs();
   const id = await submitJob(berth.url, fixtureImage, cmd(n));
   await followSse(`${berth.url}/v1/jobs/${id}/logs?follow=true`, (event, data) => {
-    if (event === 'log') c.take(JSON.parse(data).text);
+    if (event === 'log') for (const text of JSON.parse(data).lines) c.take(text);
     else if (event === 'truncated') truncated += JSON.parse(data).dropped;
     else if (event === 'end') endState = JSON.parse(data).state;
   });

@@ -37,8 +37,7 @@ async function follower(url, jobId) {
   const got = { count: 0, inOrder: true, ended: false };
   await followSse(`${url}/v1/jobs/${jobId}/logs?follow=true`, (event, data) => {
     if (event === 'log') {
-      got.count++;
-      if (JSON.parse(data).text !== `line ${got.count}`) got.inOrder = false;
+      for (const text of JSON.parse(data).lines) if (text !== `line ${++got.count}`) got.inOrder = false;
     } else if (event === 'end') got.ended = true;
   });
   return got;

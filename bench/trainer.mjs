@@ -54,12 +54,13 @@ await runBench(name, async (cleanups) => {
   await followSse(`${berth.url}/v1/jobs/${id}/logs?follow=true`, (event, data) => {
     if (event === 'end') state = JSON.parse(data).state;
     if (event !== 'log') return;
-    const text = JSON.parse(data).text;
-    if (!text.startsWith('DLLL ')) return;
-    const record = JSON.parse(text.slice(5));
-    if (Array.isArray(record.step) && record.step.length === 0 && record.type === 'LOG') {
-      summaries.push(record.data);
-      console.log(`summary: ${JSON.stringify(record.data)}`);
+    for (const text of JSON.parse(data).lines) {
+      if (!text.startsWith('DLLL ')) continue;
+      const record = JSON.parse(text.slice(5));
+      if (Array.isArray(record.step) && record.step.length === 0 && record.type === 'LOG') {
+        summaries.push(record.data);
+        console.log(`summary: ${JSON.stringify(record.data)}`);
+      }
     }
   });
   const job = await getJson(`${berth.url}/v1/jobs/${id}`);

@@ -70,8 +70,8 @@ beforeAll(async () => {
   queuedIds = [jobs[2]!.id, jobs[0]!.id];
   const time = new Date().toISOString();
   await services.logs.append(jobs[0]!.id, 1, [
-    { stream: 'stdout', time, text: 'epoch 1 loss 0.5' },
-    { stream: 'stderr', time, text: 'a warning' },
+    { stream: 'stdout', time, lines: ['epoch 1 loss 0.5'] },
+    { stream: 'stderr', time, lines: ['a warning'] },
   ]);
 }, 60_000);
 

@@ -11,6 +11,7 @@ import { testRedisUrl } from './support/env.js';
 import {
   fixtureJob,
   manifestsDir,
+  logTexts,
   readEvents,
   startTestStack,
   submit,
@@ -123,7 +124,9 @@ test('DLLogger text lines need the recipe rule: several pairs per line, PARAMETE
 });
 
 test('a capped live log starts with a truncated marker; the attempt’s log file has every line', async () => {
-  const { body } = await submit(stack.alice, fixtureJob(['seq', '1', '1000']));
+  // 20 reads of 50 lines each: 20 entries, of which the 100-line cap keeps the newest.
+  const script = 'for i in $(seq 0 19); do seq $((i * 50 + 1)) $((i * 50 + 50)); sleep 0.05; done';
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', script]));
   await waitForEnd(stack.alice, body.id);
   const text = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   const [marker, ...kept] = text.trimEnd().split('\n');
@@ -162,7 +165,7 @@ test('200 followers of one job all receive every line, through one shared Redis 
   const all = await Promise.all(followers);
   const expected = Array.from({ length: 60 }, (_, i) => String(i + 1));
   for (const events of all) {
-    expect(events.filter((e) => e.event === 'log').map((e) => JSON.parse(e.data).text)).toEqual(expected);
+    expect(logTexts(events)).toEqual(expected);
     expect(events.at(-1)?.event).toBe('end');
   }
 });

@@ -133,6 +133,7 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
     lostAfterMs: 300_000,
     retry: { infraRetries: 2, backoffMs: 0 },
     sweepMs: 500,
+    heapGrowthPercent: 100,
     keepCheckpoints: 3,
     artifactMaxBytes: 1024 ** 3,
     datasetMaxBytes: 256 * 1024 ** 2,
@@ -239,9 +240,14 @@ export interface SseEvent {
   data: string;
 }
 
+/** The lines of the `log` events among `events` (each event is a batch of lines), in order. */
+export function logTexts(events: readonly SseEvent[]): string[] {
+  return events.filter((e) => e.event === 'log').flatMap((e) => (JSON.parse(e.data) as { lines: string[] }).lines);
+}
+
 /**
- * Reads SSE events until the `end` event, `stopAfter` events of type `count` (then aborts, like a dropped
- * connection), or the server closing the stream.
+ * Reads SSE events until the `end` event, `after` events of type `count` (then aborts, like a dropped connection;
+ * for `log` events, the default, `after` counts lines), or the server closing the stream.
  */
 export async function readEvents(
   client: TestClient,
@@ -304,7 +310,10 @@ async function readOnce(
           ac.abort();
           return events;
         }
-        if (ev.event === (stop.count ?? 'log') && ++counted >= (stop.after ?? Infinity)) {
+        if (ev.event === (stop.count ?? 'log')) {
+          counted += ev.event === 'log' ? (JSON.parse(ev.data) as { lines: string[] }).lines.length : 1;
+        }
+        if (counted >= (stop.after ?? Infinity)) {
           ac.abort();
           return events;
         }

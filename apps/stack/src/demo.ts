@@ -1,5 +1,6 @@
 // `npm run demo`, berth's main job end to end: bring the stack up, submit the BERT demo (tiny BERT pretrained on the
 // demo corpus, then fine-tuned on the demo QA set), follow its log live, print F1 and where the model is, stop.
+import type { LogBatch } from '@berth/contracts';
 import { join, resolve } from 'node:path';
 import { loadStackConfig } from './env.js';
 import { StackError, startStack, type Stack } from './stack.js';
@@ -79,7 +80,7 @@ async function followLog(stack: Stack, path: string, onLine: (text: string) => v
           if (data === undefined) continue;
           lastId = fields.get('id') ?? lastId;
           if (fields.get('event') === 'end') return (JSON.parse(data) as { state: string }).state;
-          onLine((JSON.parse(data) as { text: string }).text);
+          for (const text of (JSON.parse(data) as LogBatch).lines) onLine(text);
         }
       }
     } catch {

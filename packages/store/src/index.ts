@@ -23,7 +23,7 @@ export {
   type TransitionRefusal,
 } from './job-store.js';
 export { keys, type Keys } from './keys.js';
-export { defaultCaps, LogStream, type NewLine, type StreamCaps } from './log-stream.js';
+export { defaultCaps, LogStream, type NewBatch, type StreamCaps } from './log-stream.js';
 export { downsample, MetricStream, type MetricEntry, type NewMetric, type SeriesQuery } from './metric-stream.js';
 export {
   holdOf,

@@ -8,15 +8,7 @@
 // in this origin's localStorage when someone signs in at /. So an admin signed in to the dashboard opens
 // /admin/queues and sees the board; anyone else sees the board's empty frame, and a notice saying why. No cookie
 // is introduced (nothing a cross-site request could ride on), and the token never appears in a URL.
-import {
-  BerthError,
-  JobId,
-  jobStates,
-  terminalStates,
-  type JobRecord,
-  type JobState,
-  type LogEntry,
-} from '@berth/contracts';
+import { BerthError, JobId, jobStates, terminalStates, linesOf, type JobRecord, type JobState } from '@berth/contracts';
 import { createBullBoard } from '@bull-board/api';
 import { BaseAdapter } from '@bull-board/api/dist/queueAdapters/base.js';
 import type {
@@ -191,9 +183,7 @@ export class BerthQueueAdapter extends BaseAdapter {
   async getJobLogs(id: string): Promise<string[]> {
     if (!JobId.safeParse(id).success) return [];
     const entries = await this.services.call(() => this.services.logs.tail(id, logTailLines));
-    return entries.flatMap((e: LogEntry) =>
-      e.kind === 'line' ? [`[attempt ${e.attempt}${e.stream === 'stderr' ? ', stderr' : ''}] ${e.text}`] : [],
-    );
+    return linesOf(entries).map((l) => `[attempt ${l.attempt}${l.stream === 'stderr' ? ', stderr' : ''}] ${l.text}`);
   }
 
   async getRedisInfo(): Promise<string> {

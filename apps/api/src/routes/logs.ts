@@ -1,6 +1,6 @@
 // A job's log and metrics, and every job's state changes: read so far, or followed as Server-Sent Events that
 // resume exactly from Last-Event-ID. Followers of one stream share one Redis reader in this process.
-import { LogLine, MetricSeries, type LogEntry } from '@berth/contracts';
+import { linesOf, LogLine, MetricSeries, type LogEntry } from '@berth/contracts';
 import type { MetricEntry, StateChangeEntry } from '@berth/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -36,8 +36,8 @@ const logEvent = once((e: LogEntry): string => {
   if (e.kind === 'truncated') {
     return sseEvent('truncated', { dropped: e.dropped, message: truncatedText(e.dropped) });
   }
-  const { kind: _kind, ...line } = e;
-  return sseEvent('log', line, e.id);
+  const { kind: _kind, ...batch } = e;
+  return sseEvent('log', batch, e.id);
 });
 
 function truncatedText(dropped: number): string {
@@ -95,15 +95,17 @@ export const logRoutes =
           operationId: 'getJobLogs',
           summary: 'Log lines so far, or follow them as Server-Sent Events',
           description:
-            'Text by default (JSON with Accept: application/json). `tail=N` gives the last N lines, `attempt` one ' +
-            "attempt's. With follow=true the answer is text/event-stream: `log` events whose ids are stream ids (send " +
+            "Text by default (JSON with Accept: application/json; a line's `id` is its batch's, `after=` resumes " +
+            'past it, `limit` counts batches). `tail=N` gives the last N lines, `attempt` one ' +
+            "attempt's. With follow=true the answer is text/event-stream: `log` events, each a batch " +
+            '`{attempt, stream, time, lines}` of lines read together, whose ids are stream ids (send ' +
             'Last-Event-ID to resume), a `truncated` event where the live log was capped (the whole log is in the ' +
             "attempt's log artifact), a heartbeat comment every 15 s, and one final `end` event.",
           params: JobParams,
           querystring: z.strictObject({
             follow: z.stringbool().default(false),
             after: streamId.optional(),
-            limit: z.coerce.number().int().min(1).max(100_000).default(100_000),
+            limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
             tail: z.coerce.number().int().min(1).max(100_000).optional(),
             attempt: z.coerce.number().int().min(1).optional(),
           }),
@@ -131,7 +133,7 @@ export const logRoutes =
 
         if (request.query.follow) {
           await follow<LogEntry>(request, reply, `logs:${id}`, services.logs.source(id), after, (e) =>
-            attempt !== undefined && e.kind === 'line' && e.attempt !== attempt ? '' : logEvent(e),
+            attempt !== undefined && e.kind === 'lines' && e.attempt !== attempt ? '' : logEvent(e),
           );
           return;
         }
@@ -140,9 +142,7 @@ export const logRoutes =
             ? services.logs.tail(id, tail, attempt)
             : services.logs.read(id, after, request.query.limit),
         );
-        const lines = entries.flatMap((e) =>
-          e.kind === 'line' && (attempt === undefined || e.attempt === attempt) ? [LogLine.parse(e)] : [],
-        );
+        const lines = linesOf(entries, attempt);
         const ended = entries.some((e) => e.kind === 'end');
         const truncated = entries.find((e) => e.kind === 'truncated')?.dropped;
         if (request.headers.accept?.includes('application/json')) {

@@ -1,6 +1,6 @@
 // `berth logs <job>`: the lines so far (paged), the last N, or followed live over SSE until the job ends.
 import type { Command } from 'commander';
-import type { JobState, LogLine } from '@berth/contracts';
+import type { JobState, LogBatch, LogLine } from '@berth/contracts';
 import { withQuery, type ApiClient } from '../api-client.js';
 import type { ContextOf } from '../cli.js';
 import { positiveInt } from '../inputs.js';
@@ -68,7 +68,7 @@ export async function followLogs(
     api,
     path,
     (e) => {
-      if (e.event === 'log') process.stdout.write(`${(JSON.parse(e.data) as LogLine).text}\n`);
+      if (e.event === 'log') process.stdout.write(`${(JSON.parse(e.data) as LogBatch).lines.join('\n')}\n`);
       else if (e.event === 'truncated') note((JSON.parse(e.data) as { message: string }).message);
     },
     after,

@@ -1,6 +1,6 @@
 // One job: what it is and where it stands (timeline with reasons and attempts), its live log and charts, its
 // artifacts, and cancel / retry.
-import type { Artifact, JobEvent, JobRecord, LogLine, MetricPoint, MetricSeries } from '@berth/contracts';
+import type { Artifact, JobEvent, JobRecord, LogBatch, LogLine, MetricPoint, MetricSeries } from '@berth/contracts';
 import { ApiError } from '../api.js';
 import { MetricCharts } from '../charts.js';
 import { Disposer, type Ctx, type PageFactory } from '../context.js';
@@ -262,7 +262,10 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
     const logs: Follower = follow(ctx.api, {
       path: (after = from) => `${base}/logs?follow=true${after ? `&after=${after}` : ''}`,
       on: {
-        log: (line) => log.add([line as LogLine]),
+        log: (data) => {
+          const { lines, ...batch } = data as LogBatch;
+          log.add(lines.map((text) => ({ ...batch, text })));
+        },
         truncated: (t) => log.mark((t as { message: string }).message),
       },
       onStatus: (s) => (streamNote.textContent = s === 'live' ? '(live)' : s === 'ended' ? '(ended)' : `(${s}…)`),

@@ -1,6 +1,7 @@
-// Carries one attempt's output into the job's streams: lines (and the metric points read from them) batched into
-// pipelined writes, in order; every line also goes to the attempt's full log file, which the stream cap never trims.
-import type { LogStream, NewLine, NewMetric } from '@berth/store';
+// Carries one attempt's output into the job's streams: the lines of each read of the container's output become one
+// stream entry (a batch), and entries with the metric points read from them go out in pipelined writes, in order;
+// every line also goes to the attempt's full log file, which the stream cap never trims.
+import type { LogStream, NewBatch, NewMetric } from '@berth/store';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -22,9 +23,15 @@ export interface LogPumpOptions {
   onPoint?: (point: NewMetric) => void;
 }
 
+/** A batch is closed at this many UTF-16 units of text, so one entry (and one SSE event) stays modest. */
+const batchChars = 128 * 1024;
+
 export class LogPump {
   private readonly splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
-  private pending: NewLine[] = [];
+  private pending: NewBatch[] = [];
+  private pendingLines = 0;
+  /** Text held by the last pending batch, while more lines may join it. */
+  private lastChars = 0;
   private points: NewMetric[] = [];
   private fileLines: string[] = [];
   private toSkip: number;
@@ -51,7 +58,7 @@ export class LogPump {
   /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
   async write(stream: StreamName, chunk: Buffer): Promise<void> {
     this.add(stream, this.splitters[stream].push(chunk));
-    if (this.pending.length >= this.flushLines || this.fileLines.length >= this.flushLines) await this.flush();
+    if (this.pendingLines >= this.flushLines || this.fileLines.length >= this.flushLines) await this.flush();
     else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.flushMs);
   }
 
@@ -66,7 +73,11 @@ export class LogPump {
   }
 
   private add(stream: StreamName, lines: string[]): void {
+    if (lines.length === 0) return;
     const time = new Date().toISOString();
+    // Lines read together (one chunk, or chunks of the same stream in the same millisecond) share an entry.
+    let last = this.pending.at(-1);
+    if (last && (last.stream !== stream || last.time !== time)) last = undefined;
     for (const text of lines) {
       this.opts.onLine?.(text);
       const points = this.opts.parse?.(text) ?? [];
@@ -79,8 +90,15 @@ export class LogPump {
         this.toSkip--;
         continue;
       }
-      this.pending.push({ stream, text, time });
-      this.points.push(...points);
+      if (!last || this.lastChars >= batchChars) {
+        last = { stream, time, lines: [] };
+        this.pending.push(last);
+        this.lastChars = 0;
+      }
+      last.lines.push(text);
+      this.lastChars += text.length;
+      this.pendingLines++;
+      if (points.length > 0) this.points.push(...points);
     }
   }
 
@@ -92,11 +110,12 @@ export class LogPump {
     const points = this.points;
     const fileLines = this.fileLines;
     this.pending = [];
+    this.pendingLines = 0;
     this.points = [];
     this.fileLines = [];
     this.flushing = this.flushing.then(async () => {
       await this.logs.append(this.jobId, this.attempt, batch, points);
-      if (fileLines.length > 0) await this.writeFile(fileLines.map((l) => `${l}\n`).join(''));
+      if (fileLines.length > 0) await this.writeFile(`${fileLines.join('\n')}\n`);
     });
     return this.flushing;
   }
