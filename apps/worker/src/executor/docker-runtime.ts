@@ -1,6 +1,6 @@
 // ContainerRuntime on the Docker Engine API through dockerode. Errors are told apart by statusCode, never by text.
 import Docker from 'dockerode';
-import { Demuxer } from '../pump/demux.js';
+import { Demuxer, type StreamName } from '../pump/demux.js';
 import { LogCursor } from '../pump/log-cursor.js';
 import {
   LaunchError,
@@ -104,10 +104,19 @@ export class DockerRuntime implements ContainerRuntime {
       const logs = await this.logStream(spec.name, { follow: !last, since });
       const demux = new Demuxer();
       for await (const chunk of logs) {
+        // The engine frames each line; the frames of one stream in a chunk go on together, as one write.
+        let run: { stream: StreamName; payloads: Buffer[] } | undefined;
         for (const frame of demux.push(chunk)) {
           const payload = cursor.accept(frame.payload);
-          if (payload) await hooks.onOutput(frame.stream, payload);
+          if (!payload) continue;
+          if (run && run.stream !== frame.stream) {
+            await hooks.onOutput(run.stream, Buffer.concat(run.payloads));
+            run = undefined;
+          }
+          run ??= { stream: frame.stream, payloads: [] };
+          run.payloads.push(payload);
         }
+        if (run) await hooks.onOutput(run.stream, Buffer.concat(run.payloads));
       }
       const now = (await this.inspect(spec.name))?.State;
       if (!now || last) break;

@@ -28,4 +28,8 @@ test('nothing read yet: a re-read starts from the beginning; frames without a ti
   const c = new LogCursor();
   expect(c.rewind()).toBeUndefined();
   expect(c.accept(Buffer.from('no stamp here\n'))?.toString()).toBe('no stamp here\n');
+  // The same second as a stamp just seen, but not a stamp: passed whole too.
+  expect(c.accept(msg('2026-11-26T12:00:00.5Z', 'a'))?.toString()).toBe('a\n');
+  expect(c.accept(Buffer.from('2026-11-26T12:00:00.5xZ b\n'))?.toString()).toBe('2026-11-26T12:00:00.5xZ b\n');
+  expect(c.accept(Buffer.from('2026-11-26T12:00:00Zed c\n'))?.toString()).toBe('2026-11-26T12:00:00Zed c\n');
 });

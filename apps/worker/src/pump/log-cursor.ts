@@ -4,15 +4,28 @@
 
 /** A message timestamp as (seconds, nanoseconds): RFC 3339 with trailing zeros trimmed does not sort as text. */
 interface Stamp {
-  s: bigint;
+  s: number;
   ns: number;
 }
 
+const stampPattern = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/;
+const fraction = /^\d{1,9}$/;
+
+/** The seconds of the last stamp parsed, by their text: a flood's stamps share it, so most skip the date parse. */
+let lastSeconds = { text: '', s: 0 };
+
 function parseStamp(text: string): Stamp | null {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$/.exec(text);
+  const seconds = text.slice(0, 19);
+  const rest = text.slice(19);
+  if (seconds === lastSeconds.text && rest.endsWith('Z')) {
+    const digits = rest.slice(1, -1);
+    if (rest === 'Z') return { s: lastSeconds.s, ns: 0 };
+    if (rest[0] === '.' && fraction.test(digits)) return { s: lastSeconds.s, ns: Number(digits.padEnd(9, '0')) };
+  }
+  const m = stampPattern.exec(text);
   if (!m) return null;
-  const s = BigInt(Math.floor(Date.parse(`${m[1]}Z`) / 1000));
-  return { s, ns: Number((m[2] ?? '').padEnd(9, '0')) };
+  lastSeconds = { text: m[1]!, s: Math.floor(Date.parse(`${m[1]}Z`) / 1000) };
+  return { s: lastSeconds.s, ns: Number((m[2] ?? '').padEnd(9, '0')) };
 }
 
 function compare(a: Stamp, b: Stamp): number {
