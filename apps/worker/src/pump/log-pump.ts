@@ -23,8 +23,11 @@ export interface LogPumpOptions {
   onPoint?: (point: NewMetric) => void;
 }
 
-/** A batch is closed at this many UTF-16 units of text, so one entry (and one SSE event) stays modest. */
-const batchChars = 128 * 1024;
+/**
+ * A batch is closed at this many UTF-16 units of text, so one entry (and one SSE event) stays small: readers hold
+ * entries by the hundred, and a batch of short lines amortises the per-entry costs long before this.
+ */
+const batchChars = 16 * 1024;
 
 export class LogPump {
   private readonly splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
