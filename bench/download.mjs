@@ -13,8 +13,9 @@
 //      (10^6 bytes), ratio berth / cat. Both sides hand every byte to a reader in another process; the target
 //      is judged on that. For reference only (no target): `cat <blob> > /dev/null`, which hands the bytes to no
 //      one (the page cache's read speed: ~6 GB/s here, 2.5-3x what any reader of a pipe or socket in Node takes
-//      in), and the same client against a bare node:http server in its own process that streams the blob the
-//      way berth's store does: what is berth's own.
+//      in), and the same client against a bare node:http server in its own process that pipes a read stream of
+//      the blob into the response with Node's defaults (the plain way; berth's store reads 1 MiB chunks into two
+//      reused buffers, the next read overlapping the last write).
 //   3. memory: ten parallel full downloads, each sha256-verified, while the API's VmRSS (/proc/<pid>/status) is
 //      sampled every 100 ms; growth = peak during - baseline just before (MiB).
 // The timed downloads count bytes without hashing them: SHA-256 in this process runs at about the speed of the
@@ -195,7 +196,7 @@ function catToNull(file) {
   });
 }
 
-// A bare node:http server streaming one file the way berth's FsArtifactStore.read does (createReadStream defaults).
+// A bare node:http server streaming one file the plain way: createReadStream (64 KiB reads) piped into the response.
 const bareServer = `
 const { createServer } = require('node:http');
 const { createReadStream, statSync } = require('node:fs');

@@ -3,6 +3,7 @@ import { Artifact, ArtifactKind, ArtifactPath, BerthError } from '@berth/contrac
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Services } from '../services.js';
@@ -165,7 +166,15 @@ export const artifactRoutes =
       } else {
         reply.header('content-length', a.size);
       }
-      return reply.send(services.artifacts.store.read(job.id, a.sha256, range ?? undefined));
+      const store = services.artifacts.store;
+      if (request.method === 'GET' && store.send) {
+        await store.send(job.id, a.sha256, range ?? undefined, reply.raw, () => {
+          reply.hijack();
+          reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+        });
+        return reply;
+      }
+      return reply.send(store.read(job.id, a.sha256, range ?? undefined));
     };
 
     app.get(
