@@ -119,7 +119,7 @@ export class TailHub {
   constructor(
     private readonly connect: () => Redis,
     // Entries are batches of lines (up to ~16 KiB of text each in a log): a read is at most ~1.6 MB, and the
-    // slowest live follower holds up ~16 MB before it is sent back to catch up from Redis.
+    // slowest live follower holds up to ~16 MB before it is sent back to catch up from Redis.
     private readonly options = { blockMs: 5000, batch: 100, maxPending: 1000 },
   ) {}
 
