@@ -111,7 +111,8 @@ export interface CreateOptions {
 }
 
 export type CreateOutcome =
-  | { created: true }
+  /** `json`: the record as stored, for an answer that sends it as it is. */
+  | { created: true; json: string }
   /** The Idempotency-Key named an earlier job; sameBody false means it came with a different request. */
   | { existing: string; sameBody: boolean }
   | { quota: { limit: keyof Quotas; max: number; current: number } };
@@ -177,6 +178,7 @@ export class JobStore {
    */
   async create(record: JobRecord, o: CreateOptions): Promise<CreateOutcome> {
     const idem = o.idempotency;
+    const json = JSON.stringify(record);
     const reply = (await runScript(
       this.redis,
       createScript,
@@ -192,7 +194,7 @@ export class JobStore {
       this.keys.userUsage(record.owner),
       idem ? this.keys.idempotency(record.owner, idem.key) : this.keys.userUsage(record.owner),
       this.keys.users,
-      JSON.stringify(record),
+      json,
       record.id,
       o.gpus,
       o.queueTtlMs === undefined ? '' : String(Date.now() + o.queueTtlMs),
@@ -208,7 +210,7 @@ export class JobStore {
     if (reply[0] === 'quota') {
       return { quota: { limit: reply[1] as keyof Quotas, max: Number(reply[2]), current: Number(reply[3]) } };
     }
-    return { created: true };
+    return { created: true, json };
   }
 
   async get(id: string): Promise<JobRecord | null> {

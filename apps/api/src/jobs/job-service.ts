@@ -19,6 +19,8 @@ export interface Submission {
   record: JobRecord;
   /** False when an Idempotency-Key named a job submitted before. */
   created: boolean;
+  /** The record as JSON, when it was written as such on the way (a new job): what POST /v1/jobs answers. */
+  json?: string;
 }
 
 /**
@@ -101,7 +103,7 @@ export async function submitValidSpec(
     const earlier = await services.call(() => services.store.get(outcome.existing));
     if (earlier) return { record: earlier, created: false };
   }
-  return { record, created: true };
+  return { record, created: true, ...('json' in outcome ? { json: outcome.json } : {}) };
 }
 
 const workerLists = new WeakMap<Services, { at: number; list: Promise<WorkerInfo[]> }>();

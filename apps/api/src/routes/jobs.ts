@@ -88,11 +88,18 @@ export const jobRoutes =
       async (request, reply) => {
         const key = request.headers['idempotency-key'];
         // The body passed the same spec schema as Fastify validated it: it is not checked twice.
-        const { record, created } = await submitValidSpec(services, manifests, request.body, request.caller.user, key);
-        return reply
-          .code(created ? 201 : 200)
-          .header('location', `/v1/jobs/${record.id}`)
-          .send(record);
+        const { record, created, json } = await submitValidSpec(
+          services,
+          manifests,
+          request.body,
+          request.caller.user,
+          key,
+        );
+        reply.code(created ? 201 : 200).header('location', `/v1/jobs/${record.id}`);
+        // A new job's record goes out as the JSON just stored: Fastify sends a string with a JSON type as it is (the
+        // typed send() only knows the record's shape, hence the cast).
+        if (json) return reply.header('content-type', 'application/json; charset=utf-8').send(json as never);
+        return reply.send(record);
       },
     );
 

@@ -55,10 +55,19 @@ export function installPrometheus(app: FastifyInstance, services: Services): voi
     registers: [registry],
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Each route's (and route + status's) series, looked up once: prom-client hashes the labels on every call otherwise.
+  const counted = new Map<string, { inc(): void }>();
+  const timed = new Map<string, { observe(seconds: number): void }>();
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    requests.inc({ route, status: String(reply.statusCode) });
-    duration.observe({ route }, reply.elapsedTime / 1000);
+    const key = `${reply.statusCode} ${route}`;
+    let counter = counted.get(key);
+    if (!counter) counted.set(key, (counter = requests.labels({ route, status: String(reply.statusCode) })));
+    counter.inc();
+    let histogram = timed.get(route);
+    if (!histogram) timed.set(route, (histogram = duration.labels({ route })));
+    histogram.observe(reply.elapsedTime / 1000);
+    done();
   });
 
   // Scraped by Prometheus with an admin token (bearer_token_file in its scrape config).
