@@ -1,6 +1,6 @@
 // One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
 import type { ApiTarget } from './api-client.js';
-import { terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
+import { isoNow, terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
   endAttempt,
@@ -177,7 +177,7 @@ export class Attempt {
         parse: (text) => {
           const points = parser.parse(text);
           if (points.length === 0) return [];
-          const time = new Date().toISOString();
+          const time = isoNow();
           return points.map((p): NewMetric => ({ ...p, time }));
         },
         onPoint: (p) => {
@@ -322,7 +322,7 @@ export class Attempt {
   private armTimeout(job: JobRecord): void {
     const limit = job.spec.maxRuntime;
     if (limit === undefined || this.timer) return;
-    const startedAt = Date.parse(job.startedAt ?? new Date().toISOString());
+    const startedAt = job.startedAt ? Date.parse(job.startedAt) : Date.now();
     const left = Math.max(0, startedAt + limit * 1000 - Date.now());
     this.timer = setTimeout(() => {
       this.ctx.events

@@ -1,6 +1,6 @@
 // Builds the worker: registers its GPUs, places queued jobs on them, runs each attempt, and recovers after a crash.
 import type { ApiTarget } from './api-client.js';
-import type { GpuMode } from '@berth/contracts';
+import { isoNow, type GpuMode } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
   connectRedis,
@@ -238,7 +238,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       ...(deps.gpus.driverVersion ? { driverVersion: deps.gpus.driverVersion } : {}),
       ...(deps.gpus.cudaVersion ? { cudaVersion: deps.gpus.cudaVersion } : {}),
       ...(deps.dockerVersion ? { dockerVersion: deps.dockerVersion } : {}),
-      startedAt: new Date().toISOString(),
+      startedAt: isoNow(),
     });
     await adoptHolds('re-attaching after a restart');
     await subscriber.subscribe(k.wakeChannel, k.cancelChannel);

@@ -10,3 +10,4 @@ export * from './datasets.js';
 export * from './pipelines.js';
 export * from './cluster-env.js';
 export * from './auth.js';
+export * from './time.js';

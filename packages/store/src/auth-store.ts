@@ -1,6 +1,6 @@
 // Users and API tokens. A token's secret is shown once when it is made; only its sha256 is stored (the secret is 256
 // random bits, so a fast hash is enough: there is nothing to guess from it).
-import { newTokenId, newUserId, TokenInfo, User, type Quotas, type Role } from '@berth/contracts';
+import { isoNow, newTokenId, newUserId, TokenInfo, User, type Quotas, type Role } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { createHash, randomBytes } from 'node:crypto';
 import { keys, type Keys } from './keys.js';
@@ -24,7 +24,7 @@ export class AuthStore {
 
   /** Null when the name is taken. */
   async createUser(name: string, role: Role, quotas: Quotas): Promise<User | null> {
-    const user: User = { id: newUserId(), name, role, quotas, createdAt: new Date().toISOString() };
+    const user: User = { id: newUserId(), name, role, quotas, createdAt: isoNow() };
     if ((await this.redis.hsetnx(this.keys.userNames, name, user.id)) === 0) return null;
     await this.redis.hset(this.keys.users, user.id, JSON.stringify(user));
     return user;

@@ -1,5 +1,5 @@
 // A job's events as a Redis stream, capped so a chatty pull can't grow it without bound.
-import { JobEvent, type JobEventType } from '@berth/contracts';
+import { isoNow, JobEvent, type JobEventType } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
 
@@ -27,7 +27,7 @@ export class EventStream {
       'a',
       attempt,
       't',
-      new Date().toISOString(),
+      isoNow(),
       'd',
       JSON.stringify(data),
     );

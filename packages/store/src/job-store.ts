@@ -1,5 +1,6 @@
 // Job records: one JSON document per job plus sorted-set indexes for listing by state, newest first.
 import {
+  isoNow,
   JobRecord,
   type Quotas,
   jobStates,
@@ -347,7 +348,7 @@ export class JobStore {
 }
 
 function applyChange(current: JobRecord, change: Transition): JobRecord {
-  const now = new Date().toISOString();
+  const now = isoNow();
   const attempt = change.attempt ?? current.attempt;
   let attempts: AttemptRecord[] = current.attempts;
   if (change.newAttempt) {

@@ -1,5 +1,5 @@
 // A job's artifacts: the index (what exists) over the store (the bytes), with checkpoint retention and folders.
-import { BerthError, type Artifact, type ArtifactKind } from '@berth/contracts';
+import { isoNow, BerthError, type Artifact, type ArtifactKind } from '@berth/contracts';
 import type { ArtifactIndex } from '@berth/store';
 import type { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
@@ -37,7 +37,7 @@ export class Artifacts {
       sha256: blob.sha256,
       kind: meta.kind,
       attempt: meta.attempt,
-      createdAt: new Date().toISOString(),
+      createdAt: isoNow(),
     };
     const replaced = await this.index.put(jobId, artifact);
     if (replaced && replaced.sha256 !== blob.sha256) await this.dropBlobIfUnused(jobId, replaced.sha256);

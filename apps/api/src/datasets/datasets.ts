@@ -1,6 +1,6 @@
 // Datasets on the API host: an upload is streamed to disk, unpacked safely, checked against its format, and only
 // then listed. Workers fetch a dataset's files as one tar stream.
-import { BerthError, newDatasetId, type Dataset, type DatasetFormat } from '@berth/contracts';
+import { isoNow, BerthError, newDatasetId, type Dataset, type DatasetFormat } from '@berth/contracts';
 import type { DatasetStore } from '@berth/store';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
@@ -64,7 +64,7 @@ export class Datasets {
         sha256: blob.sha256,
         files: unpacked.files.length,
         bytes: unpacked.bytes,
-        createdAt: new Date().toISOString(),
+        createdAt: isoNow(),
         report,
       };
       await this.records.put(dataset);

@@ -1,5 +1,6 @@
 // Submitting and cancelling jobs: shared by the jobs routes and the pipeline coordinator.
 import {
+  isoNow,
   BerthError,
   newJobId,
   terminalStates,
@@ -70,7 +71,7 @@ export async function submitValidSpec(
       },
     );
   }
-  const now = new Date().toISOString();
+  const now = isoNow();
   const record: JobRecord = {
     id: newJobId(),
     owner: owner.id,

@@ -2,6 +2,7 @@
 // on as initFrom), skips the steps after a failure with the reason, and cancels everything on request. Any API
 // process may advance a pipeline; a short lock makes it one at a time.
 import {
+  isoNow,
   BerthError,
   newPipelineId,
   terminalStates,
@@ -103,7 +104,7 @@ export class Pipelines {
   async create(spec: PipelineSpec, owner: string): Promise<Pipeline> {
     const definition = 'template' in spec ? domainAdapt(spec.params) : spec.steps;
     checkSteps(definition);
-    const now = new Date().toISOString();
+    const now = isoNow();
     const pipeline: Pipeline = {
       id: newPipelineId(),
       owner,
@@ -167,7 +168,7 @@ export class Pipelines {
         await this.submit(def, step, byName, p);
       }
       p.state = pipelineState(p);
-      p.updatedAt = new Date().toISOString();
+      p.updatedAt = isoNow();
       await this.store.save(p);
     });
   }
@@ -189,7 +190,7 @@ export class Pipelines {
         }
       }
       p.state = 'cancelled';
-      p.updatedAt = new Date().toISOString();
+      p.updatedAt = isoNow();
       await this.store.save(p);
     });
     return this.load(id);

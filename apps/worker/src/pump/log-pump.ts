@@ -1,6 +1,7 @@
 // Carries one attempt's output into the job's streams: the lines of each read of the container's output become one
 // stream entry (a batch), and entries with the metric points read from them go out in pipelined writes, in order;
 // every line also goes to the attempt's full log file, which the stream cap never trims.
+import { isoNow } from '@berth/contracts';
 import type { LogStream, NewBatch, NewMetric } from '@berth/store';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -77,7 +78,7 @@ export class LogPump {
 
   private add(stream: StreamName, lines: string[]): void {
     if (lines.length === 0) return;
-    const time = new Date().toISOString();
+    const time = isoNow();
     // Lines read together (one chunk, or chunks of the same stream in the same millisecond) share an entry.
     let last = this.pending.at(-1);
     if (last && (last.stream !== stream || last.time !== time)) last = undefined;
