@@ -157,6 +157,8 @@ function verdict(r) {
 }
 
 const cell = (n, digits) => (n === undefined || n === null ? '—' : fmt(n, digits));
+/** Text for a Markdown table cell: a `|` in it (`cat | cat`) would end the cell. */
+const md = (text) => String(text).replaceAll('|', '\\|');
 const digitsFor = (n) => (Math.abs(n) >= 100 ? 0 : 1);
 
 function tables(results) {
@@ -165,8 +167,8 @@ function tables(results) {
     '| --- | --- | ---: | --- | --- | ---: |',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.figure ?? '—'} | ${r.ratio === undefined ? '—' : `**${fmt(r.ratio, 2)}** (${r.ratioOf})`} | ` +
-        `${r.target ?? '—'} | ${verdict(r)} | ${r.seconds === undefined ? '—' : `${fmt(r.seconds)} s`} |`,
+        `| ${r.name} | ${md(r.figure ?? '—')} | ${r.ratio === undefined ? '—' : `**${fmt(r.ratio, 2)}** (${md(r.ratioOf)})`} | ` +
+        `${md(r.target ?? '—')} | ${verdict(r)} | ${r.seconds === undefined ? '—' : `${fmt(r.seconds)} s`} |`,
     ),
   ];
   const rows = results.flatMap((r) => r.rows ?? []);
@@ -178,7 +180,7 @@ function tables(results) {
           '| --- | ---: | ---: | ---: |',
           ...rows.map(
             (x) =>
-              `| ${x.what} | ${cell(x.berth, digitsFor(x.berth ?? 0))} | ${cell(x.baseline, digitsFor(x.baseline ?? 0))} | ` +
+              `| ${md(x.what)} | ${cell(x.berth, digitsFor(x.berth ?? 0))} | ${cell(x.baseline, digitsFor(x.baseline ?? 0))} | ` +
               `${x.ratio === undefined ? '—' : `${fmt(x.ratio, 2)}${x.ratioNote ? ` (${x.ratioNote})` : ''}`} |`,
           ),
         ];
