@@ -167,10 +167,13 @@ class FaultyProxy {
     for (const s of [client, upstream]) {
       this.sockets.add(s);
       s.on('error', () => {});
-      s.on('close', () => {
+      // A side that closes cleanly is passed on as an end, after what is still queued for the other side (an API
+      // that closes after a download's last byte must not lose its tail here); an error tears both down.
+      s.on('close', (hadError) => {
         this.sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
+        const other = s === client ? upstream : client;
+        if (hadError) other.destroy();
+        else other.end();
       });
     }
     let fault: Fault | undefined;
