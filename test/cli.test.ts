@@ -167,13 +167,15 @@ class FaultyProxy {
     for (const s of [client, upstream]) {
       this.sockets.add(s);
       s.on('error', () => {});
-      // A side that closes cleanly is passed on as an end, after what is still queued for the other side (an API
-      // that closes after a download's last byte must not lose its tail here); an error tears both down.
+      // The API closing cleanly is passed on as an end, after what is still queued for the client (an API that closes
+      // after a download's last byte must not lose its tail here); anything else tears both down.
       s.on('close', (hadError) => {
         this.sockets.delete(s);
-        const other = s === client ? upstream : client;
-        if (hadError) other.destroy();
-        else other.end();
+        if (s === upstream && !hadError) client.end();
+        else {
+          client.destroy();
+          upstream.destroy();
+        }
       });
     }
     let fault: Fault | undefined;
