@@ -122,42 +122,47 @@ const idempotencyTtlSeconds = 86_400;
 
 // The owner's quotas are read from their user record here, so a limit an admin just changed applies to the next
 // submit, and the check and the insert are one step. A new job wakes the workers in the same step.
-// KEYS: job, jobsAll, jobsInState(queued), pending, deadlines, jobSeq, jobsOfUser, jobsOfUserInState(queued),
-//       userUsage, idempotency (or any key when there is none), users
-// ARGV: json, id, gpus, deadlineAt, attempt, user, bodyHash, idempotencyTtl, state, wakeChannel
+// The index keys are built here from the key prefix and the owner: eleven keys and ten values as arguments cost
+// the API more to encode per submit than the rest of the call (and the create path is its busiest).
+// KEYS: job
+// ARGV: json, id, gpus, deadlineAt, user, idempotency key, bodyHash, prefix
 const createScript = `
-local owner = redis.call('HGET', KEYS[11], ARGV[6])
+local p = ARGV[8]
+local u = p .. ':user:' .. ARGV[5]
+local owner = redis.call('HGET', p .. ':users', ARGV[5])
 if not owner then return {'no-user'} end
 local quotas = cjson.decode(owner).quotas or {}
 local maxQueued = type(quotas.queuedJobs) == 'number' and quotas.queuedJobs or nil
 local maxGpus = type(quotas.gpus) == 'number' and quotas.gpus or nil
-if ARGV[7] ~= '' then
-  local seen = redis.call('GET', KEYS[10])
+local idem = u .. ':idem:' .. ARGV[6]
+if ARGV[6] ~= '' then
+  local seen = redis.call('GET', idem)
   if seen then
     local sep = string.find(seen, '|', 1, true)
     return {'idem', string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1), ARGV[7]}
   end
 end
+local mine = u .. ':jobs:state:queued'
 if maxQueued then
-  local queued = redis.call('ZCARD', KEYS[8])
+  local queued = redis.call('ZCARD', mine)
   if queued + 1 > maxQueued then return {'quota', 'queuedJobs', tostring(maxQueued), tostring(queued)} end
 end
-local gpus = tonumber(redis.call('HGET', KEYS[9], 'gpus') or '0')
+local gpus = tonumber(redis.call('HGET', u .. ':usage', 'gpus') or '0')
 if maxGpus and gpus + tonumber(ARGV[3]) > maxGpus then
   return {'quota', 'gpus', tostring(maxGpus), tostring(gpus)}
 end
-local seq = redis.call('INCR', KEYS[6])
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[9], 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
-  'attempt', ARGV[5], 'user', ARGV[6])
-redis.call('ZADD', KEYS[2], seq, ARGV[2])
-redis.call('ZADD', KEYS[3], seq, ARGV[2])
-redis.call('ZADD', KEYS[4], seq, ARGV[2])
-redis.call('ZADD', KEYS[7], seq, ARGV[2])
-redis.call('ZADD', KEYS[8], seq, ARGV[2])
-redis.call('HINCRBY', KEYS[9], 'gpus', ARGV[3])
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[5], ARGV[4], ARGV[2]) end
-if ARGV[7] ~= '' then redis.call('SET', KEYS[10], ARGV[2] .. '|' .. ARGV[7], 'EX', ARGV[8]) end
-redis.call('PUBLISH', ARGV[10], '1')
+local seq = redis.call('INCR', p .. ':jobs:seq')
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', 'queued', 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
+  'attempt', 0, 'user', ARGV[5])
+redis.call('ZADD', p .. ':jobs', seq, ARGV[2])
+redis.call('ZADD', p .. ':jobs:state:queued', seq, ARGV[2])
+redis.call('ZADD', p .. ':queue:pending', seq, ARGV[2])
+redis.call('ZADD', u .. ':jobs', seq, ARGV[2])
+redis.call('ZADD', mine, seq, ARGV[2])
+redis.call('HINCRBY', u .. ':usage', 'gpus', ARGV[3])
+if ARGV[4] ~= '' then redis.call('ZADD', p .. ':queue:deadlines', ARGV[4], ARGV[2]) end
+if ARGV[6] ~= '' then redis.call('SET', idem, ARGV[2] .. '|' .. ARGV[7], 'EX', ${idempotencyTtlSeconds}) end
+redis.call('PUBLISH', p .. ':wake', '1')
 return {'ok'}
 `;
 
@@ -178,33 +183,22 @@ export class JobStore {
    * or a quota would be passed: checked and applied atomically, so concurrent submits cannot slip past either.
    */
   async create(record: JobRecord, o: CreateOptions): Promise<CreateOutcome> {
+    if (record.state !== 'queued' || record.attempt !== 0) throw new Error('a new job starts queued, at attempt 0');
     const idem = o.idempotency;
     const json = JSON.stringify(record);
     const reply = (await runScript(
       this.redis,
       createScript,
-      11,
+      1,
       this.keys.job(record.id),
-      this.keys.jobsAll,
-      this.keys.jobsInState(record.state),
-      this.keys.pending,
-      this.keys.deadlines,
-      this.keys.jobSeq,
-      this.keys.jobsOfUser(record.owner),
-      this.keys.jobsOfUserInState(record.owner, record.state),
-      this.keys.userUsage(record.owner),
-      idem ? this.keys.idempotency(record.owner, idem.key) : this.keys.userUsage(record.owner),
-      this.keys.users,
       json,
       record.id,
       o.gpus,
-      o.queueTtlMs === undefined ? '' : String(Date.now() + o.queueTtlMs),
-      record.attempt,
+      o.queueTtlMs === undefined ? '' : Date.now() + o.queueTtlMs,
       record.owner,
+      idem ? idem.key : '',
       idem ? idem.bodyHash : '',
-      idempotencyTtlSeconds,
-      record.state,
-      this.keys.wakeChannel,
+      this.prefix,
     )) as string[];
     if (reply[0] === 'no-user') throw new Error(`no user ${record.owner}: jobs are submitted by users`);
     if (reply[0] === 'idem') return { existing: reply[1]!, sameBody: reply[2] === reply[3] };
