@@ -47,20 +47,24 @@ export async function redisReady(redis: Redis, ms: number): Promise<boolean> {
  * Runs a Redis operation; anything but a reply from the server (connection lost, offline, timed out)
  * becomes REDIS_UNAVAILABLE so callers answer 503 instead of hanging or leaking internals.
  */
-export async function redisCall<T>(redis: Redis, op: () => Promise<T>, deadlineMs = 1800): Promise<T> {
-  if (redis.status !== 'ready') throw unavailable();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable()), deadlineMs);
+export function redisCall<T>(redis: Redis, op: () => Promise<T>, deadlineMs = 1800): Promise<T> {
+  if (redis.status !== 'ready') return Promise.reject(unavailable());
+  // One promise and one timer a call, settled by whichever comes first (the API's busiest path runs through here).
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(unavailable()), deadlineMs);
+    const fail = (err: unknown) => {
+      clearTimeout(timer);
+      reject(err instanceof BerthError || err instanceof ReplyError ? err : unavailable());
+    };
+    try {
+      op().then((value) => {
+        clearTimeout(timer);
+        resolve(value);
+      }, fail);
+    } catch (err) {
+      fail(err);
+    }
   });
-  try {
-    return await Promise.race([op(), deadline]);
-  } catch (err) {
-    if (err instanceof BerthError || err instanceof ReplyError) throw err;
-    throw unavailable();
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function unavailable(): BerthError {
