@@ -38,4 +38,17 @@ describe('image allowlist', () => {
     expect(refusal('nvcr.io/nvidia/pytorch:25.01-py3', pinned)).toBe('IMAGE_NOT_ALLOWED');
     expect(refusal(`nvcr.io/nvidia/pytorch:25.01-py3${digest}`, pinned)).toBeUndefined();
   });
+
+  it('remembers what a policy let through for that policy only, and never a refusal', () => {
+    const strict = { allow: ['nvcr.io/nvidia/**'], requireDigest: false };
+    for (let i = 0; i < 3; i++) {
+      expect(refusal('berth/fixture:dev')).toBeUndefined();
+      expect(refusal('berth/fixture:dev', strict)).toBe('IMAGE_NOT_ALLOWED');
+      expect(refusal('ubuntu:24.04')).toBe('IMAGE_NOT_ALLOWED');
+    }
+    // Past the limit the remembered set starts over; the answers stay the same.
+    for (let i = 0; i < 1100; i++) expect(refusal(`nvcr.io/nvidia/img${i}:1`)).toBeUndefined();
+    expect(refusal('berth/fixture:dev')).toBeUndefined();
+    expect(refusal('berth/a/b:1')).toBe('IMAGE_NOT_ALLOWED');
+  });
 });

@@ -34,8 +34,17 @@ function patternBody(pattern: string): string {
     .join('');
 }
 
+/**
+ * Images each policy let through, remembered so a stream of submits of one image checks it once. Only allowed refs
+ * are kept (a refusal is checked afresh), at most `passedLimit` per policy: past that the set starts over.
+ */
+const passed = new WeakMap<ImagePolicy, Set<string>>();
+const passedLimit = 1024;
+
 /** Throws IMAGE_NOT_ALLOWED, saying which rule it broke. */
 export function checkImage(policy: ImagePolicy, ref: string): void {
+  let seen = passed.get(policy);
+  if (seen?.has(ref)) return;
   const repo = repositoryOf(ref);
   if (!policy.allow.some((p) => patternRegex(p).test(repo))) {
     throw new BerthError('IMAGE_NOT_ALLOWED', `${repo} is not in the image allowlist`, {
@@ -48,4 +57,9 @@ export function checkImage(policy: ImagePolicy, ref: string): void {
       image: ref,
     });
   }
+  if (!seen || seen.size >= passedLimit) {
+    seen = new Set();
+    passed.set(policy, seen);
+  }
+  seen.add(ref);
 }
