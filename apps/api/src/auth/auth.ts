@@ -4,7 +4,7 @@
 // exist. The rules are read from the route table, so a new route is guarded without doing anything.
 import { BerthError, tokenPattern, type ErrorCode, type Role, type TokenInfo, type User } from '@berth/contracts';
 import type { AuthStore } from '@berth/store';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
@@ -117,10 +117,15 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
     for (const method of [route.method].flat()) rules.push({ method, url, access, ...(owns ? { owns } : {}) });
   });
 
-  async function callerOf(tokenId: string | null, secret: string | null): Promise<Caller> {
+  /** The cached caller, or a promise of them: a token seen within tokenCacheMs is answered without waiting. */
+  function callerOf(tokenId: string | null, secret: string | null): Caller | Promise<Caller> {
     const key = tokenId ?? secret!;
     const hit = cache.get(key);
     if (hit && hit.until > Date.now()) return hit.caller;
+    return lookUp(key, tokenId, secret);
+  }
+
+  async function lookUp(key: string, tokenId: string | null, secret: string | null): Promise<Caller> {
     const token = await o.call(() => (tokenId ? o.store.tokenById(tokenId) : o.store.tokenBySecret(secret!)));
     const user = token ? await o.call(() => o.store.user(token.user)) : null;
     if (!token || !user) throw unauthenticated('the token is unknown, revoked or expired');
@@ -146,45 +151,83 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
     b.tokens -= 1;
   }
 
-  app.addHook('onRequest', async (request, reply) => {
-    const config = request.routeOptions.config;
-    // Unknown routes answer 404 whoever asks; public ones need nothing.
-    if (!request.routeOptions.url || config.access === 'public' || publicUrl(request.routeOptions.url)) return;
+  /** Who sends the request: their caller (a cached token), or a promise of them. Throws for a missing token. */
+  function identify(request: FastifyRequest): Caller | Promise<Caller> {
     const query = request.query as Record<string, unknown>;
     if ('access_token' in query) {
       throw unauthenticated('tokens never go in a URL: send Authorization: Bearer, or use POST /v1/signed-urls');
     }
     const header = request.headers.authorization;
-    let caller: Caller;
     if (header) {
       const m = /^Bearer (\S+)$/i.exec(header);
       if (!m || !tokenPattern.test(m[1]!)) throw unauthenticated('send Authorization: Bearer <token>');
-      caller = await callerOf(null, m[1]!);
-    } else if (typeof query.sig === 'string' && (request.method === 'GET' || request.method === 'HEAD')) {
-      const tokenId = await signer.verify(request.url);
-      caller = await callerOf(tokenId, null);
-      delete query.sig;
-    } else {
-      throw unauthenticated('this route needs a token: send Authorization: Bearer <token>');
+      return callerOf(null, m[1]!);
     }
-    if (!allowed[config.access ?? 'users'].includes(caller.user.role)) {
-      throw new BerthError('FORBIDDEN', `a ${caller.user.role} may not ${request.method} ${request.routeOptions.url}`);
+    if (typeof query.sig === 'string' && (request.method === 'GET' || request.method === 'HEAD')) {
+      return signer.verify(request.url).then((tokenId) => {
+        delete query.sig;
+        return callerOf(tokenId, null);
+      });
     }
-    limitRate(reply, caller);
+    throw unauthenticated('this route needs a token: send Authorization: Bearer <token>');
+  }
+
+  /** The caller's role, rate and (on an owned route) ownership checks; `done` once they pass or one fails. */
+  function admit(request: FastifyRequest, reply: FastifyReply, caller: Caller, done: (err?: Error) => void): void {
+    const config = request.routeOptions.config;
+    const access = (config.access ?? 'users') as Exclude<Access, 'public'>; // public routes never get here
+    try {
+      if (!allowed[access].includes(caller.user.role)) {
+        throw new BerthError(
+          'FORBIDDEN',
+          `a ${caller.user.role} may not ${request.method} ${request.routeOptions.url}`,
+        );
+      }
+      limitRate(reply, caller);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
     request.caller = caller;
     const last = touched.get(caller.token.id) ?? 0;
     if (Date.now() - last > 60_000) {
       touched.set(caller.token.id, Date.now());
       void o.store.touch(caller.token.id, new Date()).catch(() => {});
     }
-    if (config.owns) {
-      const id = (request.params as { id: string }).id;
-      const owner = await o.call(() => o.ownerOf[config.owns!](id));
-      if (owner === null || !canSee(caller, owner)) {
-        throw new BerthError(notFound[config.owns], `no ${config.owns} ${id}`);
-      }
+    if (!config.owns) {
+      reply.header('cache-control', 'private, no-store');
+      done();
+      return;
     }
-    reply.header('cache-control', 'private, no-store');
+    const kind = config.owns;
+    const id = (request.params as { id: string }).id;
+    o.call(() => o.ownerOf[kind](id)).then((owner) => {
+      if (owner === null || !canSee(caller, owner)) {
+        done(new BerthError(notFound[kind], `no ${kind} ${id}`));
+        return;
+      }
+      reply.header('cache-control', 'private, no-store');
+      done();
+    }, done);
+  }
+
+  // A callback hook, not an async one: a request whose token is cached passes without a promise or a tick.
+  app.addHook('onRequest', (request, reply, done) => {
+    const config = request.routeOptions.config;
+    // Unknown routes answer 404 whoever asks; public ones need nothing.
+    if (!request.routeOptions.url || config.access === 'public' || publicUrl(request.routeOptions.url)) {
+      done();
+      return;
+    }
+    let caller: Caller | Promise<Caller>;
+    try {
+      caller = identify(request);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if (caller instanceof Promise) caller.then((c) => admit(request, reply, c, done), done);
+    else admit(request, reply, caller, done);
   });
 
   return {
