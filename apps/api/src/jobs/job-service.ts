@@ -56,7 +56,7 @@ export async function submitValidSpec(
   const { spec, manifest } = resolved;
   const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
   checkImage(services.images, imageOf(manifest, resolved.params.values, gpus === 0));
-  await checkInputs(services, spec, owner);
+  if (spec.inputs) await checkInputs(services, spec, owner);
   const live = (await liveWorkers(services)).filter((w) => w.status === 'live');
   const largest = Math.max(0, ...live.map((w) => w.gpus.length));
   // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
