@@ -209,9 +209,9 @@ function section(m, results, loads) {
       'run; as its bootstrap admin where the API asks for a token, with a worker-role token for the worker), ' +
       'talks to them over loopback only, removes its containers, and leaves its raw figures in ' +
       '`bench/.bench-out/<name>.json`. Medians are over the rounds a benchmark runs, alternating berth and its ' +
-      'baseline where it has one (log throughput, dispatch); submit and list-scale load the API with autocannon ' +
-      'and no worker, so no job launches; the trainer’s GPU rows are copied from the GPU section at the top, ' +
-      'not measured here.',
+      'baseline where it has one (submit, dispatch, log throughput, downloads); submit and list-scale load the API ' +
+      'with autocannon and no worker, so no job launches; the trainer’s GPU rows are copied from the GPU section ' +
+      'at the top, not measured here.',
     '',
     end,
   ].join('\n');
