@@ -1,0 +1,99 @@
+// JobStore.create against a real Redis. The create script builds its index keys itself (from the prefix and the
+// owner, not from arguments): every key it writes must be the one keys.ts names, which the readers use.
+import type { JobRecord } from '@berth/contracts';
+import { newJobId } from '@berth/contracts';
+import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
+import { AuthStore } from './auth-store.js';
+import { JobStore } from './job-store.js';
+import { keys } from './keys.js';
+import { connectRedis, type Redis } from './redis.js';
+
+let redis: Redis;
+beforeAll(() => {
+  redis = connectRedis(testRedisUrl());
+});
+afterAll(() => redis.disconnect());
+
+function record(owner: string): JobRecord {
+  const now = new Date().toISOString();
+  return {
+    id: newJobId(),
+    owner,
+    spec: { manifest: 'custom', params: {}, resources: { gpus: 2 } },
+    state: 'queued',
+    attempt: 0,
+    createdAt: now,
+    updatedAt: now,
+    attempts: [],
+    history: [{ state: 'queued', at: now, attempt: 0 }],
+  };
+}
+
+test('create writes the record and every index keys.ts names, and wakes the workers', async () => {
+  const prefix = testPrefix('job-store');
+  const k = keys(prefix);
+  const store = new JobStore(redis, prefix);
+  const owner = (await new AuthStore(redis, prefix).createUser('owner', 'member', { queuedJobs: 5, gpus: 8 }))!.id;
+  const wake = connectRedis(testRedisUrl());
+  const woken: string[] = [];
+  await wake.subscribe(k.wakeChannel);
+  wake.on('message', (channel: string) => woken.push(channel));
+  try {
+    const job = record(owner);
+    const before = Date.now();
+    const outcome = await store.create(job, {
+      gpus: 2,
+      queueTtlMs: 60_000,
+      idempotency: { key: 'retry-1', bodyHash: 'h1' },
+    });
+    expect(outcome).toEqual({ created: true, json: JSON.stringify(job) });
+
+    const fields = await redis.hgetall(k.job(job.id));
+    expect(fields).toMatchObject({ json: JSON.stringify(job), state: 'queued', ver: '0', gpus: '2', attempt: '0' });
+    expect(fields.user).toBe(owner);
+    const seq = fields.seq!;
+    expect(await redis.get(k.jobSeq)).toBe(seq);
+    for (const index of [
+      k.jobsAll,
+      k.jobsInState('queued'),
+      k.pending,
+      k.jobsOfUser(owner),
+      k.jobsOfUserInState(owner, 'queued'),
+    ]) {
+      expect([index, await redis.zscore(index, job.id)]).toEqual([index, seq]);
+    }
+    const deadline = Number(await redis.zscore(k.deadlines, job.id));
+    expect(deadline).toBeGreaterThanOrEqual(before + 60_000);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 60_000);
+    expect(await redis.hget(k.userUsage(owner), 'gpus')).toBe('2');
+    expect(await redis.get(k.idempotency(owner, 'retry-1'))).toBe(`${job.id}|h1`);
+    expect(await redis.ttl(k.idempotency(owner, 'retry-1'))).toBeGreaterThan(86_000);
+    for (let i = 0; i < 50 && woken.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(woken).toEqual([k.wakeChannel]);
+
+    // The same key again names the first job; with another body it says so. The quota reads the same keys.
+    expect(await store.create(record(owner), { gpus: 2, idempotency: { key: 'retry-1', bodyHash: 'h1' } })).toEqual({
+      existing: job.id,
+      sameBody: true,
+    });
+    expect(await store.create(record(owner), { gpus: 2, idempotency: { key: 'retry-1', bodyHash: 'h2' } })).toEqual({
+      existing: job.id,
+      sameBody: false,
+    });
+    expect(await store.create(record(owner), { gpus: 7 })).toEqual({
+      quota: { limit: 'gpus', max: 8, current: 2 },
+    });
+    for (let i = 0; i < 4; i++) await store.create(record(owner), { gpus: 0 });
+    expect(await store.create(record(owner), { gpus: 0 })).toEqual({
+      quota: { limit: 'queuedJobs', max: 5, current: 5 },
+    });
+  } finally {
+    wake.disconnect();
+  }
+});
+
+test('create takes only new jobs: queued, at attempt 0', async () => {
+  const store = new JobStore(redis, testPrefix('job-store'));
+  await expect(store.create({ ...record('usr_x'), attempt: 1 }, { gpus: 0 })).rejects.toThrow(/queued, at attempt 0/);
+  await expect(store.create({ ...record('usr_x'), state: 'running' }, { gpus: 0 })).rejects.toThrow(/queued/);
+});
