@@ -95,6 +95,24 @@ test('one Idempotency-Key, ten concurrent identical submits: one job, the same i
   expect(bobs.body.id).not.toBe([...ids][0]);
 });
 
+test('an Idempotency-Key whose job record is gone is refused, never answered with a job that was not stored', async () => {
+  const key = `gone-${testPrefix('k')}`;
+  const spec = job(0, { labels: { try: 'gone' } });
+  const first = await submitWithKey(stack.alice, key, spec);
+  expect(first.status).toBe(201);
+  const redis = connectRedis(testRedisUrl());
+  try {
+    expect(await redis.del(`${stack.prefix}:job:${first.body.id}`)).toBe(1);
+  } finally {
+    redis.disconnect();
+  }
+  const again = await submitWithKey(stack.alice, key, spec);
+  expect(again).toMatchObject({
+    status: 409,
+    body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', details: { job: first.body.id } } },
+  });
+});
+
 test('images outside the allowlist are refused with the rule they broke; digests can be required', async () => {
   const res = await submit(stack.alice, { manifest: 'custom', params: { image: 'ubuntu:24.04', command: ['true'] } });
   expect(res).toMatchObject({

@@ -102,7 +102,17 @@ export async function submitValidSpec(
       });
     }
     const earlier = await services.call(() => services.store.get(outcome.existing));
-    if (earlier) return { record: earlier, created: false };
+    // A key outlives nothing it names today (jobs are kept), but it must never answer with a job it did not store.
+    if (!earlier) {
+      throw new BerthError(
+        'IDEMPOTENCY_KEY_REUSED',
+        `this Idempotency-Key named job ${outcome.existing}, which is gone`,
+        {
+          job: outcome.existing,
+        },
+      );
+    }
+    return { record: earlier, created: false };
   }
   return { record, created: true, ...('json' in outcome ? { json: outcome.json } : {}) };
 }
