@@ -1,4 +1,5 @@
 // Reads config, builds the API, listens, and shuts down gracefully on SIGINT/SIGTERM.
+import { exitOnSignals } from '@berth/contracts';
 import { ManifestError } from '@berth/manifests';
 import { buildApp } from './app.js';
 import { setFlagsFromString } from 'node:v8';
@@ -14,13 +15,4 @@ const app = await buildApp(config).catch((err: unknown) => {
 });
 await app.listen({ port: config.port, host: config.host });
 
-let closing = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    void app.close().then(() => process.exit(0));
-  });
-}
+exitOnSignals(() => app.close());

@@ -1,4 +1,5 @@
 // Reads config, detects the GPUs, builds the worker on the local Docker engine, and shuts down gracefully.
+import { exitOnSignals } from '@berth/contracts';
 import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
@@ -96,14 +97,7 @@ logger.info(
   'worker starting',
 );
 
-let closing = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (closing) return;
-    closing = true;
-    const force = setTimeout(() => process.exit(1), 10_000);
-    force.unref();
-    metricsServer?.close();
-    void worker.close().then(() => process.exit(0));
-  });
-}
+exitOnSignals(async () => {
+  metricsServer?.close();
+  await worker.close();
+});

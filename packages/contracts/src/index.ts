@@ -11,3 +11,4 @@ export * from './pipelines.js';
 export * from './cluster-env.js';
 export * from './auth.js';
 export * from './time.js';
+export * from './shutdown.js';
