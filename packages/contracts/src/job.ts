@@ -1,5 +1,7 @@
 // The job contract shared by API, worker and store: what a user submits and what berth records.
 import { z } from 'zod';
+import { newJobId } from './ids.js';
+import { isoNow } from './time.js';
 
 export const jobStates = [
   'queued',
@@ -162,3 +164,18 @@ export const JobRecord = z.object({
   queue: QueuePlace.optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
+
+/** A new job's record, as it enters the queue: no attempt yet, one history entry. */
+export function newJobRecord(owner: string, spec: JobSpec, now = isoNow()): JobRecord {
+  return {
+    id: newJobId(),
+    owner,
+    spec,
+    state: 'queued',
+    attempt: 0,
+    createdAt: now,
+    updatedAt: now,
+    attempts: [],
+    history: [{ state: 'queued', at: now, attempt: 0 }],
+  };
+}

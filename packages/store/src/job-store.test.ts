@@ -1,7 +1,6 @@
 // JobStore.create against a real Redis. The create script builds its index keys itself (from the prefix and the
 // owner, not from arguments): every key it writes must be the one keys.ts names, which the readers use.
-import type { JobRecord } from '@berth/contracts';
-import { newJobId } from '@berth/contracts';
+import { newJobRecord, type JobRecord } from '@berth/contracts';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { AuthStore } from './auth-store.js';
 import { JobStore } from './job-store.js';
@@ -14,20 +13,8 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 
-function record(owner: string): JobRecord {
-  const now = new Date().toISOString();
-  return {
-    id: newJobId(),
-    owner,
-    spec: { manifest: 'custom', params: {}, resources: { gpus: 2 } },
-    state: 'queued',
-    attempt: 0,
-    createdAt: now,
-    updatedAt: now,
-    attempts: [],
-    history: [{ state: 'queued', at: now, attempt: 0 }],
-  };
-}
+const record = (owner: string): JobRecord =>
+  newJobRecord(owner, { manifest: 'custom', params: {}, resources: { gpus: 2 } });
 
 test('create writes the record and every index keys.ts names, and wakes the workers', async () => {
   const prefix = testPrefix('job-store');

@@ -1,8 +1,7 @@
 // Submitting and cancelling jobs: shared by the jobs routes and the pipeline coordinator.
 import {
-  isoNow,
   BerthError,
-  newJobId,
+  newJobRecord,
   terminalStates,
   type JobRecord,
   type JobSpec,
@@ -71,18 +70,7 @@ export async function submitValidSpec(
       },
     );
   }
-  const now = isoNow();
-  const record: JobRecord = {
-    id: newJobId(),
-    owner: owner.id,
-    spec,
-    state: 'queued',
-    attempt: 0,
-    createdAt: now,
-    updatedAt: now,
-    attempts: [],
-    history: [{ state: 'queued', at: now, attempt: 0 }],
-  };
+  const record = newJobRecord(owner.id, spec);
   const outcome = await services.call(() =>
     services.store.create(record, {
       gpus,
