@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { pumpFile, pumpTarget } from './socket-pump.js';
+import { haveDd, pumpFile, pumpTarget } from './socket-pump.js';
 
 export interface StoredBlob {
   size: number;
@@ -36,7 +36,9 @@ export interface ArtifactStore {
 }
 
 export class FsArtifactStore implements ArtifactStore {
-  constructor(private readonly root: string) {}
+  constructor(private readonly root: string) {
+    haveDd(); // at start-up, not during the first large download
+  }
 
   async write(
     jobId: string,

@@ -23,8 +23,11 @@ const defaultStallMs = 120_000;
 let running = 0;
 let ddWorks: boolean | undefined;
 
-/** Whether `dd` runs here and knows the byte-offset flags (GNU coreutils); asked once. */
-function haveDd(): boolean {
+/**
+ * Whether `dd` runs here and knows the byte-offset flags (GNU coreutils); asked once, with a blocking child run
+ * (~2 ms): the filesystem store asks when it is built, so no download waits for it.
+ */
+export function haveDd(): boolean {
   ddWorks ??=
     spawnSync('dd', ['if=/dev/null', 'of=/dev/null', 'iflag=skip_bytes,count_bytes', 'status=none'], {
       stdio: 'ignore',
