@@ -2,8 +2,9 @@
 // BENCH_FOLLOWERS / BENCH_JOBS followers each) while every job prints BENCH_RATE lines/s for BENCH_SECONDS, and the
 // API's event-loop lag as the API itself exposes it: prom-client's `nodejs_eventloop_lag_p99_seconds` (here
 // berth_api_…) from /metrics, whose histogram restarts at every scrape. Once all followers are connected (the API's
-// berth_sse_clients gauge says so), /metrics is scraped every 2 s while the lines flow, like a Prometheus would;
-// the figure is the worst 2 s window's p99 (the connection burst before it is reported beside it, not judged).
+// berth_sse_clients gauge says so), /metrics is scraped every 2 s while the lines flow and through the window in
+// which the streams end, like a Prometheus would; the figure is the worst 2 s window's p99 (the connection burst
+// before them is reported beside it, not judged).
 // Every follower must receive every line of its job, in order, and the end event. Target: lag p99 ≤ 50 ms; the
 // ratio is p99 / 50 ms. For scale, the same metric is read from the idle API first (its resolution is 10 ms).
 //   BENCH_FOLLOWERS (default 500), BENCH_JOBS (default 10), BENCH_RATE (default 20), BENCH_SECONDS (default 15)
@@ -43,20 +44,24 @@ async function follower(url, jobId) {
   return got;
 }
 
-/** Scrapes /metrics every scrapeMs until `done` settles; returns each window's lag p99 (ms) and gauges. */
+/**
+ * Scrapes /metrics every scrapeMs until `done` settles; returns each window's lag p99 (ms) and gauges. Every window
+ * is a whole scrapeMs, the one in which the streams end too (as a Prometheus scrapes on its interval): a window cut
+ * short when the last follower got its end would hold fewer samples, and its p99 would be nearer its maximum.
+ */
 async function scrapeWhile(url, done) {
   const windows = [];
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => {});
-  while (!finished) {
-    await Promise.race([sleep(scrapeMs), done.catch(() => {})]);
+  do {
+    await sleep(scrapeMs);
     const m = await scrapeMetrics(url);
     windows.push({
       lagP99: m.get(lagP99) * 1000,
       clients: m.get('berth_sse_clients'),
       readers: m.get('berth_stream_readers'),
     });
-  }
+  } while (!finished);
   return windows;
 }
 
