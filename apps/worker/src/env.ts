@@ -37,6 +37,37 @@ const Env = z.object({
   /** Log lines and metric points of a job kept in Redis; the full log is in the attempt's log file regardless. */
   BERTH_LOG_STREAM_MAX_LINES: z.coerce.number().int().min(100).default(200_000),
   BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),
+  /** Bytes of a job's log lines and of its metric points kept in Redis (each stream on its own). */
+  BERTH_LOG_STREAM_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .max(256 * 1024 ** 2)
+    .default(256 * 1024 ** 2),
+  BERTH_METRIC_STREAM_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(64 * 1024 ** 2),
+  /** Bytes of an attempt's log file on this host; past it the oldest part is dropped, with a marker. */
+  BERTH_LOG_FILE_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 ** 2)
+    .default(10 * 1024 ** 3),
+  /** What one attempt may leave under /results: bytes (apparent size) and entries; past either it stops. */
+  BERTH_RESULTS_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(200 * 1024 ** 3),
+  BERTH_RESULTS_MAX_FILES: z.coerce.number().int().min(1).default(100_000),
+  /** A job's memory limit when neither the job nor its recipe sets one (e.g. `16g`); unset: derived from the host. */
+  BERTH_JOB_MEMORY_DEFAULT: z.string().optional(),
+  /** A job's CPU limit (in CPUs) when its recipe sets none; unset: derived from the host. */
+  BERTH_JOB_CPUS_DEFAULT: z.coerce.number().positive().optional(),
+  /** The Docker network jobs are attached to (created by the worker, fenced from the host's ports). */
+  BERTH_JOB_NETWORK: z.string().default('berth-jobs'),
   /** How often running jobs' GPUs are sampled (nvidia-smi hosts only). */
   BERTH_GPU_SAMPLE_MS: z.coerce.number().int().min(500).default(10_000),
   /** Bytes of datasets and other jobs' artifacts kept on this host. */
@@ -47,6 +78,8 @@ const Env = z.object({
     .default(100 * 1024 ** 3),
   /** Prometheus /metrics of the worker; 0 turns it off. */
   BERTH_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  /** Where the metrics listen: loopback, so that jobs on this host cannot read them. */
+  BERTH_WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -68,9 +101,18 @@ export interface WorkerConfig {
   timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
   maxBypass: number;
   retry: { infraRetries: number; backoffMs: number };
-  caps: { logLines: number; metricPoints: number };
+  caps: {
+    logLines: number;
+    metricPoints: number;
+    logBytes: number;
+    metricBytes: number;
+    logFileBytes: number;
+  };
+  results: { maxBytes: number; maxFiles: number };
+  jobDefaults: { memory: string | undefined; cpus: number | undefined; network: string };
   gpuSampleMs: number;
   metricsPort: number;
+  metricsHost: string;
   inputCacheBytes: number;
   logLevel: string;
   /** V8's heap growing factor, in percent over the live heap (0: V8's own rule). */
@@ -109,9 +151,18 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     },
     maxBypass: e.BERTH_MAX_BYPASS,
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
-    caps: { logLines: e.BERTH_LOG_STREAM_MAX_LINES, metricPoints: e.BERTH_METRIC_STREAM_MAX_POINTS },
+    caps: {
+      logLines: e.BERTH_LOG_STREAM_MAX_LINES,
+      metricPoints: e.BERTH_METRIC_STREAM_MAX_POINTS,
+      logBytes: e.BERTH_LOG_STREAM_MAX_BYTES,
+      metricBytes: e.BERTH_METRIC_STREAM_MAX_BYTES,
+      logFileBytes: e.BERTH_LOG_FILE_MAX_BYTES,
+    },
+    results: { maxBytes: e.BERTH_RESULTS_MAX_BYTES, maxFiles: e.BERTH_RESULTS_MAX_FILES },
+    jobDefaults: { memory: e.BERTH_JOB_MEMORY_DEFAULT, cpus: e.BERTH_JOB_CPUS_DEFAULT, network: e.BERTH_JOB_NETWORK },
     gpuSampleMs: e.BERTH_GPU_SAMPLE_MS,
     metricsPort: e.BERTH_WORKER_METRICS_PORT,
+    metricsHost: e.BERTH_WORKER_METRICS_HOST,
     inputCacheBytes: e.BERTH_INPUT_CACHE_BYTES,
     logLevel: e.LOG_LEVEL,
     heapGrowthPercent: e.BERTH_HEAP_GROWTH_PERCENT,

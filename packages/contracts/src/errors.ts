@@ -44,6 +44,10 @@ export const errorStatus = {
   /** The upload ended before its declared length or failed its checksum. */
   ARTIFACT_UPLOAD_INCOMPLETE: 400,
   RANGE_NOT_SATISFIABLE: 416,
+  /** The caller already has as many live streams (SSE follows) open as a user may. */
+  TOO_MANY_STREAMS: 429,
+  /** The upload comes from an attempt that no longer owns the job (written off, superseded, or the job ended). */
+  ATTEMPT_FENCED: 409,
   REDIS_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;

@@ -33,6 +33,8 @@ export const FailureReason = z.enum([
   'GPU_RUNTIME_MISSING',
   /** The job waited longer than its queueTtl without starting. */
   'EXPIRED',
+  /** The job left more under /results than the host allows (BERTH_RESULTS_MAX_BYTES / BERTH_RESULTS_MAX_FILES). */
+  'RESULTS_TOO_LARGE',
 ]);
 export type FailureReason = z.infer<typeof FailureReason>;
 
