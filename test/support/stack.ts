@@ -147,6 +147,8 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
     },
     signedUrlTtlSeconds: 600,
     idleTimeoutMs: 120_000,
+    maxStreamsPerUser: 64,
+    streamRetentionDays: 30,
     webDir: join(__dirname, '../../apps/web/dist'),
     logLevel: 'silent',
     ...overrides,

@@ -42,6 +42,8 @@ const Env = z.object({
   BERTH_SIGNED_URL_TTL_S: z.coerce.number().int().min(10).max(86_400).default(600),
   /** A connection silent this long is closed (SSE heartbeats every 15 s keep followers alive). */
   BERTH_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** Live streams (SSE follows) one user may hold open at once, across this API process. */
+  BERTH_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).default(64),
   /** The built dashboard (apps/web/dist), served at /. */
   BERTH_WEB_DIR: z.string().default('./apps/web/dist'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -69,6 +71,8 @@ export interface ApiConfig {
   signedUrlTtlSeconds: number;
   webDir: string;
   idleTimeoutMs: number;
+  maxStreamsPerUser: number;
+  streamRetentionDays: number;
   logLevel: string;
   /** V8's heap growing factor, in percent over the live heap (0: V8's own rule). */
   heapGrowthPercent: number;
@@ -101,6 +105,8 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     signedUrlTtlSeconds: e.BERTH_SIGNED_URL_TTL_S,
     webDir: e.BERTH_WEB_DIR,
     idleTimeoutMs: e.BERTH_IDLE_TIMEOUT_MS,
+    maxStreamsPerUser: e.BERTH_MAX_STREAMS_PER_USER,
+    streamRetentionDays: e.BERTH_STREAM_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
     heapGrowthPercent: e.BERTH_HEAP_GROWTH_PERCENT,
   };

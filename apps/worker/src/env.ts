@@ -99,6 +99,7 @@ export interface WorkerConfig {
   ngc: { key?: string; keyFile?: string; registry: string };
   pull: { attempts: number; stallMs: number };
   timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
+  streamRetentionDays: number;
   maxBypass: number;
   retry: { infraRetries: number; backoffMs: number };
   caps: {
@@ -149,6 +150,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       stopGraceSeconds: e.BERTH_STOP_GRACE_S,
       orphanGraceMs: e.BERTH_ORPHAN_GRACE_MS,
     },
+    streamRetentionDays: e.BERTH_STREAM_RETENTION_DAYS,
     maxBypass: e.BERTH_MAX_BYPASS,
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     caps: {
