@@ -3,6 +3,7 @@ import type { GpuMode, JobRecord, Quotas, User } from '@berth/contracts';
 import type { ApiTarget } from '../../apps/worker/src/api-client.js';
 import type { RetryPolicy, StreamCaps } from '@berth/store';
 import type { GpuTelemetry } from '../../apps/worker/src/gpu/telemetry.js';
+import type { ResultsBudget } from '../../apps/worker/src/artifacts/results-tree.js';
 import { loadManifests } from '@berth/manifests';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
@@ -75,6 +76,8 @@ export interface TestWorkerOptions {
   manifestsDir?: string;
   caps?: StreamCaps;
   gpuTelemetry?: GpuTelemetry;
+  /** What one attempt may leave under /results (default: 1 GiB, 10,000 entries). */
+  resultsBudget?: ResultsBudget;
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
@@ -109,6 +112,7 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
     api: o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' },
     uploadIntervalMs: 300,
+    resultsBudget: o.resultsBudget ?? { maxBytes: 1024 ** 3, maxFiles: 10_000 },
     manifests: loadManifests(o.manifestsDir ?? manifestsDir),
     ...(o.caps ? { caps: o.caps } : {}),
     ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),

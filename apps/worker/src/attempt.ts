@@ -15,8 +15,9 @@ import {
   type RetryPolicy,
 } from '@berth/store';
 import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { overBudgetMessage, ResultsTree, type ResultsBudget, type ResultsScan } from './artifacts/results-tree.js';
 import { ArtifactUploader } from './artifacts/uploader.js';
 import type { InputCache } from './inputs/input-cache.js';
 import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
@@ -52,18 +53,25 @@ export interface AttemptContext {
   inputs: InputCache;
   /** Where results are uploaded (the API). */
   api: ApiTarget;
-  /** How often complete checkpoints are looked for and uploaded while the job runs. */
+  /** How often /results is scanned (budget, complete checkpoints to upload) while the job runs. */
   uploadIntervalMs: number;
+  /** What one attempt may leave under /results. */
+  resultsBudget: ResultsBudget;
   logger: Logger;
 }
 
-/** Why berth stopped a container itself: the user cancelled, maxRuntime passed, or the job moved on (fenced). */
-type StopCause = 'CANCELLED' | 'TIMEOUT' | 'FENCED';
+/**
+ * Why berth stopped a container itself: the user cancelled, maxRuntime passed, /results outgrew its budget, or the job
+ * moved on (fenced).
+ */
+type StopCause = 'CANCELLED' | 'TIMEOUT' | 'RESULTS_TOO_LARGE' | 'FENCED';
 
 export class Attempt {
   readonly owner: string;
   readonly name: string;
   private stopCause: StopCause | undefined;
+  /** What a scan found over budget, for the job's record. */
+  private overBudget: ResultsScan['over'];
   private readonly pullAbort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
   private sampler: NodeJS.Timeout | undefined;
@@ -88,12 +96,12 @@ export class Attempt {
   }
 
   /** Stops the attempt: its container gets SIGTERM, then SIGKILL after the grace period. */
-  stop(cause: StopCause): void {
+  stop(cause: StopCause, graceSeconds = this.ctx.stopGraceSeconds): void {
     if (this.stopCause) return;
     this.stopCause = cause;
     this.log.info({ cause }, 'stopping the attempt');
     this.pullAbort.abort();
-    this.ctx.runtime.stop(this.name, this.ctx.stopGraceSeconds).catch((err: unknown) => {
+    this.ctx.runtime.stop(this.name, graceSeconds).catch((err: unknown) => {
       this.log.warn({ err }, 'stop failed; the container may still be running');
     });
   }
@@ -186,8 +194,9 @@ export class Attempt {
       });
       const output = pump;
       await mkdir(launch.resultsDir, { recursive: true });
-      const uploader = new ArtifactUploader(this.ctx.api, jobId, attempt, launch.resultsDir, manifest.artifacts);
-      this.uploadWhileRunning(uploader);
+      const results = new ResultsTree(launch.resultsDir, this.ctx.resultsBudget);
+      const uploader = new ArtifactUploader(this.ctx.api, jobId, attempt, results, manifest.artifacts);
+      this.watchResults(results, uploader);
       const result = await runtime.run(launch, {
         onRunning: async () => {
           // A stop that came while the container was being created found nothing to stop: repeat it now.
@@ -207,14 +216,23 @@ export class Attempt {
         onOutput: (stream, chunk) => output.write(stream, chunk),
       });
       await pump.close();
-      const end = this.verdict(manifest, launch, result, metrics);
-      if (!end) return end;
       clearInterval(this.uploads);
+      const scan = await results.scan();
+      if (scan.over && !this.stopCause) {
+        this.overBudget = scan.over;
+        this.stopCause = 'RESULTS_TOO_LARGE';
+      }
+      const end = await this.verdict(manifest, launch, result, metrics, { tree: results, scan });
+      if (!end) return end;
       // Results of a failed or cancelled run are kept too: its last checkpoint is what a retry or a user needs.
       const uploading = await store.transition(jobId, { state: 'uploading' }, { owner: this.owner });
       if (typeof uploading === 'string') return null;
       try {
-        await uploader.uploadAll(file);
+        if (scan.over) {
+          // Only the log goes up, and the tree goes from the host: it is what filled the disk.
+          await uploader.uploadAll({ files: [], bytes: 0, entries: 0 }, file);
+          await rm(launch.resultsDir, { recursive: true, force: true });
+        } else await uploader.uploadAll(scan, file);
       } catch (err) {
         if (end.state !== 'succeeded') return end;
         const reason: FailureReason = err instanceof LaunchError ? err.reason : 'ARTIFACT_UPLOAD_FAILED';
@@ -267,12 +285,13 @@ export class Attempt {
     return out;
   }
 
-  private verdict(
+  private async verdict(
     manifest: Manifest,
-    launch: { resultsDir: string; memoryBytes?: number },
+    launch: { memoryBytes?: number },
     result: { exitCode: number; oomKilled: boolean },
     metrics: MetricNames,
-  ): AttemptEnd | null {
+    results: { tree: ResultsTree; scan: ResultsScan },
+  ): Promise<AttemptEnd | null> {
     if (this.stopCause) return this.stoppedEnd(result.exitCode);
     if (result.oomKilled) {
       return {
@@ -282,20 +301,27 @@ export class Attempt {
         exitCode: result.exitCode,
       };
     }
-    const verdict = judge(manifest, result.exitCode, launch.resultsDir, metrics);
+    const verdict = await judge(manifest, result.exitCode, results, metrics);
     return verdict.ok
       ? { state: 'succeeded', exitCode: result.exitCode }
       : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
   }
 
-  /** Complete checkpoints go up while the job runs, one scan at a time. */
-  private uploadWhileRunning(uploader: ArtifactUploader): void {
+  /** While the job runs, /results is scanned one scan at a time: past its budget it stops, else checkpoints go up. */
+  private watchResults(results: ResultsTree, uploader: ArtifactUploader): void {
     let busy = false;
     this.uploads = setInterval(() => {
       if (busy) return;
       busy = true;
-      uploader
-        .uploadCheckpoints()
+      results
+        .scan()
+        .then((scan) => {
+          if (!scan.over) return uploader.uploadCheckpoints(scan);
+          this.overBudget = scan.over;
+          // No grace: every second of it is more written to the host's disk.
+          this.stop('RESULTS_TOO_LARGE', 0);
+          return 0;
+        })
         .catch((err: unknown) =>
           this.log.warn({ err }, 'checkpoint upload failed; retrying at the next scan or the end'),
         )
@@ -345,6 +371,8 @@ export class Attempt {
           message: 'the job ran longer than its maxRuntime and was stopped',
           ...code,
         };
+      case 'RESULTS_TOO_LARGE':
+        return { state: 'failed', reason: 'RESULTS_TOO_LARGE', message: overBudgetMessage(this.overBudget!), ...code };
       default:
         // Fenced: the job was moved to another worker; this one must not write anything.
         return null;

@@ -73,6 +73,7 @@ const worker = buildWorker({
   gpus,
   manifests,
   dataDir: resolve(config.dataDir),
+  resultsBudget: config.results,
   runtime: new DockerRuntime(docker, memlockLimit()),
   images: new ImagePuller(docker, {
     attempts: config.pull.attempts,
@@ -87,8 +88,8 @@ const worker = buildWorker({
 });
 const metricsServer =
   config.metricsPort > 0
-    ? await worker.metrics.serve(config.metricsPort).catch((err: unknown) => {
-        logger.warn({ err, port: config.metricsPort }, 'Prometheus /metrics not served');
+    ? await worker.metrics.serve(config.metricsPort, config.metricsHost).catch((err: unknown) => {
+        logger.warn({ err, port: config.metricsPort, host: config.metricsHost }, 'Prometheus /metrics not served');
         return undefined;
       })
     : undefined;

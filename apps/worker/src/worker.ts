@@ -1,5 +1,6 @@
 // Builds the worker: registers its GPUs, places queued jobs on them, runs each attempt, and recovers after a crash.
 import type { ApiTarget } from './api-client.js';
+import { defaultResultsBudget, type ResultsBudget } from './artifacts/results-tree.js';
 import { isoNow, type GpuMode } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
@@ -75,8 +76,10 @@ export interface WorkerDeps {
   /** The API that stores artifacts. */
   /** The API artifacts go to and inputs come from, with the worker account's token. */
   api: ApiTarget;
-  /** How often complete checkpoints are uploaded while a job runs (default 10 s). */
+  /** How often /results is scanned and complete checkpoints uploaded while a job runs (default 10 s). */
   uploadIntervalMs?: number;
+  /** What one attempt may leave under /results (BERTH_RESULTS_MAX_BYTES, BERTH_RESULTS_MAX_FILES). */
+  resultsBudget?: ResultsBudget;
   /** Bytes of datasets and fetched artifacts kept in the input cache (default 100 GiB). */
   inputCacheBytes?: number;
   /** How much of each job's log and metrics stays in Redis (the full log is in a file either way). */
@@ -123,6 +126,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     api: deps.api,
     inputs: new InputCache(join(deps.dataDir, 'cache'), deps.api, deps.inputCacheBytes ?? 100 * 1024 ** 3),
     uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
+    resultsBudget: deps.resultsBudget ?? defaultResultsBudget,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix),

@@ -1,15 +1,16 @@
 // Uploads an attempt's results to the API: each checkpoint once it is complete (the trainer renames its folder into
-// place last), and everything the recipe names when the container has exited. Links are never followed.
+// place last), and everything the recipe names when the container has exited. Files are read through ResultsTree,
+// which never follows a path the job controls.
 import { authorization, type ApiTarget } from '../api-client.js';
 import type { ArtifactKind } from '@berth/contracts';
 import { constants, createReadStream } from 'node:fs';
-import { open, readdir } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { LaunchError } from '../executor/container-runtime.js';
 import { globToRegExp } from '../executor/success.js';
+import type { ResultsScan, ResultsTree } from './results-tree.js';
 
 export interface ArtifactRuleLike {
   glob: string;
@@ -17,6 +18,12 @@ export interface ArtifactRuleLike {
 }
 
 const completeCheckpoint = /(^|\/)checkpoints\/step-\d+\//;
+
+interface Opened {
+  handle: FileHandle;
+  size: number;
+  mtimeMs: number;
+}
 
 export class ArtifactUploader {
   /** path → size:mtime of what was uploaded, so an unchanged file is not sent twice. */
@@ -27,25 +34,28 @@ export class ArtifactUploader {
     private readonly api: ApiTarget,
     private readonly jobId: string,
     private readonly attempt: number,
-    private readonly resultsDir: string,
+    private readonly results: ResultsTree,
     rules: readonly ArtifactRuleLike[],
   ) {
     this.rules = rules.map((r) => ({ re: globToRegExp(r.glob), kind: r.kind }));
   }
 
-  /** Uploads the checkpoints completed since the last call. */
-  async uploadCheckpoints(): Promise<number> {
-    const files = (await listFiles(this.resultsDir)).filter((f) => completeCheckpoint.test(f));
-    return this.uploadFiles(files);
+  /** Uploads the checkpoints of a scan completed since the last call. */
+  async uploadCheckpoints(scan: ResultsScan): Promise<number> {
+    return this.uploadFiles(scan.files.map((f) => f.path).filter((f) => completeCheckpoint.test(f)));
   }
 
   /** Uploads every result file a recipe rule names (all of them without rules), then the attempt's full log. */
-  async uploadAll(logFile: string | undefined): Promise<number> {
-    const files = (await listFiles(this.resultsDir)).filter(
-      (f) => this.rules.length === 0 || this.rules.some((r) => r.re.test(f)),
-    );
+  async uploadAll(scan: ResultsScan, logFile: string | undefined): Promise<number> {
+    const files = scan.files
+      .map((f) => f.path)
+      .filter((f) => this.rules.length === 0 || this.rules.some((r) => r.re.test(f)));
     let n = await this.uploadFiles(files);
-    if (logFile) n += (await this.upload(logFile, `logs/attempt-${this.attempt}.log`, 'log')) ? 1 : 0;
+    if (logFile) {
+      // The log file is the worker's own, in a folder no job can reach; it is opened by path.
+      const opened = await openOwn(logFile);
+      if (opened && (await this.upload(opened, `logs/attempt-${this.attempt}.log`, 'log'))) n++;
+    }
     return n;
   }
 
@@ -55,28 +65,20 @@ export class ArtifactUploader {
       const kind = completeCheckpoint.test(rel)
         ? 'checkpoint'
         : (this.rules.find((r) => r.re.test(rel))?.kind ?? 'other');
-      if (await this.upload(join(this.resultsDir, rel), rel, kind)) n++;
+      const opened = await this.results.open(rel);
+      if (opened && (await this.upload(opened, rel, kind))) n++;
     }
     return n;
   }
 
-  /** Sends one file (opened without following a link); false when it was unchanged since it was last sent. */
-  private async upload(file: string, path: string, kind: ArtifactKind): Promise<boolean> {
-    let handle;
+  /** Sends one opened file and closes it; false when it was unchanged since it was last sent, or changed while sent. */
+  private async upload(file: Opened, path: string, kind: ArtifactKind): Promise<boolean> {
+    const { handle, size, mtimeMs } = file;
     try {
-      handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch (err) {
-      // A link the job wrote (ELOOP) or a file gone meanwhile: nothing to send.
-      if (['ELOOP', 'ENOENT'].includes((err as NodeJS.ErrnoException).code ?? '')) return false;
-      throw err;
-    }
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) return false;
-      const version = `${info.size}:${info.mtimeMs}`;
+      const version = `${size}:${mtimeMs}`;
       if (this.sent.get(path) === version) return false;
       for (let attempt = 1; ; attempt++) {
-        const status = await this.put(handle.fd, info.size, path, kind);
+        const status = await this.put(handle.fd, size, path, kind);
         if (status === 201) break;
         // The store is full, or the upload was refused: another try would end the same.
         if (status < 500 || status === 507 || attempt === 3) {
@@ -84,6 +86,9 @@ export class ArtifactUploader {
         }
         await new Promise((r) => setTimeout(r, 500 * attempt));
       }
+      // A file the job changed while it was read is sent again at the next scan, whole.
+      const after = await handle.stat();
+      if (after.size !== size || after.mtimeMs !== mtimeMs) return false;
       this.sent.set(path, version);
       return true;
     } finally {
@@ -135,21 +140,14 @@ export class ArtifactUploader {
   }
 }
 
-/** Regular files under `root`, relative, `/`-separated; links and temporary checkpoint folders are left out. */
-export async function listFiles(root: string, rel = ''): Promise<string[]> {
-  let entries;
+async function openOwn(path: string): Promise<Opened | undefined> {
+  let handle;
   try {
-    entries = await readdir(join(root, rel), { withFileTypes: true });
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const out: string[] = [];
-  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const path = rel ? `${rel}/${e.name}` : e.name;
-    if (e.name.startsWith('.tmp')) continue;
-    if (e.isDirectory()) out.push(...(await listFiles(root, path)));
-    else if (e.isFile()) out.push(path);
-  }
-  return out;
+  const info = await handle.stat();
+  return { handle, size: info.size, mtimeMs: info.mtimeMs };
 }

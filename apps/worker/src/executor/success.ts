@@ -1,8 +1,8 @@
 // Whether an attempt succeeded by its recipe's rule, not only by its exit code: NVIDIA's DLE wrappers exit 0 after a
 // crash, so a recipe can also require final metrics (DLLogger records) or result files.
 import type { Manifest } from '@berth/manifests';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { ResultsScan, ResultsTree } from '../artifacts/results-tree.js';
 
 export type Verdict = { ok: true } | { ok: false; reason: 'EXIT_NONZERO' | 'INCOMPLETE_RESULT'; message: string };
 
@@ -28,11 +28,19 @@ export function dlloggerPrefixes(m: Manifest): string[] {
   return m.metrics.flatMap((r) => (r.kind === 'dllogger-json' && !r.file ? [r.prefix] : []));
 }
 
-export function judge(m: Manifest, exitCode: number, resultsDir: string, fromLog: MetricNames): Verdict {
+/** How much of a metric file under /results is read for final metrics: the job says how long it is, not the worker. */
+const metricFileMaxBytes = 64 * 1024 ** 2;
+
+export async function judge(
+  m: Manifest,
+  exitCode: number,
+  results: { tree: ResultsTree; scan: ResultsScan },
+  fromLog: MetricNames,
+): Promise<Verdict> {
   if (!m.success.exitCodes.includes(exitCode)) {
     return { ok: false, reason: 'EXIT_NONZERO', message: `the container exited with code ${exitCode}` };
   }
-  const files = listFiles(resultsDir);
+  const files = results.scan.files.map((f) => f.path);
   const missing = (m.success.requireFiles ?? []).filter((glob) => !files.some((f) => globToRegExp(glob).test(f)));
   if (missing.length > 0) {
     return {
@@ -46,10 +54,8 @@ export function judge(m: Manifest, exitCode: number, resultsDir: string, fromLog
     const seen = new Set(fromLog.seen);
     for (const rule of m.metrics) {
       if (rule.kind !== 'dllogger-json' || !rule.file) continue;
-      const path = join(resultsDir, rule.file.slice('/results/'.length));
-      if (!existsSync(path)) continue;
       const fileNames = new MetricNames([rule.prefix]);
-      for (const line of readFileSync(path, 'utf8').split('\n')) fileNames.observe(line);
+      await readLines(results.tree, rule.file.slice('/results/'.length), (line) => fileNames.observe(line));
       for (const name of fileNames.seen) seen.add(name);
     }
     if (!wanted.some((name) => seen.has(name))) {
@@ -63,11 +69,18 @@ export function judge(m: Manifest, exitCode: number, resultsDir: string, fromLog
   return { ok: true };
 }
 
-function listFiles(root: string): string[] {
-  if (!existsSync(root)) return [];
-  return readdirSync(root, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => relative(root, join(d.parentPath, d.name)));
+/** Feeds the lines of a result file to `onLine`, up to a bound, through the tree (never following a link). */
+async function readLines(tree: ResultsTree, path: string, onLine: (line: string) => void): Promise<void> {
+  const opened = await tree.open(path);
+  if (!opened) return;
+  if (opened.size === 0) return opened.handle.close();
+  // The stream owns the handle from here and closes it when it ends or is destroyed.
+  const stream = opened.handle.createReadStream({ start: 0, end: Math.min(opened.size, metricFileMaxBytes) - 1 });
+  try {
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) onLine(line);
+  } finally {
+    stream.destroy();
+  }
 }
 
 /** `**` any path, `*` and `?` within one path segment. */

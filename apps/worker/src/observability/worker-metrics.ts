@@ -74,8 +74,11 @@ export class WorkerMetrics {
     });
   }
 
-  /** Serves GET /metrics on this port (0: any free one); the caller closes the server. */
-  async serve(port: number, host = '0.0.0.0'): Promise<Server> {
+  /**
+   * Serves GET /metrics on this port (0: any free one) and host (loopback unless told otherwise: jobs on this host
+   * must not read it); the caller closes the server.
+   */
+  async serve(port: number, host = '127.0.0.1'): Promise<Server> {
     const server = createServer((req, res) => {
       if (req.url !== '/metrics') {
         res.writeHead(404).end();
