@@ -2,6 +2,8 @@
 // (apps/*/dist: npm run build first) with trace logs and DEBUG=* (docker-modem, ioredis), then a search of what they
 // printed, every answer the users got, every Redis value, the files both processes wrote, and every byte the worker
 // exchanged with the Docker engine — where the key's one legitimate place is the X-Registry-Auth header of the pull.
+// Both processes reach Redis as a user with a password (an ACL user made on the test Redis for this file), so the
+// password in REDIS_URL is one more secret: masked in the config the worker logs and in ioredis's debug output.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -20,6 +22,25 @@ const root = resolve(__dirname, '..');
 const run = randomBytes(3).toString('hex');
 const key = `nvapi-${randomBytes(16).toString('hex')}`;
 const prefix = testPrefix('secrets');
+const redisUser = `berth-secrets-${run}`;
+const redisPassword = `redis-pw-${randomBytes(16).toString('hex')}`;
+/** The test Redis, as the user only this file's password opens. */
+const securedRedisUrl = () => {
+  const url = new URL(testRedisUrl());
+  url.username = redisUser;
+  url.password = redisPassword;
+  return url.toString();
+};
+
+async function redisAdmin(command: string, ...args: string[]): Promise<unknown> {
+  const redis = new Redis(testRedisUrl(), { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return await redis.call(command, ...args);
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** A built process with everything it printed. */
 interface Proc {
@@ -157,6 +178,7 @@ beforeAll(async () => {
     FakeRegistry.start({ basicAuth: { username: '$oauthtoken', password: key } }),
     DockerRecorder.start(),
   ]);
+  await redisAdmin('ACL', 'SETUSER', redisUser, 'on', `>${redisPassword}`, '~*', '&*', '+@all');
 });
 
 afterAll(async () => {
@@ -167,6 +189,7 @@ afterAll(async () => {
     .remove({ force: true })
     .catch(() => {});
   await Promise.all([secured?.close(), recorder?.close()]);
+  await redisAdmin('ACL', 'DELUSER', redisUser);
   rmSync(apiDataDir, { recursive: true, force: true });
   rmSync(workerDataDir, { recursive: true, force: true });
 });
@@ -174,7 +197,7 @@ afterAll(async () => {
 test('a whole job through the built API and worker leaves the NGC key and the tokens nowhere but where they belong', async () => {
   // --- the API, as `node apps/api/dist/main.js` runs it
   api = startProcess('api', 'apps/api/dist/main.js', {
-    REDIS_URL: testRedisUrl(),
+    REDIS_URL: securedRedisUrl(),
     BERTH_PREFIX: prefix,
     BERTH_DATA_DIR: apiDataDir,
     PORT: '0',
@@ -211,7 +234,7 @@ test('a whole job through the built API and worker leaves the NGC key and the to
 
   // --- the worker, reaching the engine only through the recorder
   worker = startProcess('worker', 'apps/worker/dist/main.js', {
-    REDIS_URL: testRedisUrl(),
+    REDIS_URL: securedRedisUrl(),
     BERTH_PREFIX: prefix,
     BERTH_API_URL: base,
     BERTH_API_TOKEN: workerToken,
@@ -312,6 +335,11 @@ test('a whole job through the built API and worker leaves the NGC key and the to
   expect(workerOut).toContain('worker ready');
   expect(workerOut).toContain('attempt finished');
   expect(workerOut).toMatch(/\bmodem\b/); // docker-modem's debug output
+  // The worker logs its config, Redis URL and all, with the password masked: the line the search below reads.
+  expect(workerOut).toContain(`redis://${redisUser}:[redacted]@`);
+  // ioredis printed the HELLO (or AUTH) it sent with the password (with DEBUG=*): the search below reads it.
+  for (const out of [apiOut, workerOut])
+    expect(out).toMatch(/ioredis:redis write command\[[^\]]*\]: \d+ -> (?:hello|auth)\(/);
   expect(answers.length).toBeGreaterThan(30);
   const ourKeys = redisDump.filter((d) => d.key.startsWith(prefix));
   expect(ourKeys.length).toBeGreaterThan(10);
@@ -397,7 +425,14 @@ test('a whole job through the built API and worker leaves the NGC key and the to
     "member's token": findSecret(everywhere, secretForms(memberToken)),
     "worker's token": findSecret(everywhere, secretForms(workerToken)),
     "signed URL's MAC": findSecret(logs, [{ name: 'raw', text: mac! }]),
-  }).toEqual({ 'NGC key': [], "member's token": [], "worker's token": [], "signed URL's MAC": [] });
+    'Redis password': findSecret(everywhere, secretForms(redisPassword)),
+  }).toEqual({
+    'NGC key': [],
+    "member's token": [],
+    "worker's token": [],
+    "signed URL's MAC": [],
+    'Redis password': [],
+  });
   // Each token is in its one POST /v1/tokens answer: the search finds a token where there is one.
   for (const token of [memberToken, workerToken]) {
     const handedOut = findSecret(

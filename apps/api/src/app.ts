@@ -10,7 +10,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { loadManifests } from '@berth/manifests';
 import type { ApiConfig } from './env.js';
-import { DatasetId, JobId, PipelineId } from '@berth/contracts';
+import { DatasetId, JobId, maskUrl, PipelineId } from '@berth/contracts';
 import { mountBullBoard } from './admin/bull-board.js';
 import { installAuth } from './auth/auth.js';
 import { bootstrapAdmin } from './auth/bootstrap.js';
@@ -54,8 +54,9 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
-      // Secrets by path, wherever a log line might carry them. Logged URLs lose a signed URL's sig and a token sent
-      // as access_token (refused with 401, but the request line is logged before the refusal).
+      // Secrets by path, wherever a log line might carry them. Logged URLs lose a signed URL's sig, a token sent as
+      // access_token (refused with 401, but the request line is logged before the refusal) and any other
+      // secret-looking parameter (maskUrl).
       redact: {
         paths: [
           'req.headers.authorization',
@@ -72,7 +73,7 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
       serializers: {
         req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
           method: req.method,
-          url: req.url.replace(/([?&](?:sig|access_token)=)[^&]*/g, '$1[redacted]'),
+          url: maskUrl(req.url),
           host: req.hostname,
           remoteAddress: req.ip,
         }),

@@ -2,9 +2,11 @@
 import { exitOnSignals } from '@berth/contracts';
 import { ManifestError } from '@berth/manifests';
 import { buildApp } from './app.js';
+import { redactDebugOutput } from './debug-redaction.js';
 import { setFlagsFromString } from 'node:v8';
 import { loadApiConfig } from './env.js';
 
+redactDebugOutput();
 const config = loadApiConfig();
 // How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (packages/contracts/src/cluster-env.ts).
 if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);

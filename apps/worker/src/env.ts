@@ -1,5 +1,5 @@
 // The worker's configuration: parsed once from the environment; nothing else reads process.env.
-import { clusterEnv, GpuMode } from '@berth/contracts';
+import { clusterEnv, GpuMode, maskUrl } from '@berth/contracts';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
@@ -173,12 +173,16 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
 
 /** The configuration as it may be logged: the NGC key and the API token never appear, only whether one is set. */
 export function loggableConfig(config: WorkerConfig): Record<string, unknown> {
-  const { ngc, api, ...rest } = config;
+  const { ngc, api, redisUrl, dockerHost, ...rest } = config;
   const set = (...values: (string | undefined)[]) => (values.some(Boolean) ? '[set]' : '[none]');
+  // Every URL loses its credentials: REDIS_URL carries the Redis password, and nothing stops an operator from
+  // putting userinfo or a token parameter in the others.
   return {
     ...rest,
-    ngc: { registry: ngc.registry, key: set(ngc.key, ngc.keyFile) },
-    api: { url: api.url, token: set(api.token, api.tokenFile) },
+    redisUrl: maskUrl(redisUrl),
+    dockerHost: dockerHost === undefined ? undefined : maskUrl(dockerHost),
+    ngc: { registry: maskUrl(ngc.registry), key: set(ngc.key, ngc.keyFile) },
+    api: { url: maskUrl(api.url), token: set(api.token, api.tokenFile) },
   };
 }
 

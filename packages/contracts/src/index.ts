@@ -12,3 +12,4 @@ export * from './cluster-env.js';
 export * from './auth.js';
 export * from './time.js';
 export * from './shutdown.js';
+export * from './mask-url.js';
