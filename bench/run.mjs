@@ -31,6 +31,7 @@ const order = [
   'log-latency',
   'log-memory',
   'download',
+  'upload',
   'list-scale',
   'sse-scale',
   'packing',

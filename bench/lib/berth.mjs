@@ -241,7 +241,7 @@ export async function startBerth(name, { workerEnv = {}, apiEnv = {}, worker: wi
 }
 
 /** A new user with `role` and a token for it (needs the admin's token); returns the token. */
-async function serviceToken(url, name, role) {
+export async function serviceToken(url, name, role) {
   const user = await postJson(`${url}/v1/users`, { name, role });
   return (await postJson(`${url}/v1/tokens`, { name, user: user.id })).token;
 }

@@ -141,3 +141,15 @@ test('a missing root is an empty tree', async () => {
     entries: 0,
   });
 });
+
+test('a scan on a filesystem with less than 1 GiB free reports the disk as over, whatever the budgets', async () => {
+  // A 16 MiB tmpfs stands for a host disk that is nearly full (the tests run as root, as CI does).
+  const root = folder('results-tmpfs');
+  expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', root]).status).toBe(0);
+  try {
+    writeFileSync(join(root, 'small'), 'x');
+    expect((await new ResultsTree(root, budget).scan()).over).toEqual({ what: 'disk', limit: 1024 ** 3 });
+  } finally {
+    spawnSync('umount', [root]);
+  }
+});

@@ -4,7 +4,7 @@
 // (`/proc/self/fd/<fd>/<name>`, the openat() of a process that has no openat), with O_NOFOLLOW on every component.
 // A name swapped for a link between the listing and the open fails the open (ELOOP/ENOTDIR) instead of being followed.
 import { constants, type Dirent } from 'node:fs';
-import { lstat, open, opendir, type FileHandle } from 'node:fs/promises';
+import { lstat, open, opendir, statfs, type FileHandle } from 'node:fs/promises';
 
 export interface ResultsBudget {
   /** Apparent bytes of every regular file together: a sparse file counts at its full length, as it would upload. */
@@ -12,6 +12,12 @@ export interface ResultsBudget {
   /** Entries of any kind (files, folders, links, …). */
   maxFiles: number;
 }
+
+/**
+ * Free space the host's filesystem keeps whatever the budgets say: many jobs within their budgets, or other tenants of
+ * the disk, can still fill it, and a full disk stops Redis's AOF, the API's uploads and the engine alike.
+ */
+const minFreeBytes = 1024 ** 3;
 
 /** BERTH_RESULTS_MAX_BYTES and BERTH_RESULTS_MAX_FILES when unset (apps/worker/src/env.ts). */
 export const defaultResultsBudget: ResultsBudget = { maxBytes: 200 * 1024 ** 3, maxFiles: 100_000 };
@@ -28,8 +34,8 @@ export interface ResultsScan {
   files: ResultFile[];
   bytes: number;
   entries: number;
-  /** Set when the tree is over its budget; the scan stopped there, so `files` is then a prefix. */
-  over?: { what: 'bytes' | 'files'; limit: number };
+  /** Set when the tree is over its budget or the disk is nearly full; the scan stopped there (`files` is a prefix). */
+  over?: { what: 'bytes' | 'files' | 'disk'; limit: number };
 }
 
 /** Deeper trees are not walked: no recipe nests this far, and a job could otherwise make each scan arbitrarily long. */
@@ -54,6 +60,11 @@ export class ResultsTree {
     const root = await this.openRoot();
     if (!root) return scan;
     try {
+      const disk = await statfs(fdPath(root));
+      if (disk.bavail * disk.bsize < minFreeBytes) {
+        scan.over = { what: 'disk', limit: minFreeBytes };
+        return scan;
+      }
       await this.walk(root, '', 0, scan);
     } finally {
       await root.close();
@@ -174,7 +185,12 @@ function join(rel: string, name: string): string {
 
 /** A budget message for the job's record: what was over, by how much it may be. */
 export function overBudgetMessage(over: NonNullable<ResultsScan['over']>): string {
-  return over.what === 'bytes'
-    ? `the job wrote more than ${over.limit} bytes under /results (BERTH_RESULTS_MAX_BYTES) and was stopped`
-    : `the job made more than ${over.limit} entries under /results (BERTH_RESULTS_MAX_FILES) and was stopped`;
+  switch (over.what) {
+    case 'bytes':
+      return `the job wrote more than ${over.limit} bytes under /results (BERTH_RESULTS_MAX_BYTES) and was stopped`;
+    case 'files':
+      return `the job made more than ${over.limit} entries under /results (BERTH_RESULTS_MAX_FILES) and was stopped`;
+    case 'disk':
+      return `the host's disk under /results has less than ${over.limit} bytes free; the job was stopped`;
+  }
 }
