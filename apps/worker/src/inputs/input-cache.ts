@@ -1,17 +1,41 @@
 // Job inputs on the worker host: datasets and other jobs' artifacts, fetched once from the API, cached by content
-// (sha256) and evicted least-recently-used beyond a size cap. Mounted read-only into containers.
+// and evicted least-recently-used beyond a size cap. Mounted read-only into containers.
+//
+// The cache is shared by every tenant on the host, so an entry's name is computed here from what was downloaded —
+// the sha256 of its files' names and contents, hashed while they stream to disk — never taken from a header. Two
+// uploads of one file under different names are two entries; a body that is not what the API announced (an
+// artifact's `latest` that moved between the HEAD and the GET) is refused and nothing is stored.
 import { authorization, type ApiTarget } from '../api-client.js';
 import { LaunchError } from '../executor/container-runtime.js';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, sep } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform, type PipelineSource } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
+
+const sha256Hex = /^[a-f0-9]{64}$/;
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** What the API says it serves at a path: the same for a HEAD and the GET that follows, or the input changed. */
+interface Announcement {
+  sha256: string;
+  tar: boolean;
+  disposition: string;
+}
+
+/** A file written into an entry, by its path inside the entry, with the sha256 of the bytes written. */
+interface Written {
+  name: string;
+  sha256: string;
+}
 
 export class InputCache {
   /** Cache entries in use by running attempts: never evicted. */
   private readonly inUse = new Map<string, number>();
+  /** Lookups and downloads in flight, by what the API announced at a path: concurrent fetches share one. */
+  private readonly pending = new Map<string, Promise<{ dir: string; fresh: boolean }>>();
 
   constructor(
     private readonly root: string,
@@ -21,7 +45,7 @@ export class InputCache {
 
   /** A local folder holding the dataset's files. */
   async dataset(id: string): Promise<string> {
-    return this.fetch(`/v1/datasets/${id}/content`, `dataset ${id}`);
+    return this.fetch(`/v1/datasets/${id}/content`, `dataset ${id}`, 'dataset');
   }
 
   /** A local folder holding a job's artifact: the folder's files, or the one file. */
@@ -30,6 +54,7 @@ export class InputCache {
     return this.fetch(
       `/v1/jobs/${job}/artifacts/${path}`,
       `artifact ${artifact} of ${job}`,
+      'artifact',
       artifact.split('/').at(-1),
     );
   }
@@ -41,32 +66,90 @@ export class InputCache {
     else this.inUse.set(dir, n);
   }
 
-  private async fetch(path: string, what: string, fileName = 'data'): Promise<string> {
+  private async fetch(path: string, what: string, kind: 'dataset' | 'artifact', fileName = 'data'): Promise<string> {
     const url = new URL(path, this.api.url);
-    const head = await request(url, 'HEAD', what, this.api);
-    const key = head.headers.get('x-berth-sha256');
-    if (!key || !/^[a-f0-9]{64}$/.test(key))
-      throw new LaunchError('INFRA_ERROR', `the API gave no checksum for ${what}`);
-    const dir = join(this.root, key);
-    this.inUse.set(dir, (this.inUse.get(dir) ?? 0) + 1);
-    if (await exists(dir)) {
-      const now = new Date();
-      await utimes(dir, now, now);
-      return dir;
+    const announced = announcement(await request(url, 'HEAD', what, this.api));
+    if (!sha256Hex.test(announced.sha256)) throw new LaunchError('INFRA_ERROR', `the API gave no checksum for ${what}`);
+    // The path and everything the API announced for it: a dataset never changes, an artifact path such as `latest`
+    // does, and then its announcement changes too.
+    const ref = sha256(JSON.stringify([path, announced.sha256, announced.tar, announced.disposition, fileName]));
+    let lookup = this.pending.get(ref);
+    if (!lookup) {
+      lookup = this.lookupOrDownload(ref, url, what, kind, fileName, announced).finally(() => this.pending.delete(ref));
+      this.pending.set(ref, lookup);
     }
-    const tmp = join(this.root, `.fetching-${key}-${process.pid}-${Date.now()}`);
+    const { dir, fresh } = await lookup;
+    this.inUse.set(dir, (this.inUse.get(dir) ?? 0) + 1);
+    if (fresh) await this.evict();
+    return dir;
+  }
+
+  private async lookupOrDownload(
+    ref: string,
+    url: URL,
+    what: string,
+    kind: 'dataset' | 'artifact',
+    fileName: string,
+    announced: Announcement,
+  ): Promise<{ dir: string; fresh: boolean }> {
+    // A ref names the entry a download of this very announcement produced; the entry's own name is its content.
+    const refFile = join(this.root, '.refs', ref);
+    const known = (await readFile(refFile, 'utf8').catch(() => '')).trim();
+    if (sha256Hex.test(known)) {
+      const dir = join(this.root, known);
+      if (await exists(dir)) {
+        const now = new Date();
+        await utimes(dir, now, now);
+        return { dir, fresh: false };
+      }
+    }
+    const dir = await this.download(url, what, kind, fileName, announced);
+    await mkdir(dirname(refFile), { recursive: true });
+    const tmpRef = `${refFile}.${randomBytes(4).toString('hex')}`;
+    await writeFile(tmpRef, dir.slice(this.root.length + 1));
+    await rename(tmpRef, refFile);
+    return { dir, fresh: true };
+  }
+
+  private async download(
+    url: URL,
+    what: string,
+    kind: 'dataset' | 'artifact',
+    fileName: string,
+    announced: Announcement,
+  ): Promise<string> {
+    const tmp = join(this.root, `.fetching-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
       const res = await request(url, 'GET', what, this.api);
+      const got = announcement(res);
+      if (got.sha256 !== announced.sha256 || got.tar !== announced.tar || got.disposition !== announced.disposition) {
+        await res.body?.cancel();
+        throw changed(what, announced.sha256, `an answer announcing ${got.sha256 || 'no checksum'}`);
+      }
       await mkdir(tmp, { recursive: true });
-      if (res.headers.get('content-type')?.startsWith('application/x-tar')) await untar(res, tmp);
-      else await pipeline(Readable.fromWeb(res.body as never), createWriteStream(join(tmp, fileName)));
+      const files = got.tar
+        ? await untar(res, tmp)
+        : [{ name: fileName, sha256: await saveHashed(Readable.fromWeb(res.body as never), join(tmp, fileName)) }];
+      // An artifact's announced sha256 is its file's, or its folder's listing (what the API hashes, below); a
+      // dataset's is that of the upload it was unpacked from, which cannot be recomputed here.
+      if (kind === 'artifact') {
+        const received = got.tar ? folderSha256(files) : files[0]!.sha256;
+        if (received !== announced.sha256) throw changed(what, announced.sha256, `bytes hashing to ${received}`);
+      }
+      const key = sha256(
+        [...files]
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+          .map((f) => `${f.name} ${f.sha256}\n`)
+          .join(''),
+      );
+      const dir = join(this.root, key);
       await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
-        // Another attempt fetched the same content meanwhile: theirs is as good.
+        // The same files are cached already (another input, or another attempt meanwhile): theirs is as good.
         if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
         await rm(tmp, { recursive: true, force: true });
       });
+      return dir;
     } catch (err) {
-      this.release(dir);
       await rm(tmp, { recursive: true, force: true });
       if (err instanceof LaunchError) throw err;
       throw new LaunchError(
@@ -74,8 +157,6 @@ export class InputCache {
         `fetching ${what} failed: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
-    await this.evict();
-    return dir;
   }
 
   /** Removes least-recently-used entries not in use until the cache fits its cap. */
@@ -105,21 +186,65 @@ async function request(url: URL, method: 'GET' | 'HEAD', what: string, api: ApiT
   return res;
 }
 
-/** Unpacks our own API's tar; names are still checked, so nothing lands outside `dest`. */
-async function untar(res: Response, dest: string): Promise<void> {
+function announcement(res: Response): Announcement {
+  return {
+    sha256: res.headers.get('x-berth-sha256') ?? '',
+    tar: res.headers.get('content-type')?.startsWith('application/x-tar') ?? false,
+    disposition: res.headers.get('content-disposition') ?? '',
+  };
+}
+
+function changed(what: string, announcedSha: string, received: string): LaunchError {
+  return new LaunchError(
+    'INFRA_ERROR',
+    `${what} changed while it was fetched (announced sha256 ${announcedSha}, received ${received}); nothing was cached`,
+  );
+}
+
+/** The API's sha256 of a folder artifact: each file's path inside the folder and sha256, in the tar's order. The tar
+ * names each file under the folder's own name, which the listing leaves out. */
+function folderSha256(files: readonly Written[]): string {
+  const top = files[0]?.name.split('/')[0] ?? '';
+  if (files.some((f) => !f.name.startsWith(`${top}/`))) return 'a tar that is not one folder';
+  return sha256(files.map((f) => `${f.name.slice(top.length + 1)} ${f.sha256}\n`).join(''));
+}
+
+/** Writes a stream to `file`, hashing the bytes on their way; returns their sha256. */
+async function saveHashed(source: PipelineSource<unknown>, file: string): Promise<string> {
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(source, hashing, createWriteStream(file, { mode: 0o644 }));
+  return hash.digest('hex');
+}
+
+/** Unpacks our own API's tar, hashing each file; names are still checked, so nothing lands outside `dest`. */
+async function untar(res: Response, dest: string): Promise<Written[]> {
+  const written: Written[] = [];
+  const seen = new Set<string>();
   const ex = extract();
   ex.on('entry', (header, stream, next) => {
     const target = normalize(join(dest, header.name));
-    if (header.type !== 'file' || !target.startsWith(dest + sep)) {
+    // A name twice would leave one file on disk and two in the listing the entry is named by.
+    if (header.type !== 'file' || !target.startsWith(dest + sep) || seen.has(target)) {
       stream.resume();
       next(new Error(`unexpected tar entry ${header.name}`));
       return;
     }
+    seen.add(target);
     mkdir(dirname(target), { recursive: true })
-      .then(() => pipeline(stream, createWriteStream(target, { mode: 0o644 })))
-      .then(() => next(), next);
+      .then(() => saveHashed(stream, target))
+      .then((hash) => {
+        written.push({ name: target.slice(dest.length + 1), sha256: hash });
+        next();
+      }, next);
   });
   await pipeline(Readable.fromWeb(res.body as never), ex);
+  return written;
 }
 
 async function exists(path: string): Promise<boolean> {
