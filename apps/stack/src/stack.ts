@@ -1,5 +1,6 @@
 // Brings berth up on one machine: its own redis-server unless REDIS_URL is given, the API and one worker as
 // child processes, the local Docker engine. Owns every child and stops them all on close.
+import { maskUrl } from '@berth/contracts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -146,7 +147,7 @@ async function checkDocker(dockerHost: string | undefined): Promise<void> {
   );
   if (!ok) {
     throw new StackError(
-      `berth: no Docker engine answers at ${dockerHost ?? socketPath} — install and start it with: scripts/setup-system.sh (apt-get install -y docker.io; dockerd &)`,
+      `berth: no Docker engine answers at ${dockerHost ? maskUrl(dockerHost) : socketPath} — install and start it with: scripts/setup-system.sh (apt-get install -y docker.io; dockerd &)`,
     );
   }
 }
