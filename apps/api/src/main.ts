@@ -1,8 +1,8 @@
 // Reads config, builds the API, listens, and shuts down gracefully on SIGINT/SIGTERM.
 import { exitOnSignals } from '@berth/contracts';
 import { ManifestError } from '@berth/manifests';
+import { redactDebugOutput } from '@berth/store';
 import { buildApp } from './app.js';
-import { redactDebugOutput } from './debug-redaction.js';
 import { setFlagsFromString } from 'node:v8';
 import { loadApiConfig } from './env.js';
 

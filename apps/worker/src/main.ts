@@ -1,12 +1,12 @@
 // Reads config, detects the GPUs, builds the worker on the local Docker engine, and shuts down gracefully.
-import { exitOnSignals } from '@berth/contracts';
+import { exitOnSignals, maskUrl } from '@berth/contracts';
+import { redactDebugOutput } from '@berth/store';
 import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
 import { workerToken } from './api-client.js';
-import { redactDebugOutput } from './debug-redaction.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
 import { memlockLimit } from './executor/host-limits.js';
@@ -37,7 +37,10 @@ const docker = new Docker(dockerOptions(config.dockerHost));
 const dockerVersion = await docker.version().then(
   (v) => v.Version,
   () =>
-    fatal(`no Docker engine answers at ${config.dockerHost ?? '/var/run/docker.sock'} — run scripts/setup-system.sh`),
+    fatal(
+      `no Docker engine answers at ${config.dockerHost ? maskUrl(config.dockerHost) : '/var/run/docker.sock'} — ` +
+        'run scripts/setup-system.sh',
+    ),
 );
 const manifests = (() => {
   try {

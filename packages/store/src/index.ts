@@ -39,3 +39,4 @@ export { connectRedis, redisCall, redisReady, type ConnectOptions, type Redis } 
 export { StateChanges, type StateChangeEntry } from './state-changes.js';
 export type { TailSource } from './tail.js';
 export { WorkerRegistry, type WorkerProfile } from './worker-registry.js';
+export { redactDebugOutput } from './debug-redaction.js';
