@@ -21,6 +21,7 @@ const id = process.pid % 100000;
 const jobsNet = { name: `berth-jobs-t${id}`, bridge: `bj${id}` };
 const iccNet = { name: `berth-job-t${id}-icc`, bridge: `bjc${id}`, icc: true };
 const conflictNet = `berth-jobs-t${id}-other`;
+const raceNet = `berth-jobs-t${id}-race`;
 // A stand-in for "the rest of the world": a network namespace behind a veth, holding the metadata address
 // 169.254.169.254 and a public address (TEST-NET-2) that egress jobs must still reach. Traffic to both is routed
 // (FORWARD), as it is to a real metadata service or the internet.
@@ -149,6 +150,7 @@ afterAll(async () => {
   for (const net of [jobsNet, { name: iccNet.name, bridge: iccNet.bridge }]) {
     await removeJobNetwork(docker, net).catch(() => {});
   }
+  await removeJobNetwork(docker, { name: raceNet, bridge: `bjr${id}` }).catch(() => {});
   await docker
     .getNetwork(conflictNet)
     .remove()
@@ -207,6 +209,19 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
     expect(jumps(forward, 'DOCKER-USER')).toBeGreaterThanOrEqual(1);
   });
 
+  test('workers racing to create the network all succeed on the one network', async () => {
+    // Two workers starting together both find no network and both create it; the engine refuses the loser (403: same
+    // bridge name), which must read as "it exists", not as a failed start.
+    const race = { name: raceNet, bridge: `bjr${id}` };
+    try {
+      const nets = await Promise.all([1, 2, 3].map(() => ensureJobNetwork(docker, race)));
+      expect(new Set(nets.map((n) => n.id)).size).toBe(1);
+      expect(nets.filter((n) => n.created)).toHaveLength(1);
+    } finally {
+      await removeJobNetwork(docker, race);
+    }
+  });
+
   test('a network of that name with other settings is refused, not reused', async () => {
     await docker.createNetwork({ Name: conflictNet, Driver: 'bridge' });
     const err = await ensureJobNetwork(docker, { name: conflictNet, bridge: `bjx${id}` }).catch((e: unknown) => e);
@@ -215,8 +230,11 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
     expect((err as Error).message).toMatch(/exists with other settings/);
   });
 
-  const serveAndProbe = async (network: string): Promise<string> => {
+  /** Serves the probe page from one container and probes it from another, by address or (embedded DNS) by name. */
+  const serveAndProbe = async (network: string, byName = false): Promise<string> => {
+    const name = `berth-t${id}-peer`;
     const server = await docker.createContainer({
+      name,
       Image: IMAGE,
       Cmd: ['sh', '-c', 'mkdir -p /w && echo berth-probe-ok > /w/index.html && httpd -f -p 7000 -h /w'],
       Labels: { 'berth.test': 'attack-network' },
@@ -226,7 +244,8 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
       await server.start();
       const ip = (await server.inspect()).NetworkSettings.Networks[network]?.IPAddress;
       if (!ip) throw new Error('the server container has no address');
-      return parse(await runIn(network, `sleep 0.5; ${probeScript([{ name: 'peer', host: ip, port: 7000 }])}`)).peer!;
+      const host = byName ? name : ip;
+      return parse(await runIn(network, `sleep 0.5; ${probeScript([{ name: 'peer', host, port: 7000 }])}`)).peer!;
     } finally {
       await server.remove({ force: true });
     }
@@ -237,6 +256,8 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
     const icc = await ensureJobNetwork(docker, iccNet);
     expect(icc.bridge).toBe(iccNet.bridge);
     expect(await serveAndProbe(iccNet.name)).toBe('open');
+    // Docker's embedded DNS answers inside the container's namespace, so the INPUT fence leaves names working.
+    expect(await serveAndProbe(iccNet.name, true)).toBe('open');
     // The icc network is fenced like the shared one.
     const out = parse(await runIn(iccNet.name, probeScript(hostTargets(icc.gateway!))));
     expect(out).toEqual({ gateway: 'closed', docker0: 'closed', primary: 'closed', metadata: 'closed' });

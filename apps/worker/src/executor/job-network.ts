@@ -298,7 +298,10 @@ export async function ensureJobNetwork(docker: Docker, options: JobNetworkOption
       });
       created = true;
     } catch (err) {
-      if (statusOf(err) !== 409) {
+      // A racing worker's network makes ours fail with 409 (same name) or, more often, 403 (same bridge name, which
+      // the engine checks first); either way, what exists is checked below.
+      const status = statusOf(err);
+      if ((status !== 409 && status !== 403) || (await inspectByName(docker, options.name)).length === 0) {
         throw new JobNetworkError('JOB_NETWORK_CONFLICT', `could not create network ${options.name}: ${String(err)}`, {
           network: options.name,
           statusCode: statusOf(err),
