@@ -2,6 +2,8 @@
 // refuses a missing or bad token; every route naming someone else's job, dataset or pipeline answers 404 as if it did
 // not exist; admin routes refuse members; signed URLs work for exactly what was signed, by whom, until they expire.
 // A route added without thinking about any of this is caught here.
+import { connectRedis, Placement, WorkerRegistry } from '@berth/store';
+import { testRedisUrl } from './support/env.js';
 import { startTestStack, readEvents, submit, fixtureJob, type TestClient, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
@@ -254,4 +256,51 @@ test('a revoked token stops working at once, and so do the URLs it signed', asyn
   const listed = await (await stack.admin.fetch('/v1/tokens')).text();
   expect(listed).not.toContain(stack.alice.token);
   expect(listed).not.toContain('berth_');
+});
+
+test("no listing a member can call carries another member's job, dataset or pipeline id, in any field", async () => {
+  // Alice's job placed on a worker, so the listings that say where jobs run have her id to leak.
+  const redis = connectRedis(testRedisUrl());
+  try {
+    const worker = { id: 'w-isolation', mode: 'slots' as const, concurrency: 4, gpus: [] };
+    await new WorkerRegistry(redis, stack.prefix).register({
+      ...worker,
+      host: 'isolation',
+      gpuSource: 'none',
+      startedAt: new Date().toISOString(),
+    });
+    const claims = await new Placement(redis, stack.prefix).claim(worker, { maxBypass: 10 });
+    expect(claims.map((c) => c.jobId)).toContain(mine.job);
+  } finally {
+    redis.disconnect();
+  }
+  // Every GET listing from the route table (no :id, no path, not admin-only, not a stream), walked as text: a new
+  // field that names jobs, datasets or pipelines is caught without this test knowing its name.
+  const listings = guarded().filter(
+    (r) => r.method === 'GET' && !/[:*]/.test(r.url) && r.access !== 'admin' && r.url !== '/v1/events',
+  );
+  expect(listings.map((r) => r.url)).toEqual(
+    expect.arrayContaining(['/v1/jobs', '/v1/queue', '/v1/workers', '/v1/datasets', '/v1/pipelines']),
+  );
+  const secrets = [mine.job!, mine.dataset!, mine.pipeline!];
+  const walk = async (client: TestClient) => {
+    let text = '';
+    for (const r of listings) {
+      const res = await client.fetch(r.url);
+      expect({ route: r.url, status: res.status }).toEqual({ route: r.url, status: 200 });
+      text += await res.text();
+    }
+    return text;
+  };
+  const asBob = await walk(stack.bob);
+  for (const id of secrets) expect({ id, leaked: asBob.includes(id) }).toEqual({ id, leaked: false });
+  // The walk does see these ids where they may be seen: by their owner and by admins (in the workers listing too).
+  const workers = async (client: TestClient) => (await (await client.fetch('/v1/workers')).text()).includes(mine.job!);
+  expect([await workers(stack.alice), await workers(stack.admin), await workers(stack.bob)]).toEqual([
+    true,
+    true,
+    false,
+  ]);
+  const asAlice = await walk(stack.alice);
+  for (const id of secrets) expect({ id, seen: asAlice.includes(id) }).toEqual({ id, seen: true });
 });

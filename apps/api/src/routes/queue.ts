@@ -75,13 +75,14 @@ export const queueRoutes =
           const mine = await visibleJobs(
             services,
             request.caller,
-            workers.flatMap((w) => w.gpus.flatMap((g) => (g.job ? [g.job] : []))),
+            workers.flatMap((w) => [...w.running, ...w.gpus.flatMap((g) => (g.job ? [g.job] : []))]),
           );
-          // Which GPUs are busy is everyone's to see; which job holds one, only its owner's.
+          // Which GPUs are busy is everyone's to see; which job holds one or runs there, only its owner's.
           return {
             workers: workers.map((w) => ({
               ...w,
               gpus: w.gpus.map(({ job, ...g }) => (job && mine.has(job) ? { ...g, job } : g)),
+              running: w.running.filter((id) => mine.has(id)),
             })),
           };
         }),
