@@ -172,6 +172,8 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
   test('the berth jobs network: every host address and the metadata address refused, a public address still open', async () => {
     net = await ensureJobNetwork(docker, jobsNet);
     expect(net.gateway).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    if (net.ipv6Fenced)
+      expect(sh('ip6tables -S INPUT')).toContain(`-i ${jobsNet.bridge} -j ${chainNames(jobsNet.bridge).input}`);
     const redisPort = Number(new URL(process.env.BERTH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6391').port);
     const targets = [...hostTargets(net.gateway!), { name: 'egress', host: PUBLIC_IP, port: 80 }];
     const redisProbe =
@@ -268,6 +270,7 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
     const { input, forward } = chainNames(iccNet.bridge);
     expect(sh('iptables -S')).not.toContain(input);
     expect(sh('iptables -S')).not.toContain(forward);
+    expect(sh('ip6tables -S 2>/dev/null || true')).not.toContain(input);
     expect(await docker.listNetworks({ filters: { name: [iccNet.name] } })).toEqual([]);
   });
 });

@@ -197,7 +197,10 @@ export async function applyJobNetworkRules(
 ): Promise<{ ipv6Fenced: boolean }> {
   if (!BRIDGE_NAME.test(bridge)) throw new JobNetworkError('JOB_NETWORK_CONFLICT', `bad bridge name "${bridge}"`);
   const blocked = options.blockedDestinations ?? DEFAULT_BLOCKED_DESTINATIONS;
-  const dns = options.dnsServers ?? hostNameservers();
+  // With systemd-resolved the host's file names only 127.0.0.53 and dockerd uses the upstream list instead.
+  const dns =
+    options.dnsServers ??
+    (hostNameservers().length > 0 ? hostNameservers() : hostNameservers('/run/systemd/resolve/resolv.conf'));
   const { input, forward } = chainNames(bridge);
   // DOCKER-USER exists once dockerd has started with iptables on; without it Docker is not filtering at all.
   if (!(await iptables('iptables', ['-S', 'DOCKER-USER']))) {
