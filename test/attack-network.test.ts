@@ -48,6 +48,8 @@ function ipv4Of(iface: string): string {
 }
 
 let hostListener: Server;
+let published: Docker.Container | undefined;
+let publishedPort = 0;
 let hostPort = 0;
 let outside: ChildProcess | undefined;
 const hostIps = { docker0: '', primary: '' };
@@ -106,6 +108,8 @@ function hostTargets(gateway: string): Target[] {
     { name: 'docker0', host: hostIps.docker0, port: hostPort },
     { name: 'primary', host: hostIps.primary, port: hostPort },
     { name: 'metadata', host: METADATA_IP, port: 80 },
+    // A service container publishing a port on the host (the compose stack's API or Redis): reached through DNAT.
+    { name: 'published', host: hostIps.primary, port: publishedPort },
   ];
 }
 
@@ -115,6 +119,17 @@ beforeAll(async () => {
   hostIps.docker0 = ipv4Of('docker0');
   hostIps.primary = /src (\d+\.\d+\.\d+\.\d+)/.exec(sh('ip -4 route get 1.1.1.1'))?.[1] ?? '';
   if (!hostIps.primary) throw new Error('no primary host address');
+
+  published = await docker.createContainer({
+    Image: IMAGE,
+    Cmd: ['sh', '-c', 'mkdir -p /w && echo berth-probe-ok > /w/index.html && httpd -f -p 7000 -h /w'],
+    Labels: { 'berth.test': 'attack-network' },
+    ExposedPorts: { '7000/tcp': {} },
+    HostConfig: { NetworkMode: 'bridge', PortBindings: { '7000/tcp': [{ HostIp: '0.0.0.0', HostPort: '' }] } },
+  });
+  await published.start();
+  publishedPort = Number((await published.inspect()).NetworkSettings.Ports['7000/tcp']?.[0]?.HostPort);
+  if (!publishedPort) throw new Error('the published port has no host port');
 
   sh(`ip netns add ${ns}`);
   sh(`ip link add ${vethHost} type veth peer name ${vethNs}`);
@@ -147,6 +162,7 @@ beforeAll(async () => {
 afterAll(async () => {
   hostListener?.close();
   outside?.kill('SIGTERM');
+  await published?.remove({ force: true }).catch(() => {});
   for (const net of [jobsNet, { name: iccNet.name, bridge: iccNet.bridge }]) {
     await removeJobNetwork(docker, net).catch(() => {});
   }
@@ -165,7 +181,7 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
     const gateway = ipv4Of('docker0');
     const out = parse(await runIn('bridge', probeScript(hostTargets(gateway))));
     // What today's NetworkMode 'bridge' gives every job: this is the attack the berth network must stop.
-    expect(out).toEqual({ gateway: 'open', docker0: 'open', primary: 'open', metadata: 'open' });
+    expect(out).toEqual({ gateway: 'open', docker0: 'open', primary: 'open', metadata: 'open', published: 'open' });
   });
 
   let net: JobNetwork;
@@ -186,6 +202,7 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
       docker0: 'closed',
       primary: 'closed',
       metadata: 'closed',
+      published: 'closed',
       redis: 'closed',
       egress: 'open',
     });
@@ -262,7 +279,13 @@ describe('jobs cannot reach berth (issue 19 item 2)', () => {
     expect(await serveAndProbe(iccNet.name, true)).toBe('open');
     // The icc network is fenced like the shared one.
     const out = parse(await runIn(iccNet.name, probeScript(hostTargets(icc.gateway!))));
-    expect(out).toEqual({ gateway: 'closed', docker0: 'closed', primary: 'closed', metadata: 'closed' });
+    expect(out).toEqual({
+      gateway: 'closed',
+      docker0: 'closed',
+      primary: 'closed',
+      metadata: 'closed',
+      published: 'closed',
+    });
   });
 
   test('removeJobNetwork takes the network and every rule away', async () => {
