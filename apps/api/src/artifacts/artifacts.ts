@@ -27,6 +27,8 @@ export class Artifacts {
     body: Readable,
     meta: { kind: ArtifactKind; attempt: number; size?: number },
   ): Promise<Artifact> {
+    // Refused before the body is read when the attempt is already out; the index write below decides for good.
+    if (!(await this.index.mayUpload(jobId, meta.attempt))) throw fenced(jobId, meta.attempt);
     const blob = await this.store.write(jobId, body, {
       maxBytes: this.options.maxBytes,
       ...(meta.size !== undefined ? { expectedSize: meta.size } : {}),
@@ -39,17 +41,30 @@ export class Artifacts {
       attempt: meta.attempt,
       createdAt: isoNow(),
     };
-    const replaced = await this.index.put(jobId, artifact);
+    const put = await this.index.put(jobId, artifact);
+    if (put === 'fenced') {
+      // The attempt was written off or the job ended while the body came in: nothing of it stays.
+      await this.dropBlobIfUnused(jobId, blob.sha256);
+      throw fenced(jobId, meta.attempt);
+    }
+    const { replaced } = put;
     if (replaced && replaced.sha256 !== blob.sha256) await this.dropBlobIfUnused(jobId, replaced.sha256);
     if (checkpointOf(path)) await this.retain(jobId);
     return artifact;
   }
 
-  /** One file, every file under a folder, or (`latest`, `latest/…`) the newest checkpoint. */
-  async resolve(jobId: string, path: string): Promise<{ file: Artifact } | { folder: string; files: Artifact[] }> {
+  /**
+   * One file, every file under a folder, or (`latest`, `latest/…`) the newest checkpoint of `attempt` (the job's
+   * current or final one): a checkpoint of an earlier attempt is never `latest`, whatever its step.
+   */
+  async resolve(
+    jobId: string,
+    path: string,
+    attempt?: number,
+  ): Promise<{ file: Artifact } | { folder: string; files: Artifact[] }> {
     const all = await this.index.list(jobId);
     if (path === 'latest' || path.startsWith('latest/')) {
-      const newest = newestCheckpoint(all);
+      const newest = newestCheckpoint(attempt === undefined ? all : all.filter((a) => a.attempt === attempt));
       if (!newest) throw new BerthError('ARTIFACT_NOT_FOUND', `job ${jobId} has no checkpoint yet`);
       path = path === 'latest' ? newest : `${newest}${path.slice('latest'.length)}`;
     }
@@ -97,21 +112,34 @@ export class Artifacts {
     return gone;
   }
 
-  /** Keeps the newest `keepCheckpoints` checkpoint folders of the job. */
+  /**
+   * Keeps the newest `keepCheckpoints` checkpoint folders of the job: the latest attempt's first, then by step, so
+   * a retry's early checkpoints are not dropped for an earlier attempt's higher steps.
+   */
   private async retain(jobId: string): Promise<void> {
     const all = await this.index.list(jobId);
-    const steps = new Map<string, number>();
+    const dirs = new Map<string, { step: number; attempt: number }>();
     for (const a of all) {
       const c = checkpointOf(a.path);
-      if (c) steps.set(c.dir, c.step);
+      if (c) dirs.set(c.dir, { step: c.step, attempt: Math.max(a.attempt, dirs.get(c.dir)?.attempt ?? 0) });
     }
-    const old = [...steps.entries()].sort((a, b) => b[1] - a[1]).slice(this.options.keepCheckpoints);
+    const old = [...dirs.entries()]
+      .sort(([, a], [, b]) => b.attempt - a.attempt || b.step - a.step)
+      .slice(this.options.keepCheckpoints);
     for (const [dir] of old) await this.remove(jobId, dir);
   }
 
   private async dropBlobIfUnused(jobId: string, sha256: string): Promise<void> {
     if (!(await this.index.list(jobId)).some((a) => a.sha256 === sha256)) await this.store.remove(jobId, sha256);
   }
+}
+
+function fenced(jobId: string, attempt: number): BerthError {
+  return new BerthError(
+    'ATTEMPT_FENCED',
+    `attempt ${attempt} does not own job ${jobId} now (written off, superseded, or the job ended): upload refused`,
+    { attempt },
+  );
 }
 
 function newestCheckpoint(all: readonly Artifact[]): string | undefined {

@@ -82,7 +82,9 @@ export const artifactRoutes =
           summary: 'Upload one file from a job’s /results (workers do this)',
           description:
             'The body is the raw file (application/octet-stream). It is hashed on the way into a temporary file ' +
-            'that is renamed into place only when complete, so a listed artifact is always whole.',
+            'that is renamed into place only when complete, so a listed artifact is always whole. Only the attempt ' +
+            'that owns the job now (x-berth-attempt), while it pulls, starts, runs or uploads, may upload: any ' +
+            'other answers 409 ATTEMPT_FENCED and leaves nothing behind.',
           params: Params,
           headers: z
             .object({
@@ -95,6 +97,7 @@ export const artifactRoutes =
             201: Artifact,
             400: ErrorResponse,
             404: ErrorResponse,
+            409: ErrorResponse,
             413: ErrorResponse,
             503: ErrorResponse,
             507: ErrorResponse,
@@ -125,7 +128,7 @@ export const artifactRoutes =
       const params = request.params as z.infer<typeof Params>;
       const job = await loadJob(services, params.id);
       const path = params['*'] === 'latest' ? 'latest' : artifactPath(params['*']);
-      const target = await services.call(() => services.artifacts.resolve(job.id, path));
+      const target = await services.call(() => services.artifacts.resolve(job.id, path, job.attempt));
       if ('folder' in target) {
         const name = `${target.folder.split('/').at(-1)}.tar`;
         // A folder's identity is its files' paths and contents: the key workers cache it under.
