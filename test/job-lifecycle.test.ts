@@ -86,7 +86,14 @@ test('containers carry berth labels and the hardening defaults', async () => {
   expect(sources).toHaveLength(1);
   expect(sources[0]).toContain(join('results', body.id, 'a1'));
   expect(info!.Mounts.map((m) => m.Destination)).toEqual(['/results']);
-  expect(info!.Config.Env.filter((e) => e.startsWith('NVIDIA_'))).toEqual([]);
+  // A CPU job is told it has no GPU, and runs on plain runc whatever the engine's default runtime.
+  expect(info!.Config.Env.filter((e) => e.startsWith('NVIDIA_'))).toEqual(['NVIDIA_VISIBLE_DEVICES=void']);
+  expect(info!.HostConfig.Runtime).toBe('runc');
+  // Limits on every job, with a read-only root and a writable /tmp (and HOME there).
+  expect(info!.HostConfig.Memory).toBeGreaterThan(0);
+  expect(info!.HostConfig.NanoCpus).toBeGreaterThan(0);
+  expect(info!.HostConfig).toMatchObject({ ReadonlyRootfs: true, Tmpfs: { '/tmp': 'rw,exec,nosuid,nodev' } });
+  expect(info!.Config.Env).toContain('HOME=/tmp');
   expect(info!.HostConfig.Devices ?? []).toEqual([]);
   await waitForEnd(stack.alice, body.id);
 });

@@ -5,11 +5,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBody } from '../apps/worker/src/executor/docker-runtime.js';
-import { memlockLimit } from '../apps/worker/src/executor/host-limits.js';
+import { jobLimitDefaults, memlockLimit } from '../apps/worker/src/executor/host-limits.js';
 import { docker, manifestsDir } from './support/stack.js';
 
 const manifests = [...loadManifests(manifestsDir).values()];
 const host = mkdtempSync(join(tmpdir(), 'berth-recipes-'));
+const defaults = { memlock: memlockLimit(), ...jobLimitDefaults({}), network: 'bridge' };
 
 const cases = manifests.flatMap((m) => {
   const gpus = Math.max(m.resources.gpus.min, 1);
@@ -38,7 +39,7 @@ test.each(cases.map((c) => [`${c.m.id} on ${c.cpu ? 'the CPU' : `${c.gpus} GPU(s
       initDir: join(host, 'init'),
       cpu,
     });
-    const body = createBody({ ...launch, image: 'berth/fixture:dev' }, memlockLimit());
+    const body = createBody({ ...launch, image: 'berth/fixture:dev' }, defaults);
     const container = await docker.createContainer(body);
     try {
       const info = await container.inspect();
@@ -64,11 +65,24 @@ test.each(cases.map((c) => [`${c.m.id} on ${c.cpu ? 'the CPU' : `${c.gpus} GPU(s
         if (/:\/(data|init):/.test(bind)) expect(bind.endsWith(':ro')).toBe(true);
       }
       expect(hc.Binds).toContain(`${join(host, 'results')}:/results:rw`);
-      if (cpu) expect(hc.DeviceRequests ?? []).toEqual([]);
-      else
+      // Every recipe gets limits: its own or the worker's defaults.
+      expect(hc.Memory).toBe(m.resources.memory !== undefined ? launch.memoryBytes : defaults.memoryBytes);
+      expect(hc.MemorySwap).toBe(hc.Memory);
+      expect(hc.NanoCpus).toBe(launch.nanoCpus ?? defaults.nanoCpus);
+      // A read-only root unless the recipe says why not (only NVIDIA's DLE scripts do).
+      expect(hc.ReadonlyRootfs ?? false).toBe(m.container.writableRootfs === undefined);
+      if (m.container.writableRootfs) expect(m.id).toMatch(/^dle-/);
+      const visible = info.Config.Env.filter((e) => e.startsWith('NVIDIA_VISIBLE_DEVICES='));
+      if (cpu) {
+        expect(hc.DeviceRequests ?? []).toEqual([]);
+        expect(hc.Runtime).toBe('runc');
+        expect(visible).toEqual(['NVIDIA_VISIBLE_DEVICES=void']);
+      } else {
         expect(hc.DeviceRequests).toEqual([
           expect.objectContaining({ DeviceIDs: launch.gpus, Capabilities: [['gpu']] }),
         ]);
+        expect(visible).toEqual([`NVIDIA_VISIBLE_DEVICES=${(launch.gpus as string[]).join(',')}`]);
+      }
       expect(Object.keys(launch.env).filter((k) => /^(NVIDIA_|BERTH_)|^LD_/.test(k))).toEqual([]);
     } finally {
       await container.remove({ force: true });

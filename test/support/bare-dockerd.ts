@@ -1,9 +1,10 @@
 // A second, throwaway Docker engine started without the GPU hook on its PATH: what a host without the NVIDIA
 // Container Toolkit looks like. Its own socket, data root, containerd namespace and bridge. (`--bridge=none` would
-// make it delete the main engine's docker0, so it gets a bridge of its own.)
+// make it delete the main engine's docker0, so it gets a bridge of its own.) Options give it a daemon.json (other
+// runtimes, another default runtime) or keep the stand-in GPU hook, for tests of a differently configured host.
 import Docker from 'dockerode';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,18 +14,31 @@ export interface BareDockerd {
   stop(): Promise<void>;
 }
 
-export async function startBareDockerd(images: string[]): Promise<BareDockerd> {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-bare-dockerd-'));
+export interface BareDockerdOptions {
+  /** The engine's daemon.json (e.g. `runtimes` and `default-runtime`); none by default. */
+  daemonConfig?: Record<string, unknown>;
+  /** Keep the stand-in GPU hook on the engine's PATH, so it accepts GPU DeviceRequests. Default false. */
+  gpuHook?: boolean;
+  /** The bridge's address: engines started by test files that may run at once need different ones. */
+  bridgeCidr?: string;
+  /** A private folder for the caller's own files (a runtime wrapper…), removed with the engine. */
+  dir?: string;
+}
+
+export async function startBareDockerd(images: string[], o: BareDockerdOptions = {}): Promise<BareDockerd> {
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'berth-bare-dockerd-'));
   const socket = join(dir, 'docker.sock');
   const name = `berth-bare-${process.pid}`;
   const bridge = `berthb${process.pid % 100000}`;
   execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge']);
-  execFileSync('ip', ['addr', 'add', '10.213.0.1/24', 'dev', bridge]);
-  // The hook's folder is taken off PATH so this engine never registers the NVIDIA device driver.
-  const path = (process.env.PATH ?? '')
-    .split(':')
-    .filter((p) => !p.includes('gpu-hook') && !p.includes('berth-gpu-standin'))
-    .join(':');
+  execFileSync('ip', ['addr', 'add', o.bridgeCidr ?? '10.213.0.1/24', 'dev', bridge]);
+  // Unless asked to keep it, the hook's folder is taken off PATH so this engine never registers the NVIDIA driver.
+  const path = [
+    ...(o.gpuHook ? [join(__dirname, 'gpu-hook')] : []),
+    ...(process.env.PATH ?? '').split(':').filter((p) => !p.includes('gpu-hook') && !p.includes('berth-gpu-standin')),
+  ].join(':');
+  const config = join(dir, 'daemon.json');
+  writeFileSync(config, JSON.stringify(o.daemonConfig ?? {}));
   const child: ChildProcess = spawn(
     'dockerd',
     [
@@ -37,6 +51,7 @@ export async function startBareDockerd(images: string[]): Promise<BareDockerd> {
       '--ip-masq=false',
       `--containerd-namespace=${name}`,
       `--containerd-plugins-namespace=${name}-plugins`,
+      `--config-file=${config}`,
     ],
     { env: { ...process.env, PATH: path }, stdio: 'ignore' },
   );

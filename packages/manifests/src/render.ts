@@ -35,6 +35,10 @@ export interface RenderedLaunch {
   gpus: 'all' | string[] | 'none';
   shmSizeBytes: number;
   memoryBytes?: number;
+  /** The CPU limit in billionths of a CPU (Docker's NanoCpus), when the recipe sets one. */
+  nanoCpus?: number;
+  /** False only where the recipe opts out of the read-only root (container.writableRootfs). */
+  readOnlyRootfs: boolean;
   resultsDir: string;
   mounts: RenderedMount[];
 }
@@ -157,6 +161,8 @@ export function renderLaunch(m: Manifest, params: ParamValues, ctx: RenderContex
     gpus: ctx.cpu ? 'none' : ctx.gpus,
     shmSizeBytes: parseSize(m.resources.shmSize),
     ...(m.resources.memory !== undefined ? { memoryBytes: parseSize(m.resources.memory) } : {}),
+    ...(m.resources.cpus !== undefined ? { nanoCpus: Math.round(m.resources.cpus * 1e9) } : {}),
+    readOnlyRootfs: m.container.writableRootfs === undefined,
     resultsDir: ctx.resultsDir,
     mounts,
   };

@@ -87,7 +87,10 @@ export const ManifestResources = z.strictObject({
     max: z.number().int().min(0).max(64).default(64),
   }),
   shmSize: size.default('1g'),
+  /** The container's memory limit unless the job sets one; unset: the worker's default (BERTH_JOB_MEMORY_DEFAULT). */
   memory: size.optional(),
+  /** The container's CPU limit in CPUs (fractions allowed); unset: the worker's default (BERTH_JOB_CPUS_DEFAULT). */
+  cpus: z.number().positive().max(1024).optional(),
 });
 
 export const Mount = z.strictObject({
@@ -161,6 +164,16 @@ export const RetryHints = z.strictObject({
   resumes: z.boolean().default(false),
 });
 
+/**
+ * How the container's own filesystem is set up. Jobs get a read-only root with a writable tmpfs /tmp (and /results,
+ * /dev/shm): an image cannot be altered for the next run on this host, and a job cannot fill the engine's disk
+ * through its writable layer. A recipe whose image must write elsewhere opts out and says why.
+ */
+export const ContainerPolicy = z.strictObject({
+  writableRootfs: z.strictObject({ reason: z.string().min(10, 'say why this image needs a writable root') }).optional(),
+});
+export type ContainerPolicy = z.infer<typeof ContainerPolicy>;
+
 export const Launcher = z.enum(['none', 'torchrun', 'torch-distributed-launch']);
 export type Launcher = z.infer<typeof Launcher>;
 
@@ -177,6 +190,7 @@ export const Manifest = z.strictObject({
   launcher: Launcher.default('none'),
   parameters: z.record(paramName, Param).default({}),
   resources: ManifestResources,
+  container: ContainerPolicy.default({}),
   mounts: z.array(Mount).default([]),
   env: z.record(envName, z.string()).default({}),
   metrics: z.array(MetricRule).default([]),

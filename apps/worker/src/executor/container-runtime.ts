@@ -3,8 +3,14 @@ import type { FailureReason } from '@berth/contracts';
 import type { RenderedLaunch } from '@berth/manifests';
 import type { StreamName } from '../pump/demux.js';
 
-/** One attempt's container, as a recipe renders it (name, image, argv, env, labels, GPUs, mounts, limits). */
-export type LaunchSpec = RenderedLaunch;
+/**
+ * One attempt's container, as a recipe renders it (name, image, argv, env, labels, GPUs, mounts, limits). Limits the
+ * recipe and job leave unset are the runtime's defaults (DockerRuntimeOptions).
+ */
+export type LaunchSpec = RenderedLaunch & {
+  /** The Docker network to attach to (HostConfig.NetworkMode); the runtime's default network when unset. */
+  network?: string;
+};
 
 export interface AttemptHooks {
   /** Called once the container runs (or is found running). */

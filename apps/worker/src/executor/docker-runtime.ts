@@ -10,6 +10,7 @@ import {
   type LaunchSpec,
   type ManagedContainer,
 } from './container-runtime.js';
+import { jobLimitDefaults, memlockLimit, type JobLimitDefaults } from './host-limits.js';
 
 interface DockerError {
   statusCode?: number;
@@ -19,12 +20,44 @@ function statusOf(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null ? (err as DockerError).statusCode : undefined;
 }
 
-export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerCreateOptions {
+/** What the runtime gives every container beyond its launch: resolved once, when the runtime is built. */
+export interface ContainerDefaults extends JobLimitDefaults {
+  /** The memlock ulimit: -1 (NGC's recommendation) unless the host caps it. */
+  memlock: number;
+  /** The network of launches that name none. */
+  network: string;
+}
+
+export interface DockerRuntimeOptions {
+  /** Default memlockLimit(): -1 unless this host's own hard limit is lower. */
+  memlock?: number;
+  /** Limits of launches whose job and recipe set none. Default jobLimitDefaults({}): the host's share. */
+  limits?: JobLimitDefaults;
+  /** Default 'bridge', Docker's own; the worker passes config.jobDefaults.network. */
+  network?: string;
+}
+
+/** NVIDIA_VISIBLE_DEVICES for a launch: the toolkit's word for "no GPU" is `void`. */
+function visibleDevices(gpus: LaunchSpec['gpus']): string {
+  if (gpus === 'none') return 'void';
+  return gpus === 'all' ? 'all' : gpus.join(',');
+}
+
+export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.ContainerCreateOptions {
+  const env: Record<string, string> = {
+    // A read-only root leaves HOME (/root) unwritable; tools that keep caches or config there get /tmp instead.
+    ...(spec.readOnlyRootfs ? { HOME: '/tmp' } : {}),
+    ...spec.env,
+    // Always set, so the image's ENV (NGC images say `all`) never decides which GPUs a job sees: a runtime that reads
+    // the container's environment, as the toolkit's legacy mode does, finds exactly the devices given, or none.
+    NVIDIA_VISIBLE_DEVICES: visibleDevices(spec.gpus),
+  };
+  const memory = spec.memoryBytes ?? d.memoryBytes;
   return {
     name: spec.name,
     Image: spec.image,
     Cmd: spec.command,
-    Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     Labels: spec.labels,
     Tty: false,
     OpenStdin: false,
@@ -36,16 +69,26 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: 4096,
       // Never the host's network, IPC, PID or user namespaces: each job gets its own (shared memory via ShmSize).
-      NetworkMode: 'bridge',
+      NetworkMode: spec.network ?? d.network,
       IpcMode: 'private',
       PidMode: '',
       UsernsMode: '',
+      // A CPU job runs on plain runc even where the host's default runtime is nvidia: that runtime would hand it
+      // every GPU the image's environment names, those leased to other tenants included.
+      ...(spec.gpus === 'none' ? { Runtime: 'runc' } : {}),
+      // The image stays as it was pulled, for this job's retry and the next tenant's run; /tmp is memory (charged to
+      // the memory limit below), exec allowed since compilers (torch.compile, triton) load what they build there.
+      ...(spec.readOnlyRootfs ? { ReadonlyRootfs: true, Tmpfs: { '/tmp': 'rw,exec,nosuid,nodev' } } : {}),
       Binds: spec.mounts.map((m) => `${m.hostPath}:${m.containerPath}:${m.readOnly ? 'ro' : 'rw'}`),
       // No swap beyond the limit: a training job that outgrows its memory should end as OOM_KILLED, not crawl.
-      ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: spec.nanoCpus ?? d.nanoCpus,
+      // Half the weight of the host's own processes: under contention the worker's heartbeats and log pumping win.
+      CpuShares: 512,
       ShmSize: spec.shmSizeBytes,
       Ulimits: [
-        { Name: 'memlock', Soft: memlock, Hard: memlock },
+        { Name: 'memlock', Soft: d.memlock, Hard: d.memlock },
         { Name: 'stack', Soft: 67108864, Hard: 67108864 },
       ],
       // The engine's copy is what the worker reads (again, after a follow stops early): 1 GiB is kept before rotation
@@ -65,11 +108,20 @@ export function createBody(spec: LaunchSpec, memlock: number): Docker.ContainerC
 }
 
 export class DockerRuntime implements ContainerRuntime {
-  /** @param memlock the containers' memlock ulimit: -1 (NGC's recommendation) unless the host caps it. */
+  private readonly defaults: ContainerDefaults;
+
+  /** @param options a number is the memlock ulimit alone (the older form), with every other option at its default. */
   constructor(
     private readonly docker: Docker,
-    private readonly memlock = -1,
-  ) {}
+    options: DockerRuntimeOptions | number = {},
+  ) {
+    const o = typeof options === 'number' ? { memlock: options } : options;
+    this.defaults = {
+      memlock: o.memlock ?? memlockLimit(),
+      ...(o.limits ?? jobLimitDefaults({})),
+      network: o.network ?? 'bridge',
+    };
+  }
 
   async run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult> {
     const container = this.docker.getContainer(spec.name);
@@ -202,7 +254,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   private async create(spec: LaunchSpec): Promise<void> {
     try {
-      await this.docker.createContainer(createBody(spec, this.memlock));
+      await this.docker.createContainer(createBody(spec, this.defaults));
     } catch (err) {
       // 409: another delivery of this attempt created it first; re-attach to that one.
       if (statusOf(err) !== 409) throw launchError(err, spec);

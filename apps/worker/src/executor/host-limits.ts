@@ -1,6 +1,10 @@
+// Limits every job container gets, derived from this host once at start.
+//
 // NGC images want `--ulimit memlock=-1`; a host whose own hard limit is lower (a nested container, a locked-down VM)
 // makes runc fail every start. Read this process's hard limit and never ask for more than the host allows.
+import { parseSize } from '@berth/manifests';
 import { readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 
 /** The memlock value to give containers: -1 (unlimited) where the host permits it, else its hard limit in bytes. */
 export function memlockLimit(limitsFile = '/proc/self/limits'): number {
@@ -13,4 +17,49 @@ export function memlockLimit(limitsFile = '/proc/self/limits'): number {
   const line = text.split('\n').find((l) => l.startsWith('Max locked memory'));
   const hard = line?.slice('Max locked memory'.length).trim().split(/\s+/)[1];
   return hard === undefined || hard === 'unlimited' ? -1 : Number(hard);
+}
+
+/** What a job gets when neither it nor its recipe sets a limit. */
+export interface JobLimitDefaults {
+  memoryBytes: number;
+  /** Docker's NanoCpus: billionths of a CPU. */
+  nanoCpus: number;
+}
+
+export interface HostSize {
+  memoryBytes: number;
+  cpus: number;
+}
+
+/** The host's share left to one job: 3/4 of its memory, 7/8 of its CPUs (at least 1). */
+export function hostShare(host: HostSize): JobLimitDefaults {
+  // Without a memory limit a runaway job makes the kernel's OOM killer choose among every process on the host, the
+  // worker and the engine included; with one, only the job ends (as OOM_KILLED). The quarter left over is for the
+  // worker, the engine, Redis where it shares the host, and the page cache the job's own dataset reads need.
+  const memoryBytes = Math.max(256 * 1024 ** 2, Math.floor((host.memoryBytes * 3) / 4));
+  // A CPU-bound job must not starve the worker's heartbeats and log pumping: an eighth of the host stays free.
+  const cpus = host.cpus <= 1 ? 1 : Math.max(1, (host.cpus * 7) / 8);
+  return { memoryBytes, nanoCpus: Math.round(cpus * 1e9) };
+}
+
+/**
+ * The configured defaults (config.jobDefaults: BERTH_JOB_MEMORY_DEFAULT, BERTH_JOB_CPUS_DEFAULT), and the host's
+ * share for whichever is unset. Called once when the runtime is built.
+ */
+export function jobLimitDefaults(
+  config: { memory?: string | undefined; cpus?: number | undefined },
+  host: HostSize = { memoryBytes: totalmem(), cpus: availableParallelism() },
+): JobLimitDefaults {
+  const share = hostShare(host);
+  let memoryBytes = share.memoryBytes;
+  if (config.memory !== undefined) {
+    try {
+      memoryBytes = parseSize(config.memory);
+    } catch {
+      throw new Error(`BERTH_JOB_MEMORY_DEFAULT is not a size (like 16g or 512m): ${config.memory}`);
+    }
+    if (memoryBytes < 6 * 1024 ** 2) throw new Error(`BERTH_JOB_MEMORY_DEFAULT is below Docker's 6 MiB minimum`);
+  }
+  const nanoCpus = config.cpus !== undefined ? Math.round(config.cpus * 1e9) : share.nanoCpus;
+  return { memoryBytes, nanoCpus };
 }
