@@ -3,7 +3,7 @@
 // audit step describes it. Numbers are those docker-bench-security prints in its container_runtime group.
 import type Docker from 'dockerode';
 import { existsSync } from 'node:fs';
-import { docker, fixtureJob, startTestStack, submit, type TestStack } from './support/stack.js';
+import { docker, fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
 let jobId: string;
@@ -166,3 +166,16 @@ test('5.32 the Docker socket is not mounted', () => {
   for (const m of info.Mounts) expect(m.Source).not.toMatch(/docker\.sock$/);
   expect((hc().Binds ?? []).join(' ')).not.toMatch(/docker\.sock/);
 });
+
+test('inside the job: the image cannot be changed, /tmp and /results can be written, HOME is on /tmp', async () => {
+  const script =
+    'if touch /bin/planted 2>/dev/null; then echo root=writable; else echo root=read-only; fi; ' +
+    'echo x > /tmp/t && echo tmp=ok; echo x > /results/r && echo results=ok; echo "home=$HOME"';
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', script]));
+  const job = await waitForEnd(stack.alice, body.id, 60_000);
+  const log = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
+  expect({ state: job.state, log }).toEqual({
+    state: 'succeeded',
+    log: 'root=read-only\ntmp=ok\nresults=ok\nhome=/tmp\n',
+  });
+}, 90_000);

@@ -67,6 +67,16 @@ describe('loadManifests', () => {
     expectError(err, 'a.yaml', '$.command[4]', /unknown parameter "duration_seconds"/);
   });
 
+  it('names a writable-root opt-out without a reason', () => {
+    const err = failure({ 'a.yaml': `${good}\ncontainer: { writableRootfs: {} }\n` });
+    expectError(err, 'a.yaml', '$.container.writableRootfs.reason', /expected string/i);
+  });
+
+  it('names a CPU limit that is not a positive number', () => {
+    const err = failure({ 'a.yaml': good.replace(/^resources:\n/m, 'resources:\n  cpus: 0\n') });
+    expectError(err, 'a.yaml', '$.resources.cpus', /greater than 0|>0/i);
+  });
+
   it('names a default outside the range', () => {
     const err = failure({ 'a.yaml': good.replace('default: 32', 'default: 5000') });
     expectError(err, 'a.yaml', '$.parameters.batch.default', /default 5000 is outside \[1, 4096\]/);

@@ -13,8 +13,7 @@ function values(m: Manifest, params: Record<string, unknown> = {}): ParamValues 
   return r.params;
 }
 
-const tiny = parseManifest(
-  `
+const tinyYaml = `
 id: tiny
 title: Tiny
 description: exercises the template language
@@ -26,9 +25,8 @@ parameters:
   on: { type: bool, default: false, description: a switch }
 resources: { gpus: { default: 0, min: 0, max: 2 }, shmSize: 64m, memory: 2g }
 env: { FIXED: '1' }
-`,
-  'tiny.yaml',
-);
+`;
+const tiny = parseManifest(tinyYaml, 'tiny.yaml');
 
 describe('renderLaunch', () => {
   it('renders the LaunchSpec fields, labels and mounts', () => {
@@ -55,6 +53,28 @@ describe('renderLaunch', () => {
       { hostPath: '/var/berth/artifacts/job_bbbbbbbbbbbbbbbbbbbb', containerPath: '/init', readOnly: true },
       { hostPath: '/var/berth/results/job_abcdefghijklmnopqrst/a1', containerPath: '/results', readOnly: false },
     ]);
+  });
+
+  it('renders a read-only root unless the recipe opts out with a reason, and its CPU limit', () => {
+    const squad = manifests.get('bert-finetune-squad')!;
+    const plain = renderLaunch(squad, values(squad), contextFor(squad, 1));
+    expect(plain.readOnlyRootfs).toBe(true);
+    // No CPU limit of its own: the worker's default applies.
+    expect(plain).not.toHaveProperty('nanoCpus');
+    const dle = manifests.get('dle-bert-squad')!;
+    expect(dle.container.writableRootfs?.reason).toMatch(/workspace/);
+    expect(renderLaunch(dle, values(dle), contextFor(dle, 1)).readOnlyRootfs).toBe(false);
+    const limited = parseManifest(
+      tinyYaml.replace(
+        'memory: 2g }',
+        'memory: 2g, cpus: 1.5 }\ncontainer: { writableRootfs: { reason: writes /opt/app state } }',
+      ),
+      'limited.yaml',
+    );
+    expect(renderLaunch(limited, values(limited), contextFor(limited, 0))).toMatchObject({
+      nanoCpus: 1.5e9,
+      readOnlyRootfs: false,
+    });
   });
 
   it('substitutes placeholders, drops unset ones, and pins the digest', () => {
