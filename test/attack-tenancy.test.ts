@@ -4,11 +4,23 @@
 // A worker is played through the store's own classes (register, claim, transition) so that which attempt owns the
 // job, and when it is written off, is exact rather than a race against a container.
 import type { Artifact } from '@berth/contracts';
-import { connectRedis, JobStore, Placement, WorkerRegistry, type Redis } from '@berth/store';
+import {
+  AuthStore,
+  connectRedis,
+  hashToken,
+  JobStore,
+  keys,
+  Placement,
+  WorkerRegistry,
+  type Redis,
+} from '@berth/store';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { installAuth, type Auth } from '../apps/api/src/auth/auth.js';
+import { SseClients } from '../apps/api/src/streams/sse.js';
 import { testRedisUrl } from './support/env.js';
 import { fixtureJob, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
 
@@ -213,3 +225,169 @@ test('an attempt written off while its upload streams in is refused at the index
 });
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Opened {
+  status: number;
+  /** The events until the server ends the stream or `waitMs` passes (then the client leaves). */
+  events: Promise<{ event: string; data: string }[]>;
+  leave(): void;
+}
+
+/** Opens an SSE follow and collects its events (heartbeats left out) until the server ends it or `waitMs` passes. */
+async function open(url: string, headers: Record<string, string>, waitMs: number): Promise<Opened> {
+  const ac = new AbortController();
+  const res = await fetch(url, { headers, signal: ac.signal });
+  const timer = setTimeout(() => ac.abort(), waitMs);
+  const events = (async () => {
+    const out: { event: string; data: string }[] = [];
+    if (!res.body) return out;
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let sep;
+        while ((sep = buf.indexOf('\n\n')) !== -1) {
+          const block = buf.slice(0, sep);
+          buf = buf.slice(sep + 2);
+          if (block.startsWith(':')) continue;
+          const ev = { event: 'message', data: '' };
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) ev.event = line.slice(7);
+            else if (line.startsWith('data: ')) ev.data += line.slice(6);
+          }
+          out.push(ev);
+        }
+      }
+    } catch (err) {
+      if (!ac.signal.aborted) throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return out;
+  })();
+  return { status: res.status, events, leave: () => ac.abort() };
+}
+
+async function newToken(client: TestClient): Promise<{ id: string; token: string }> {
+  const res = await stack.admin.fetch('/v1/tokens', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: `short-${Math.random()}`, user: client.user.id, expiresInDays: 1 }),
+  });
+  expect(res.status).toBe(201);
+  return (await res.json()) as { id: string; token: string };
+}
+
+test('a member may hold only maxStreamsPerUser follows at once: the next answers 429 TOO_MANY_STREAMS', async () => {
+  const { body: job } = await submit(stack.alice, fixtureJob(['true']));
+  const url = `${stack.url}/v1/jobs/${job.id}/logs?follow=true`;
+  const alice = { authorization: `Bearer ${stack.alice.token}` };
+  const held = [await open(url, alice, 10_000), await open(url, alice, 10_000), await open(url, alice, 10_000)];
+  expect(held.map((h) => h.status)).toEqual([200, 200, 200]);
+  const refused = await fetch(url, { headers: alice });
+  expect(refused.status).toBe(429);
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_STREAMS');
+  // The cap is per user: an admin's follow is not refused for alice's, and closing one frees its place.
+  const admin = await open(url, { authorization: `Bearer ${stack.admin.token}` }, 10_000);
+  expect(admin.status).toBe(200);
+  held[0]!.leave();
+  await held[0]!.events;
+  let again: Opened | undefined;
+  for (let i = 0; i < 50 && again?.status !== 200; i++) {
+    if (again) await again.events;
+    await tick(20);
+    again = await open(url, alice, 10_000);
+  }
+  expect(again!.status).toBe(200);
+  for (const h of [...held.slice(1), admin, again!]) h.leave();
+});
+
+test('a follow whose token is revoked mid-stream ends at the next heartbeat with end {reason: TOKEN_REVOKED}', async () => {
+  const { body: job } = await submit(stack.alice, fixtureJob(['true']));
+  const { id, token } = await newToken(stack.alice);
+  // The API's own heartbeat (15 s): the stream must end within it and a little more.
+  const follow = await open(
+    `${stack.url}/v1/jobs/${job.id}/logs?follow=true`,
+    { authorization: `Bearer ${token}` },
+    20_000,
+  );
+  expect(follow.status).toBe(200);
+  expect((await stack.alice.fetch(`/v1/tokens/${id}`, { method: 'DELETE' })).status).toBe(204);
+  const t0 = Date.now();
+  const events = await follow.events;
+  expect(events.at(-1)).toEqual({ event: 'end', data: JSON.stringify({ reason: 'TOKEN_REVOKED' }) });
+  expect(Date.now() - t0).toBeLessThan(16_000);
+}, 30_000);
+
+/**
+ * A second API process on the same Redis, built from the API's own auth hook and SSE clients with a 100 ms heartbeat:
+ * what the stack's process revokes, this one must notice, and without waiting 15 s.
+ */
+async function fastHeartbeatApi(): Promise<{ app: FastifyInstance; auth: Auth; url: string }> {
+  const app = Fastify();
+  const auth = installAuth(app, {
+    store: new AuthStore(redis, stack.prefix),
+    ownerOf: { job: async () => null, dataset: async () => null, pipeline: async () => null },
+    call: (op) => op(),
+    rateLimit: { perSecond: 1000, burst: 1000 },
+    signedUrlTtlSeconds: 600,
+  });
+  const sse = new SseClients({ heartbeatMs: 100, maxStreamsPerUser: 8 });
+  app.get('/v1/follow', async (_request, reply) => {
+    sse.start(reply);
+    await new Promise((r) => reply.raw.on('close', r));
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  return { app, auth, url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
+}
+
+const ended = (reason: string) => ({ event: 'end', data: JSON.stringify({ reason }) });
+
+test('a follow ends with end {reason} at the next heartbeat once its token is revoked elsewhere or expires', async () => {
+  const api = await fastHeartbeatApi();
+  try {
+    const revoked = await newToken(stack.alice);
+    const expiring = await newToken(stack.bob);
+    const a = await open(`${api.url}/v1/follow`, { authorization: `Bearer ${revoked.token}` }, 5_000);
+    const b = await open(`${api.url}/v1/follow`, { authorization: `Bearer ${expiring.token}` }, 5_000);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    await tick(300);
+    // Revoked through the other API process; bob's token record reaches its expiry.
+    expect((await stack.alice.fetch(`/v1/tokens/${revoked.id}`, { method: 'DELETE' })).status).toBe(204);
+    const k = keys(stack.prefix);
+    const record = JSON.parse((await redis.hget(k.tokens, hashToken(expiring.token)))!) as { expiresAt: string };
+    record.expiresAt = new Date(Date.now() - 1000).toISOString();
+    await redis.hset(k.tokens, hashToken(expiring.token), JSON.stringify(record));
+    const t0 = Date.now();
+    const [ea, eb] = await Promise.all([a.events, b.events]);
+    expect([ea.at(-1), eb.at(-1)]).toEqual([ended('TOKEN_REVOKED'), ended('TOKEN_EXPIRED')]);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+  } finally {
+    await api.app.close();
+  }
+});
+
+test('a follow opened by a signed URL ends with end {reason: SIGNED_URL_EXPIRED} once the URL expires', async () => {
+  const api = await fastHeartbeatApi();
+  try {
+    const { id, token } = await newToken(stack.alice);
+    const signed = await api.auth.signer.sign('/v1/follow', id, 2);
+    const t0 = Date.now();
+    const s = await open(`${api.url}${signed.url}`, {}, 6_000);
+    expect(s.status).toBe(200);
+    const events = await s.events;
+    expect(events.at(-1)).toEqual(ended('SIGNED_URL_EXPIRED'));
+    // It ran until the URL's expiry, not less, and ended within a few heartbeats of it.
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(signed.expiresAt));
+    expect(Date.now() - Date.parse(signed.expiresAt)).toBeLessThan(1_000);
+    expect(Date.now() - t0).toBeLessThan(4_000);
+    // The token itself still opens follows: only the URL expired.
+    const still = await open(`${api.url}/v1/follow`, { authorization: `Bearer ${token}` }, 400);
+    expect(still.status).toBe(200);
+    expect(await still.events).toEqual([]);
+  } finally {
+    await api.app.close();
+  }
+});

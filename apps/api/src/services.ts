@@ -58,7 +58,7 @@ export function buildServices(config: ApiConfig): Services {
     return conn;
   };
   const hub = new TailHub(openBlockingConnection);
-  const sse = new SseClients();
+  const sse = new SseClients({ maxStreamsPerUser: config.maxStreamsPerUser });
   const store = new JobStore(redis, config.prefix);
   // Expiry and lost workers are handled even when no worker is left to do it.
   const housekeeper = new Housekeeper(redis, config.prefix, store, {

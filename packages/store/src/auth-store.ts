@@ -96,6 +96,19 @@ export class AuthStore {
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
+  /**
+   * Whether a token still authenticates, and if not why: an open stream asks this at each heartbeat, so it says
+   * `expired` apart from `revoked` (gone, or its user is).
+   */
+  async tokenState(id: string): Promise<'live' | 'expired' | 'revoked'> {
+    const hash = await this.redis.hget(this.keys.tokenIds, id);
+    const json = hash ? await this.redis.hget(this.keys.tokens, hash) : null;
+    if (!json) return 'revoked';
+    const record = JSON.parse(json) as TokenRecord;
+    if (!this.live(json)) return 'expired';
+    return (await this.redis.hexists(this.keys.users, record.user)) ? 'live' : 'revoked';
+  }
+
   /** Revokes a token at once: it no longer authenticates, nor do the URLs signed with it. */
   async revoke(id: string): Promise<void> {
     const hash = await this.redis.hget(this.keys.tokenIds, id);

@@ -40,6 +40,15 @@ export interface Caller {
   token: Pick<TokenInfo, 'id' | 'name' | 'expiresAt'>;
 }
 
+/** Why an open session (an SSE follow) was ended: what its credentials became since the request was admitted. */
+export type SessionEnd = 'TOKEN_REVOKED' | 'TOKEN_EXPIRED' | 'SIGNED_URL_EXPIRED';
+
+/** How the request's caller was admitted, for requests that outlive their admission (SSE follows). */
+export interface Session {
+  /** Asks Redis again (never the token cache): null while the token, and the signed URL if any, still hold. */
+  check(): Promise<SessionEnd | null>;
+}
+
 /** One route's rules, as the auth hook applies them (the route table tests check every route against). */
 export interface RouteRule {
   method: string;
@@ -56,6 +65,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set on every route that is not public. */
     caller: Caller;
+    /** Set with `caller`: re-checks what admitted it. */
+    session: Session;
   }
   interface FastifyContextConfig {
     access?: Access;
@@ -108,6 +119,9 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
   const rules: RouteRule[] = [];
   app.decorate('routeRules', rules);
   app.decorateRequest('caller', null as unknown as Caller);
+  app.decorateRequest('session', null as unknown as Session);
+  /** When the signed URL a request came with expires (ms), for its session's later checks. */
+  const signedUntil = new WeakMap<FastifyRequest, number>();
   app.addHook('onRoute', (route) => {
     const url = route.url ?? '';
     const m = ownedRoute.exec(url);
@@ -164,8 +178,9 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
       return callerOf(null, m[1]!);
     }
     if (typeof query.sig === 'string' && (request.method === 'GET' || request.method === 'HEAD')) {
-      return signer.verify(request.url).then((tokenId) => {
+      return signer.verify(request.url).then(({ tokenId, expiresAt }) => {
         delete query.sig;
+        signedUntil.set(request, expiresAt);
         return callerOf(tokenId, null);
       });
     }
@@ -189,6 +204,7 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
       return;
     }
     request.caller = caller;
+    request.session = sessionOf(caller, signedUntil.get(request));
     const last = touched.get(caller.token.id) ?? 0;
     if (Date.now() - last > 60_000) {
       touched.set(caller.token.id, Date.now());
@@ -209,6 +225,17 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
       reply.header('cache-control', 'private, no-store');
       done();
     }, done);
+  }
+
+  function sessionOf(caller: Caller, until: number | undefined): Session {
+    return {
+      async check() {
+        if (until !== undefined && until <= Date.now()) return 'SIGNED_URL_EXPIRED';
+        if (caller.token.expiresAt && Date.parse(caller.token.expiresAt) <= Date.now()) return 'TOKEN_EXPIRED';
+        const state = await o.call(() => o.store.tokenState(caller.token.id));
+        return state === 'live' ? null : state === 'expired' ? 'TOKEN_EXPIRED' : 'TOKEN_REVOKED';
+      },
+    };
   }
 
   // A callback hook, not an async one: a request whose token is cached passes without a promise or a tick.
@@ -262,15 +289,15 @@ export class Signer {
     };
   }
 
-  /** The token id a signed URL names; throws UNAUTHENTICATED when it is forged, altered or expired. */
-  async verify(url: string): Promise<string> {
+  /** The token id a signed URL names and when it expires (ms); throws UNAUTHENTICATED when forged, altered or expired. */
+  async verify(url: string): Promise<{ tokenId: string; expiresAt: number }> {
     const m = /[?&]sig=(tok_[a-z2-7]{20})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(url);
     if (!m) throw unauthenticated('a signed URL ends with its sig parameter');
     const [, tokenId, exp, mac] = m as unknown as [string, string, string, string];
     const expected = Buffer.from(await this.mac(url.slice(0, m.index), tokenId, Number(exp)));
     if (!timingSafeEqual(expected, Buffer.from(mac))) throw unauthenticated('the signed URL is not valid');
     if (Number(exp) * 1000 <= Date.now()) throw unauthenticated('the signed URL has expired: sign it again');
-    return tokenId;
+    return { tokenId, expiresAt: Number(exp) * 1000 };
   }
 
   private async mac(path: string, tokenId: string, exp: number): Promise<string> {
