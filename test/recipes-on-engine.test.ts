@@ -4,7 +4,7 @@ import { loadManifests, renderLaunch, validateParams } from '@berth/manifests';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createBody } from '../apps/worker/src/executor/docker-runtime.js';
+import { createBody, DockerRuntime } from '../apps/worker/src/executor/docker-runtime.js';
 import { jobLimitDefaults, memlockLimit } from '../apps/worker/src/executor/host-limits.js';
 import { docker, manifestsDir } from './support/stack.js';
 
@@ -89,3 +89,33 @@ test.each(cases.map((c) => [`${c.m.id} on ${c.cpu ? 'the CPU' : `${c.gpus} GPU(s
     }
   },
 );
+
+test('a launch onto a network the engine lacks fails as INFRA_ERROR naming the network, not as a missing image', async () => {
+  const runtime = new DockerRuntime(docker, { network: `berth-missing-${process.pid}` });
+  const m = loadManifests(manifestsDir).get('custom')!;
+  const params = validateParams(m, { image: 'berth/fixture:dev', command: ['true'] });
+  if (!params.ok) throw new Error(JSON.stringify(params.issues));
+  const launch = renderLaunch(m, params.params, {
+    gpus: 'none',
+    gpuCount: 0,
+    attempt: 1,
+    jobId: 'job_missingnetworkaaaaa',
+    workerId: 'engine-test',
+    resultsDir: join(host, 'results'),
+    cpu: true,
+  });
+  const hooks = { onRunning: async () => {}, onOutput: async () => {} };
+  try {
+    await expect(runtime.run(launch, hooks)).rejects.toMatchObject({
+      name: 'LaunchError',
+      reason: 'INFRA_ERROR',
+      message: expect.stringContaining(`berth-missing-${process.pid}`),
+    });
+  } finally {
+    await runtime.remove(launch.name);
+  }
+  // The image really is missing: still IMAGE_PULL_FAILED.
+  await expect(runtime.run({ ...launch, image: 'berth/not-here:none' }, hooks)).rejects.toMatchObject({
+    reason: 'IMAGE_PULL_FAILED',
+  });
+});

@@ -139,7 +139,7 @@ export class DockerRuntime implements ContainerRuntime {
       try {
         await container.start();
       } catch (err) {
-        if (statusOf(err) !== 304) throw launchError(err, spec);
+        if (statusOf(err) !== 304) throw await this.launchError(err, spec);
       }
     }
     if (info.State.Status === 'created' || info.State.Running) await hooks.onRunning();
@@ -257,7 +257,27 @@ export class DockerRuntime implements ContainerRuntime {
       await this.docker.createContainer(createBody(spec, this.defaults));
     } catch (err) {
       // 409: another delivery of this attempt created it first; re-attach to that one.
-      if (statusOf(err) !== 409) throw launchError(err, spec);
+      if (statusOf(err) !== 409) throw await this.launchError(err, spec);
+    }
+  }
+
+  private async launchError(err: unknown, spec: LaunchSpec): Promise<Error> {
+    // The engine answers 404 for a missing image (at create) and a missing network (at start); the image's presence
+    // tells them apart.
+    if (statusOf(err) === 404 && (await this.imagePresent(spec.image))) {
+      const network = spec.network ?? this.defaults.network;
+      return new LaunchError('INFRA_ERROR', `the Docker network ${network} does not exist on this worker's engine`);
+    }
+    return launchError(err, spec);
+  }
+
+  private async imagePresent(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw err;
     }
   }
 }
