@@ -1,6 +1,9 @@
 // Cluster chores any process may run, idempotently: write off silent workers and retry their jobs elsewhere,
-// and end jobs that waited past their queueTtl.
+// end jobs that waited past their queueTtl, and delete ended jobs' streams once their retention time is over.
+import { terminalStates, type JobState } from '@berth/contracts';
 import type { Redis } from 'ioredis';
+import { keys, type Keys } from './keys.js';
+import { parseFields, type RawEntry } from './tail.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import type { JobStore } from './job-store.js';
 import { parseHold, Placement } from './placement.js';
@@ -15,24 +18,44 @@ export interface SweepResult {
   orphaned: string[];
   /** Jobs that ended as EXPIRED. */
   expired: string[];
+  /** Ended jobs whose streams (log, metrics, events) were deleted. */
+  streamsDeleted: string[];
 }
+
+export interface HousekeeperOptions {
+  lostAfterMs: number;
+  retry: RetryPolicy;
+  /** How long an ended job's log, metrics and events stay (BERTH_STREAM_RETENTION_DAYS); absent: for ever. */
+  streamRetentionMs?: number;
+}
+
+/** State changes looked at per sweep for stream retention, so one sweep stays short after a long pause. */
+const retentionBatch = 1000;
 
 export class Housekeeper {
   private readonly registry: WorkerRegistry;
   private readonly placement: Placement;
+  private readonly keys: Keys;
+  /**
+   * The last state change whose retention this process has handled. Every job's end is an entry of the
+   * state-changes stream, in time order, so a sweep reads only the changes that came due since the last one. It
+   * starts at the beginning in each process: going over old changes again deletes nothing twice.
+   */
+  private retentionCursor = '0';
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
     private readonly store: JobStore,
-    private readonly options: { lostAfterMs: number; retry: RetryPolicy },
+    private readonly options: HousekeeperOptions,
   ) {
     this.registry = new WorkerRegistry(redis, prefix);
     this.placement = new Placement(redis, prefix);
+    this.keys = keys(prefix);
   }
 
   async sweep(now = Date.now()): Promise<SweepResult> {
-    const result: SweepResult = { lost: [], orphaned: [], expired: [] };
+    const result: SweepResult = { lost: [], orphaned: [], expired: [], streamsDeleted: [] };
     for (const worker of await this.registry.list(this.options.lostAfterMs, now)) {
       if (worker.status !== 'lost') continue;
       if (await this.registry.markLost(worker.id, now - this.options.lostAfterMs)) result.lost.push(worker.id);
@@ -51,7 +74,42 @@ export class Housekeeper {
       else result.expired.push(id);
     }
     if (result.orphaned.length > 0) await this.placement.wake();
+    if (this.options.streamRetentionMs !== undefined) {
+      result.streamsDeleted = await this.dropOldStreams(now - this.options.streamRetentionMs);
+    }
     return result;
+  }
+
+  /**
+   * Deletes the streams of jobs that ended before `cutoff` (ms) and are still ended: a job retried since then ends
+   * again later, and its own later change comes due in its time. The record and the artifact index stay.
+   */
+  private async dropOldStreams(cutoff: number): Promise<string[]> {
+    if (cutoff <= 0) return [];
+    const raw = (await this.redis.xrange(
+      this.keys.stateChanges,
+      `(${this.retentionCursor}`,
+      String(cutoff),
+      'COUNT',
+      retentionBatch,
+    )) as RawEntry[];
+    const ended = new Set<string>();
+    for (const [, fields] of raw) {
+      const f = parseFields(fields);
+      const job = f.get('j');
+      if (job && terminalStates.has(f.get('s') as JobState)) ended.add(job);
+    }
+    const deleted: string[] = [];
+    for (const id of ended) {
+      const job = await this.store.get(id);
+      if (!job || !terminalStates.has(job.state)) continue;
+      const finished = Date.parse(job.finishedAt ?? job.updatedAt);
+      if (!(finished <= cutoff)) continue;
+      const k = this.keys;
+      if ((await this.redis.del(k.logs(id), k.logCount(id), k.metrics(id), k.events(id))) > 0) deleted.push(id);
+    }
+    if (raw.length > 0) this.retentionCursor = raw.at(-1)![0];
+    return deleted;
   }
 
   private async orphan(workerId: string, { jobId, attempt }: Hold, now: number): Promise<boolean> {

@@ -11,7 +11,7 @@ export {
   type RetryPolicy,
 } from './attempt-outcome.js';
 export { EventStream } from './event-stream.js';
-export { Housekeeper, type SweepResult } from './housekeeper.js';
+export { Housekeeper, type HousekeeperOptions, type SweepResult } from './housekeeper.js';
 export {
   JobStore,
   type CreateOptions,
@@ -24,7 +24,14 @@ export {
 } from './job-store.js';
 export { keys, type Keys } from './keys.js';
 export { defaultCaps, LogStream, type NewBatch, type StreamCaps } from './log-stream.js';
-export { downsample, MetricStream, type MetricEntry, type NewMetric, type SeriesQuery } from './metric-stream.js';
+export {
+  Downsampler,
+  downsample,
+  MetricStream,
+  type MetricEntry,
+  type NewMetric,
+  type SeriesQuery,
+} from './metric-stream.js';
 export {
   holdOf,
   parseHold,

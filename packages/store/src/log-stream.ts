@@ -3,8 +3,8 @@
 import type { JobState, LogEntry } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
-import { runScript } from './scripts.js';
 import { metricFields, type NewMetric } from './metric-stream.js';
+import { appendToStreams } from './stream-append.js';
 import { latestId, type RawEntry, type TailSource } from './tail.js';
 
 /** Consecutive lines of one output stream, read at one time: one entry of the log stream. */
@@ -15,64 +15,40 @@ export interface NewBatch {
 }
 
 export interface StreamCaps {
-  /** Log lines kept in Redis per job (approximate; default 200,000). */
+  /** Log lines kept in Redis per job (default 200,000). */
   logLines: number;
-  /** Metric points kept in Redis per job (approximate; default 500,000). */
+  /** Metric points kept in Redis per job (default 500,000). */
   metricPoints: number;
+  /** Bytes of log text kept in Redis per job (BERTH_LOG_STREAM_MAX_BYTES; default 256 MiB). */
+  logBytes?: number;
+  /** Bytes of metric points (field names and values) kept in Redis per job (default 64 MiB). */
+  metricBytes?: number;
 }
 
-export const defaultCaps: StreamCaps = { logLines: 200_000, metricPoints: 500_000 };
+export const defaultCaps: Required<StreamCaps> = {
+  logLines: 200_000,
+  metricPoints: 500_000,
+  logBytes: 256 * 1024 ** 2,
+  metricBytes: 64 * 1024 ** 2,
+};
 
 // One script call per flush rather than a MULTI of one XADD per entry: the same atomic step, but the worker encodes
 // one command and parses one reply. An entry is a batch of lines (one read of the container's output), so Redis, the
 // API and a follower handle entries, not lines (a flood of short lines was bound by per-entry costs everywhere).
 // Fields: `l` = attempt TAB stream TAB time TAB line LF line…, `s` = the job's lines before this batch (which turns
-// the stream's first entry into the count of lines the cap dropped).
-// The cap counts lines: past it, the oldest entries go, as many as hold the excess on average (the newest one stays).
-// KEYS: logs, metrics, logCount
-// ARGV: lineCap, attempt, nBatches, (nLines, packed)×nBatches, metricCap, nPoints, (nFields, fields…)×nPoints
-const appendScript = `
-local n = tonumber(ARGV[3])
-local seq = tonumber(redis.call('HGET', KEYS[3], 'lines') or '0')
-local added = 0
-local i = 4
-for _ = 1, n do
-  redis.call('XADD', KEYS[1], '*', 'l', ARGV[i + 1], 's', seq)
-  seq = seq + tonumber(ARGV[i])
-  added = added + tonumber(ARGV[i])
-  i = i + 2
-end
-if added > 0 then
-  redis.call('HINCRBY', KEYS[3], ARGV[2], added)
-  redis.call('HSET', KEYS[3], 'lines', seq)
-  local cap = tonumber(ARGV[1])
-  if seq > cap then
-    local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
-    local held = seq - tonumber(first[2][4] or seq)
-    if held > cap then
-      redis.call('XTRIM', KEYS[1], 'MAXLEN', math.max(1, math.floor(redis.call('XLEN', KEYS[1]) * cap / held)))
-    end
-  end
-end
-local mcap = ARGV[i]
-local m = tonumber(ARGV[i + 1])
-i = i + 2
-for _ = 1, m do
-  local c = tonumber(ARGV[i])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', mcap, '*', unpack(ARGV, i + 1, i + c))
-  i = i + c + 1
-end
-`;
+// the stream's first entry into the count of lines the caps dropped). The caps are kept by stream-append.ts.
 
 export class LogStream {
   private readonly keys: Keys;
+  private readonly caps: Required<StreamCaps>;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    private readonly caps: StreamCaps = defaultCaps,
+    caps: StreamCaps = defaultCaps,
   ) {
     this.keys = keys(prefix);
+    this.caps = { ...defaultCaps, ...caps };
   }
 
   /**
@@ -87,23 +63,17 @@ export class LogStream {
   ): Promise<void> {
     const filled = batches.filter((b) => b.lines.length > 0);
     if (filled.length === 0 && points.length === 0) return;
-    const args: (string | number)[] = [this.caps.logLines, attempt, filled.length];
-    for (const b of filled) {
-      args.push(b.lines.length, `${attempt}\t${b.stream === 'stdout' ? 'o' : 'e'}\t${b.time}\t${b.lines.join('\n')}`);
-    }
-    args.push(this.caps.metricPoints, points.length);
-    for (const p of points) {
-      const fields = metricFields(attempt, p);
-      args.push(fields.length, ...fields);
-    }
-    await runScript(
+    const packed = filled.map((b) => ({
+      lines: b.lines.length,
+      packed: `${attempt}\t${b.stream === 'stdout' ? 'o' : 'e'}\t${b.time}\t${b.lines.join('\n')}`,
+    }));
+    await appendToStreams(
       this.redis,
-      appendScript,
-      3,
-      this.keys.logs(jobId),
-      this.keys.metrics(jobId),
-      this.keys.logCount(jobId),
-      ...args,
+      { logs: this.keys.logs(jobId), metrics: this.keys.metrics(jobId), counts: this.keys.logCount(jobId) },
+      this.caps,
+      attempt,
+      packed,
+      points.map((p) => metricFields(attempt, p)),
     );
   }
 
@@ -127,20 +97,84 @@ export class LogStream {
     return entries;
   }
 
-  /** The last `n` lines (of one attempt if given), oldest first, in their batches (the first one cut to fit). */
-  async tail(jobId: string, n: number, attempt?: number): Promise<LogEntry[]> {
+  /**
+   * A page of whole batches after `afterId`: batches are added while the page stays within `limit` lines and
+   * `maxBytes` (a line counts its UTF-8 bytes and `lineOverhead` for its JSON shape), though the first batch always
+   * goes in. Lines of other attempts are skipped when `attempt` is given. `cursor` is the last entry read (where the
+   * next page starts); `more` says a limit stopped the page before entries that are there.
+   */
+  async page(
+    jobId: string,
+    afterId: string,
+    limit: { lines: number; maxBytes: number; attempt?: number },
+  ): Promise<{ entries: LogEntry[]; cursor: string | null; more: boolean }> {
+    const entries: LogEntry[] = [];
+    let lines = 0;
+    let bytes = 0;
+    let cursor: string | null = null;
+    for (let after = afterId, first = true; ; first = false) {
+      const chunk = first
+        ? await this.read(jobId, after, pageChunk)
+        : ((await this.redis.xrange(this.keys.logs(jobId), `(${after}`, '+', 'COUNT', pageChunk)) as RawEntry[]).map(
+            parseEntry,
+          );
+      let read = 0;
+      for (const e of chunk) {
+        if (e.kind === 'truncated') {
+          entries.push(e);
+          continue;
+        }
+        read++;
+        if (e.kind === 'lines') {
+          if (limit.attempt !== undefined && e.attempt !== limit.attempt) {
+            cursor = e.id;
+            continue;
+          }
+          const size = batchBytes(e.lines);
+          if (lines > 0 && (lines + e.lines.length > limit.lines || bytes + size > limit.maxBytes))
+            return { entries, cursor, more: true };
+          lines += e.lines.length;
+          bytes += size;
+        }
+        entries.push(e);
+        cursor = e.id;
+      }
+      if (read < pageChunk || lines >= limit.lines || bytes >= limit.maxBytes)
+        return { entries, cursor, more: read === pageChunk };
+      after = cursor!;
+    }
+  }
+
+  /**
+   * The last `n` lines (of one attempt if given), oldest first, in their batches (the first one cut to fit), and at
+   * most `maxBytes` of them counted as `page` counts: a tail of long lines stops early.
+   */
+  async tail(jobId: string, n: number, attempt?: number, maxBytes = Infinity): Promise<LogEntry[]> {
     const found: LogEntry[] = [];
     let wanted = n;
+    let bytes = 0;
     for (let before = '+'; wanted > 0;) {
-      const raw = (await this.redis.xrevrange(this.keys.logs(jobId), before, '-', 'COUNT', 200)) as RawEntry[];
+      const raw = (await this.redis.xrevrange(this.keys.logs(jobId), before, '-', 'COUNT', pageChunk)) as RawEntry[];
       for (const entry of raw.map(parseEntry)) {
         if (entry.kind !== 'lines' || (attempt !== undefined && entry.attempt !== attempt)) continue;
         if (entry.lines.length > wanted) entry.lines = entry.lines.slice(-wanted);
+        // Newest lines first: the batch keeps the lines at its end that still fit.
+        let keep = 0;
+        for (let i = entry.lines.length - 1; i >= 0; i--) {
+          const size = Buffer.byteLength(entry.lines[i]!) + lineOverhead;
+          if (bytes + size > maxBytes && (found.length > 0 || keep > 0)) break;
+          bytes += size;
+          keep++;
+        }
+        if (keep < entry.lines.length) {
+          if (keep > 0) found.push({ ...entry, lines: entry.lines.slice(-keep) });
+          return found.reverse();
+        }
         found.push(entry);
         wanted -= entry.lines.length;
         if (wanted === 0) break;
       }
-      if (raw.length < 200) break;
+      if (raw.length < pageChunk) break;
       before = `(${raw.at(-1)![0]}`;
     }
     return found.reverse();
@@ -168,6 +202,18 @@ export class LogStream {
       isEnd: (e) => e.kind === 'end',
     };
   }
+}
+
+/** Entries read per XRANGE by `page` and `tail`: at most a few MB however long the lines. */
+const pageChunk = 32;
+
+/** What a line costs in a JSON page besides its text: its batch's id, attempt, stream and time. */
+export const lineOverhead = 100;
+
+function batchBytes(lines: readonly string[]): number {
+  let bytes = lines.length * lineOverhead;
+  for (const l of lines) bytes += Buffer.byteLength(l);
+  return bytes;
 }
 
 function parseEntry([id, fields]: RawEntry): LogEntry {

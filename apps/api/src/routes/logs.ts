@@ -13,6 +13,11 @@ import { ErrorResponse } from './schemas.js';
 
 const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'a stream id looks like 1700000000000-0');
 const JobParams = z.strictObject({ id: z.string().max(64) });
+/**
+ * A page of log lines stops at about this many bytes (line text and each line's JSON fields), however large its
+ * `limit`: 100,000 lines of 64 KiB would be 6 GiB held in the API and sent at once.
+ */
+const pageBytes = 8 * 1024 ** 2;
 const resumeHeaders = z.object({ 'last-event-id': streamId.optional() }).passthrough();
 
 /**
@@ -96,7 +101,9 @@ export const logRoutes =
           summary: 'Log lines so far, or follow them as Server-Sent Events',
           description:
             "Text by default (JSON with Accept: application/json; a line's `id` is its batch's, `after=` resumes " +
-            'past it, `limit` counts batches). `tail=N` gives the last N lines, `attempt` one ' +
+            'past it). A page holds whole batches: at most `limit` lines and about 8 MiB, then `next` (the ' +
+            'x-berth-next header in text) says where the next page starts; a first batch larger than either still ' +
+            'comes whole. `tail=N` gives the last N lines (at most about 8 MiB of them), `attempt` one ' +
             "attempt's. With follow=true the answer is text/event-stream: `log` events, each a batch " +
             '`{attempt, stream, time, lines}` of lines read together, whose ids are stream ids (send ' +
             'Last-Event-ID to resume), a `truncated` event where the live log was capped (the whole log is in the ' +
@@ -137,19 +144,23 @@ export const logRoutes =
           );
           return;
         }
-        const entries = await services.call(() =>
+        const { entries, cursor } = await services.call(async () =>
           tail !== undefined
-            ? services.logs.tail(id, tail, attempt)
-            : services.logs.read(id, after, request.query.limit),
+            ? { entries: await services.logs.tail(id, tail, attempt, pageBytes), cursor: null }
+            : services.logs.page(id, after, {
+                lines: request.query.limit,
+                maxBytes: pageBytes,
+                ...(attempt !== undefined ? { attempt } : {}),
+              }),
         );
         const lines = linesOf(entries, attempt);
         const ended = entries.some((e) => e.kind === 'end');
         const truncated = entries.find((e) => e.kind === 'truncated')?.dropped;
+        const next = !ended && tail === undefined ? cursor : null;
         if (request.headers.accept?.includes('application/json')) {
-          const last = [...entries].reverse().find((e) => e.kind !== 'truncated');
-          const next = !ended && tail === undefined && last && 'id' in last ? last.id : null;
           return { lines, next, ended, ...(truncated ? { truncated } : {}) };
         }
+        if (next) void reply.header('x-berth-next', next);
         const head = truncated ? `${truncatedText(truncated)}\n` : '';
         return reply.type('text/plain; charset=utf-8').send(head + lines.map((l) => `${l.text}\n`).join(''));
       },
