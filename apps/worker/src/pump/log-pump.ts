@@ -1,19 +1,26 @@
 // Carries one attempt's output into the job's streams: the lines of each read of the container's output become one
 // stream entry (a batch), and entries with the metric points read from them go out in pipelined writes, in order;
-// every line also goes to the attempt's full log file, which the stream cap never trims.
+// every line also goes to the attempt's log file, which the stream caps never trim and which has a cap of its own.
 import { isoNow } from '@berth/contracts';
 import type { LogStream, NewBatch, NewMetric } from '@berth/store';
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { countLines } from './count-lines.js';
 import { LineSplitter } from './line-splitter.js';
 import type { StreamName } from './demux.js';
 
 export interface LogPumpOptions {
   /** Lines of this attempt already stored (a re-attached worker re-reads the container's log from the start). */
   skip: number;
-  /** The attempt's full log file and the lines it already holds. */
+  /** The attempt's log file and the lines it already holds (`countLogFileLines`). */
   file?: { path: string; skip: number };
+  /**
+   * Bytes the log file may hold (BERTH_LOG_FILE_MAX_BYTES; default 10 GiB). Past it, the older half is dropped and
+   * a marker line at the top says how many lines and bytes went.
+   */
+  fileMaxBytes?: number;
   flushLines?: number;
   flushMs?: number;
   /** Sees every line, skipped ones included (e.g. to note the metrics a recipe's success rule needs). */
@@ -30,10 +37,49 @@ export interface LogPumpOptions {
  */
 const batchChars = 16 * 1024;
 
+/**
+ * A flush is due at this many UTF-16 units of pending text, whatever the line count: 500 lines of 64 KiB would be
+ * one 32 MB script call, held in Redis's query buffer and blocking every other client while it runs.
+ */
+const flushChars = 1024 * 1024;
+
+const defaultFileMaxBytes = 10 * 1024 ** 3;
+
+/** The first line of a log file whose older part was dropped; it carries the counts a re-attached worker needs. */
+const droppedMarker = /^\[berth\] (\d+) older lines \((\d+) bytes\) were dropped/;
+
+function markerLine(lines: number, bytes: number, cap: number): string {
+  return `[berth] ${lines} older lines (${bytes} bytes) were dropped here: the attempt's log file keeps at most ${cap} bytes\n`;
+}
+
+/**
+ * Lines an attempt's log file stands for, dropped ones included: where a worker that re-attaches to the container
+ * resumes the file (countLines would count the kept part and the marker).
+ */
+export async function countLogFileLines(path: string): Promise<number> {
+  const lines = await countLines(path);
+  if (lines === 0) return 0;
+  const head = await readHead(path, 256);
+  const m = droppedMarker.exec(head);
+  return m ? lines - 1 + Number(m[1]) : lines;
+}
+
+async function readHead(path: string, n: number): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await handle.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 export class LogPump {
   private readonly splitters = { stdout: new LineSplitter(), stderr: new LineSplitter() };
   private pending: NewBatch[] = [];
   private pendingLines = 0;
+  private pendingChars = 0;
   /** Text held by the last pending batch, while more lines may join it. */
   private lastChars = 0;
   private points: NewMetric[] = [];
@@ -41,6 +87,9 @@ export class LogPump {
   private toSkip: number;
   private fileSkip: number;
   private file: WriteStream | undefined;
+  /** Bytes the log file holds, once it is open. */
+  private fileBytes = 0;
+  private readonly fileMaxBytes: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly flushLines: number;
@@ -57,12 +106,18 @@ export class LogPump {
     this.flushLines = opts.flushLines ?? 500;
     // A batch waits at most this long for more lines: at low rates it bounds a line's delay to followers.
     this.flushMs = opts.flushMs ?? 20;
+    this.fileMaxBytes = opts.fileMaxBytes ?? defaultFileMaxBytes;
   }
 
   /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
   async write(stream: StreamName, chunk: Buffer): Promise<void> {
     this.add(stream, this.splitters[stream].push(chunk));
-    if (this.pendingLines >= this.flushLines || this.fileLines.length >= this.flushLines) await this.flush();
+    if (
+      this.pendingLines >= this.flushLines ||
+      this.fileLines.length >= this.flushLines ||
+      this.pendingChars >= flushChars
+    )
+      await this.flush();
     else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.flushMs);
   }
 
@@ -86,10 +141,16 @@ export class LogPump {
       this.opts.onLine?.(text);
       const points = this.opts.parse?.(text) ?? [];
       for (const p of points) this.opts.onPoint?.(p);
+      // A line's text is counted once towards a flush, whether it waits for the file, the stream or both.
+      let queued = false;
       if (this.opts.file) {
         if (this.fileSkip > 0) this.fileSkip--;
-        else this.fileLines.push(text);
+        else {
+          this.fileLines.push(text);
+          queued = true;
+        }
       }
+      if (this.toSkip === 0 || queued) this.pendingChars += text.length;
       if (this.toSkip > 0) {
         this.toSkip--;
         continue;
@@ -115,6 +176,7 @@ export class LogPump {
     const fileLines = this.fileLines;
     this.pending = [];
     this.pendingLines = 0;
+    this.pendingChars = 0;
     this.points = [];
     this.fileLines = [];
     this.flushing = this.flushing.then(async () => {
@@ -125,11 +187,83 @@ export class LogPump {
   }
 
   private async writeFile(text: string): Promise<void> {
+    const path = this.opts.file!.path;
     if (!this.file) {
-      await mkdir(dirname(this.opts.file!.path), { recursive: true });
-      this.file = createWriteStream(this.opts.file!.path, { flags: 'a' });
+      await mkdir(dirname(path), { recursive: true });
+      this.fileBytes = await stat(path).then(
+        (st) => st.size,
+        () => 0,
+      );
+      this.file = createWriteStream(path, { flags: 'a' });
     }
-    const file = this.file;
+    const size = Buffer.byteLength(text);
+    // A file of at most half the cap has nothing to drop (this write alone is large): it goes on as it is.
+    if (this.fileBytes + size > this.fileMaxBytes && this.fileBytes > this.fileMaxBytes / 2) {
+      await this.dropOlderHalf(path);
+    }
+    const file = this.file!;
+    this.fileBytes += size;
     if (!file.write(text)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
   }
+
+  /**
+   * Rewrites the log file as a marker line and its newest half (from a line's start), and goes on appending to
+   * that. Copying half the cap each time the file fills costs one extra write per byte of output, and the file
+   * stays one plain text file that the log upload sends as it is.
+   */
+  private async dropOlderHalf(path: string): Promise<void> {
+    const file = this.file!;
+    await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    this.file = undefined;
+    let cut = Math.max(0, this.fileBytes - Math.floor(this.fileMaxBytes / 2));
+    cut = await nextLineStart(path, cut);
+    // What goes: the lines before the cut, and what an earlier marker at the top said it stood for.
+    let droppedLines = 0;
+    let droppedBytes = cut;
+    const head = await readHead(path, 256);
+    const earlier = droppedMarker.exec(head);
+    if (earlier) {
+      const markerBytes = Buffer.byteLength(head.slice(0, head.indexOf('\n') + 1));
+      droppedLines += Number(earlier[1]) - 1;
+      droppedBytes += Number(earlier[2]) - markerBytes;
+    }
+    droppedLines += await countLinesIn(path, cut);
+    const marker = markerLine(droppedLines, droppedBytes, this.fileMaxBytes);
+    const tmp = `${path}.tmp`;
+    const out = createWriteStream(tmp);
+    out.write(marker);
+    await pipeline(createReadStream(path, { start: cut }), out);
+    await rename(tmp, path);
+    this.fileBytes = Buffer.byteLength(marker) + (this.fileBytes - cut);
+    this.file = createWriteStream(path, { flags: 'a' });
+  }
+}
+
+/** The offset of the first line that starts at or after `from` (the file's size when none does). */
+async function nextLineStart(path: string, from: number): Promise<number> {
+  if (from === 0) return 0;
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    for (let pos = from - 1; ;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) return pos;
+      const nl = buf.subarray(0, bytesRead).indexOf(10);
+      if (nl !== -1) return pos + nl + 1;
+      pos += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Newlines in the first `end` bytes of a file. */
+async function countLinesIn(path: string, end: number): Promise<number> {
+  if (end === 0) return 0;
+  let lines = 0;
+  for await (const chunk of createReadStream(path, { start: 0, end: end - 1 })) {
+    const buf = chunk as Buffer;
+    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++;
+  }
+  return lines;
 }

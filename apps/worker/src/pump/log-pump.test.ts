@@ -1,0 +1,84 @@
+// The log pump's own bounds, against a real Redis: the attempt's log file past its cap keeps its newest half under
+// a marker line that counts what went, and a pump that takes over the file (a re-attached worker) resumes it right.
+import { LogStream } from '@berth/store';
+import { connectRedis, type Redis } from '@berth/store';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testPrefix, testRedisUrl } from '../../../../test/support/env.js';
+import { countLogFileLines, LogPump } from './log-pump.js';
+
+let redis: Redis;
+let dir: string;
+beforeAll(() => {
+  redis = connectRedis(testRedisUrl());
+  dir = mkdtempSync(join(tmpdir(), 'berth-log-pump-'));
+});
+afterAll(() => {
+  redis.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const line = (i: number): string => `line ${String(i).padStart(6, '0')} ${'x'.repeat(90)}`;
+
+async function pumpLines(pump: LogPump, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i += 100) {
+    const chunk = Array.from({ length: Math.min(100, to - i) }, (_, j) => `${line(i + j)}\n`).join('');
+    await pump.write('stdout', Buffer.from(chunk));
+  }
+}
+
+test('past its cap the log file drops its oldest half behind a marker that counts the lines dropped', async () => {
+  const path = join(dir, 'a', 'attempt-1.log');
+  const cap = 256 * 1024;
+  const logs = new LogStream(redis, testPrefix('log-pump'));
+  const pump = new LogPump(logs, 'job', 1, { skip: 0, file: { path, skip: 0 }, fileMaxBytes: cap, flushMs: 1 });
+  const total = 10_000; // 1 MB of lines: the file fills four times over
+  await pumpLines(pump, 0, total);
+  await pump.close();
+
+  expect(statSync(path).size).toBeLessThanOrEqual(cap);
+  const text = readFileSync(path, 'utf8');
+  const [marker, ...kept] = text.split('\n');
+  expect(kept.pop()).toBe('');
+  const dropped = Number(/^\[berth\] (\d+) older lines/.exec(marker!)![1]);
+  // The file holds whole lines, the newest ones, in order, and the marker counts every line before them.
+  expect(kept[0]).toBe(line(dropped));
+  expect(kept.at(-1)).toBe(line(total - 1));
+  expect(dropped + kept.length).toBe(total);
+  expect(kept.length * (line(0).length + 1)).toBeGreaterThan(cap / 2 - 2 * line(0).length);
+  expect(await countLogFileLines(path)).toBe(total);
+
+  // A worker that re-attaches re-reads the container's output from the start and skips what the file stands for.
+  const again = new LogPump(logs, 'job', 1, {
+    skip: total,
+    file: { path, skip: await countLogFileLines(path) },
+    fileMaxBytes: cap,
+    flushMs: 1,
+  });
+  await pumpLines(again, 0, total + 500);
+  await again.close();
+  const after = readFileSync(path, 'utf8').split('\n');
+  after.pop();
+  const droppedAfter = Number(/^\[berth\] (\d+) older lines/.exec(after[0]!)![1]);
+  expect(after[1]).toBe(line(droppedAfter));
+  expect(after.at(-1)).toBe(line(total + 499));
+  expect(droppedAfter + after.length - 1).toBe(total + 500);
+});
+
+test('a flood of long lines goes to Redis in appends of about a megabyte, not 500 lines at once', async () => {
+  const prefix = testPrefix('log-pump-flush');
+  const logs = new LogStream(redis, prefix);
+  const sizes: number[] = [];
+  const append = logs.append.bind(logs);
+  logs.append = async (jobId, attempt, batches, points) => {
+    sizes.push(batches.reduce((n, b) => n + b.lines.reduce((m, l) => m + l.length, 0), 0));
+    return append(jobId, attempt, batches, points);
+  };
+  const pump = new LogPump(logs, 'job', 1, { skip: 0, flushMs: 1000 });
+  const long = 'y'.repeat(64 * 1024 - 1);
+  for (let i = 0; i < 200; i++) await pump.write('stdout', Buffer.from(`${long}\n`));
+  await pump.close();
+  expect(sizes.reduce((a, b) => a + b, 0)).toBe(200 * long.length);
+  expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024 + long.length);
+});
