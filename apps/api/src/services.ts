@@ -34,7 +34,7 @@ export interface Services {
   metrics: MetricStream;
   events: EventStream;
   stateChanges: StateChanges;
-  /** Shared Redis readers for followed streams: one per stream, whatever the number of followers. */
+  /** Shared Redis readers for followed streams: one per stream, whatever the number of followers, on one connection. */
   hub: TailHub;
   sse: SseClients;
   artifacts: Artifacts;
@@ -57,7 +57,8 @@ export function buildServices(config: ApiConfig): Services {
     conn.once('end', () => blocking.delete(conn));
     return conn;
   };
-  const hub = new TailHub(openBlockingConnection);
+  // Every followed stream is read through one blocking connection; the main one interrupts it when a stream joins.
+  const hub = new TailHub(openBlockingConnection, undefined, redis);
   const sse = new SseClients({ maxStreamsPerUser: config.maxStreamsPerUser });
   const store = new JobStore(redis, config.prefix);
   // Expiry and lost workers are handled even when no worker is left to do it.

@@ -110,11 +110,9 @@ test('the shared reader stops reading while its only follower has a batch waitin
   expect(got).toEqual([...Array.from({ length: 5_001 }, (_, i) => i), -1]);
 });
 
-// Issue 19, "each followed stream opens its own Redis connection": 50 followed streams hold 50 blocking connections
-// today (measured with this test: 50 named connections in CLIENT LIST). The fix needs one multiplexed XREAD over many
-// keys, so TailSource (packages/store/src/tail.ts) must name its key and parse raw entries; see the H1 report.
-// prettier-ignore
-test.skip('followers of 50 streams share a few Redis connections, not one each', async () => { // skipped: fails (50) until TailSource names its key (tail.ts, not this slice's)
+// Issue 19, "each followed stream opens its own Redis connection": before SharedXread, 50 followed streams held 50
+// blocking connections (this test counted 50 named connections in CLIENT LIST).
+test('followers of 50 streams share a few Redis connections, not one each, and each gets its own stream whole', async () => {
   const name = `berth-tail-count-${Math.random().toString(36).slice(2, 8)}`;
   const named: Redis[] = [];
   const hub = new TailHub(
@@ -127,15 +125,31 @@ test.skip('followers of 50 streams share a few Redis connections, not one each',
   );
   const keys = Array.from({ length: 50 }, (_, i) => `${testPrefix('tail-count')}:${i}`);
   for (const key of keys) await redis.xadd(key, '*', 'n', '0');
-  const follows = keys.map((key) =>
-    hub.follow(key, source(key).src, { from: '0', isClosed: () => false, send: async () => {} }),
+  const got = keys.map(() => [] as number[]);
+  const follows = keys.map((key, i) =>
+    hub.follow(key, source(key).src, {
+      from: '0',
+      isClosed: () => false,
+      send: async (entries) => {
+        for (const e of entries) got[i]!.push(e.n);
+      },
+    }),
   );
-  await tick(500);
+  await tick(300);
+  // Written while followed, one stream after another and in rounds, so readers join and leave the shared XREAD.
+  for (let round = 0; round < 5; round++) {
+    for (const key of keys) await produce(key, round * 40 + 1, round * 40 + 40, 20);
+    await tick(round * 60);
+  }
   const list = (await redis.client('LIST')) as string;
   const held = list.split('\n').filter((l) => l.includes(` name=${name} `)).length;
   for (const key of keys) await redis.xadd(key, '*', 'n', '-1');
   await Promise.all(follows);
+  hub.close();
   for (const c of named) c.disconnect();
   expect(held).toBeGreaterThan(0);
   expect(held).toBeLessThanOrEqual(4);
+  const expected = [...Array.from({ length: 201 }, (_, i) => i), -1];
+  for (let i = 0; i < keys.length; i++) expect({ stream: i, got: got[i] }).toEqual({ stream: i, got: expected });
+  expect(hub.readers).toBe(0);
 });

@@ -1,8 +1,10 @@
 // One Redis reader per followed stream in this API process, shared by all of its followers. A follower first
 // catches up on its own (XRANGE, at the pace its client reads), then takes the entries the shared reader hands out.
 // The reader reads only while some live follower has less than a batch waiting: what the clients have not taken
-// stays in Redis, not in this process's heap, and nothing is read only to be dropped.
+// stays in Redis, not in this process's heap, and nothing is read only to be dropped. The readers of all streams
+// share one blocking connection (SharedXread), however many streams are followed.
 import type { Redis, TailSource } from '@berth/store';
+import { SharedXread } from './shared-xread.js';
 
 /** Stream entries carry their stream id; a marker without one (e.g. `truncated`) never moves a cursor. */
 type Entry = object;
@@ -28,7 +30,7 @@ class Tail<T extends Entry> {
 
   constructor(
     private readonly source: TailSource<T>,
-    private readonly connect: () => Redis,
+    private readonly conn: Redis,
     private readonly options: { blockMs: number; batch: number; maxPending: number },
     private readonly onStop: () => void,
   ) {
@@ -53,7 +55,7 @@ class Tail<T extends Entry> {
   }
 
   private async run(): Promise<void> {
-    const conn = this.connect();
+    const conn = this.conn;
     try {
       let cursor = await this.ready;
       while (!this.stopped && this.followers.size > 0) {
@@ -94,7 +96,6 @@ class Tail<T extends Entry> {
       }
     } finally {
       this.stopped = true;
-      conn.disconnect();
       this.onStop();
       for (const f of this.followers) f.wake?.();
     }
@@ -115,13 +116,21 @@ export interface FollowOptions<T> {
 
 export class TailHub {
   private readonly tails = new Map<string, Tail<Entry>>();
+  private readonly shared: SharedXread;
+  /** The shared reader, in the place of the connection of its own a TailSource waits on. */
+  private readonly conn: Redis;
 
   constructor(
-    private readonly connect: () => Redis,
+    connect: () => Redis,
     // Entries are batches of lines (up to ~16 KiB of text each in a log): a read is at most ~1.6 MB, and the
     // slowest live follower holds up to ~16 MB before it is sent back to catch up from Redis.
     private readonly options = { blockMs: 5000, batch: 100, maxPending: 1000 },
-  ) {}
+    /** A connection that never blocks, to interrupt the shared reader when a stream joins (else one is opened). */
+    control?: Redis,
+  ) {
+    this.shared = new SharedXread(connect, control);
+    this.conn = this.shared as unknown as Redis;
+  }
 
   /** Streams currently read by a shared reader. */
   get readers(): number {
@@ -191,12 +200,13 @@ export class TailHub {
       tail.stop();
       for (const f of tail.followers) f.wake?.();
     }
+    this.shared.close();
   }
 
   private join<T extends Entry>(key: string, source: TailSource<T>, me: Follower<T>): Tail<T> {
     let tail = this.tails.get(key) as Tail<T> | undefined;
     if (!tail || !tail.running) {
-      const created: Tail<T> = new Tail(source, this.connect, this.options, () => {
+      const created: Tail<T> = new Tail(source, this.conn, this.options, () => {
         if (this.tails.get(key) === (created as Tail<Entry>)) this.tails.delete(key);
       });
       tail = created;
