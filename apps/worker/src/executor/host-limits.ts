@@ -31,14 +31,19 @@ export interface HostSize {
   cpus: number;
 }
 
-/** The host's share left to one job: 3/4 of its memory, 7/8 of its CPUs (at least 1). */
-export function hostShare(host: HostSize): JobLimitDefaults {
+/**
+ * One job's share of the host: 3/4 of its memory and 7/8 of its CPUs, split between the jobs that may run at once
+ * (`concurrency`), never below 256 MiB and one CPU.
+ */
+export function hostShare(host: HostSize, concurrency = 1): JobLimitDefaults {
+  const jobs = Math.max(1, Math.floor(concurrency));
   // Without a memory limit a runaway job makes the kernel's OOM killer choose among every process on the host, the
   // worker and the engine included; with one, only the job ends (as OOM_KILLED). The quarter left over is for the
-  // worker, the engine, Redis where it shares the host, and the page cache the job's own dataset reads need.
-  const memoryBytes = Math.max(256 * 1024 ** 2, Math.floor((host.memoryBytes * 3) / 4));
+  // worker, the engine, Redis where it shares the host, and the page cache the jobs' dataset reads need. Split by
+  // the jobs that run at once, so one tenant's job cannot take what the others were promised.
+  const memoryBytes = Math.max(256 * 1024 ** 2, Math.floor((host.memoryBytes * 3) / 4 / jobs));
   // A CPU-bound job must not starve the worker's heartbeats and log pumping: an eighth of the host stays free.
-  const cpus = host.cpus <= 1 ? 1 : Math.max(1, (host.cpus * 7) / 8);
+  const cpus = Math.max(1, (host.cpus * 7) / 8 / jobs);
   return { memoryBytes, nanoCpus: Math.round(cpus * 1e9) };
 }
 
@@ -48,9 +53,9 @@ export function hostShare(host: HostSize): JobLimitDefaults {
  */
 export function jobLimitDefaults(
   config: { memory?: string | undefined; cpus?: number | undefined },
-  host: HostSize = { memoryBytes: totalmem(), cpus: availableParallelism() },
+  o: { concurrency?: number; host?: HostSize } = {},
 ): JobLimitDefaults {
-  const share = hostShare(host);
+  const share = hostShare(o.host ?? { memoryBytes: totalmem(), cpus: availableParallelism() }, o.concurrency);
   let memoryBytes = share.memoryBytes;
   if (config.memory !== undefined) {
     try {
