@@ -16,13 +16,15 @@ export interface PackedBatch {
   packed: string;
 }
 
-// The bytes a stream holds are counted in the job's count hash (`bytes` for the log, `mbytes` for the metrics) as
-// entries go in and out, so the cap check is one comparison; Redis has no cheap way to ask a stream's size.
-// Past a cap the oldest entries are read (their text, which the count needs) and cut with one XTRIM MINID, until
-// the stream is back within both caps; the newest entry always stays. Under a steady flood each call reads about
-// as much old text as it wrote, so the cost stays proportional to what comes in.
-// A log entry's `s` field counts the job's lines before it, so the first entry held says exactly how many lines
-// the caps dropped (the `truncated` marker), whichever cap dropped them.
+// Log: each entry carries the job's lines (`s`) and bytes of text (`c`) written before it, and the count hash the
+// totals (`lines`, `bytes`), so what the stream holds is the totals less the first entry's fields: one read of one
+// entry, as the line cap alone needed. Past a cap the stream is cut to the share of entries that fits (the
+// newest stay), and cut again while the first entry left says it still holds too much: entries of uneven size
+// take a few rounds, each one XTRIM of the oldest. The first entry's `s` is the exact count of lines the caps
+// dropped (the `truncated` marker), whichever cap dropped them.
+// Metrics: entries are small and alike, so the bytes held are counted in the hash (`mbytes`) as points go in and
+// out; past a cap the oldest points are read (their size is what the count needs) and cut with one XTRIM MINID.
+// Under a steady flood each call reads about as many old points as it wrote, and one more.
 // KEYS: logs, metrics, counts
 // ARGV: lineCap, byteCap, pointCap, pointByteCap, attempt, nBatches, (nLines, packed)×nBatches,
 //       nPoints, (nFields, fields…)×nPoints
@@ -38,37 +40,35 @@ if n > 0 then
   local seq = tonumber(redis.call('HGET', KEYS[3], 'lines') or '0')
   local bytes = tonumber(redis.call('HGET', KEYS[3], 'bytes') or '0')
   local added = 0
-  local newest
   for _ = 1, n do
-    newest = redis.call('XADD', KEYS[1], '*', 'l', ARGV[i + 1], 's', seq)
+    redis.call('XADD', KEYS[1], '*', 'l', ARGV[i + 1], 's', seq, 'c', bytes)
     seq = seq + tonumber(ARGV[i])
     added = added + tonumber(ARGV[i])
     bytes = bytes + #ARGV[i + 1]
     i = i + 2
   end
   if added > 0 then redis.call('HINCRBY', KEYS[3], ARGV[5], added) end
-  if bytes > byteCap or seq > lineCap then
-    local from = '-'
-    local keep
-    while not keep do
-      local oldest = redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', 16)
-      if #oldest == 0 then break end
-      for _, e in ipairs(oldest) do
-        local f = e[2]
-        if e[1] == newest then keep = e[1] break end
-        -- Other entries (an earlier run's end) hold no text and go with the lines before them.
-        if f[1] == 'l' then
-          if bytes <= byteCap and seq - tonumber(f[4]) <= lineCap then keep = e[1] break end
-          bytes = bytes - #f[2]
-        end
-      end
-      from = '(' .. oldest[#oldest][1]
-    end
-    if keep then redis.call('XTRIM', KEYS[1], 'MINID', keep) end
-    -- A stream written before bytes were counted holds more than its count says; the count must not go below 0.
-    if bytes < 0 then bytes = 0 end
-  end
   redis.call('HSET', KEYS[3], 'lines', seq, 'bytes', bytes)
+  if bytes > byteCap or seq > lineCap then
+    local len = redis.call('XLEN', KEYS[1])
+    while len > 1 do
+      local f = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1][2]
+      local keep = len - 1
+      -- An entry without text (an earlier run's end) just goes. One written before bytes were counted has no
+      -- \`c\`: the bytes counted since then are all the count knows of.
+      if f[1] == 'l' then
+        local heldLines = seq - tonumber(f[4])
+        local heldBytes = bytes - tonumber(f[6] or '0')
+        if heldLines <= lineCap and heldBytes <= byteCap then break end
+        local share = 1
+        if heldLines > lineCap then share = lineCap / heldLines end
+        if heldBytes > byteCap then share = math.min(share, byteCap / heldBytes) end
+        keep = math.max(1, math.min(len - 1, math.floor(len * share)))
+      end
+      redis.call('XTRIM', KEYS[1], 'MAXLEN', keep)
+      len = keep
+    end
+  end
 end
 local m = tonumber(ARGV[i])
 i = i + 1
@@ -85,8 +85,10 @@ if m > 0 then
   if bytes > pointByteCap or len > pointCap then
     local from = '-'
     local keep
+    local count = m + 1
     while not keep do
-      local oldest = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', 64)
+      local oldest = redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', count)
+      count = count * 2
       if #oldest == 0 then break end
       for _, e in ipairs(oldest) do
         if e[1] == newest or (bytes <= pointByteCap and len <= pointCap) then keep = e[1] break end
