@@ -55,6 +55,8 @@ beforeAll(async () => {
     mode: 'slots',
     gpus: h200Uuid,
     caps: { logLines: 100, metricPoints: 10_000 },
+    // The test follows 200 streams at once as one member, past the default per-user cap.
+    apiConfig: { maxStreamsPerUser: 256 },
     gpuTelemetry: new GpuTelemetry(new NvidiaSmiInventory({ binary: smi }), 500),
   });
 });

@@ -66,9 +66,16 @@ export function follow(api: Api, opts: FollowOptions): Follower {
       });
     }
     es.addEventListener('end', (e) => {
+      const data = JSON.parse((e as MessageEvent<string>).data) as { reason?: string };
+      if (data.reason === 'SIGNED_URL_EXPIRED') {
+        // Only the URL ran out (the API re-checks it at each heartbeat): sign again and go on from the last event.
+        es.close();
+        void open();
+        return;
+      }
       stop();
       status('ended');
-      opts.onEnd?.(JSON.parse((e as MessageEvent<string>).data));
+      opts.onEnd?.(data);
     });
     es.onerror = () => {
       // While its URL is valid the browser reconnects by itself, sending Last-Event-ID. A stream it closed (the URL

@@ -18,7 +18,7 @@ import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
 import { mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { overBudgetMessage, ResultsTree, type ResultsBudget, type ResultsScan } from './artifacts/results-tree.js';
-import { ArtifactUploader } from './artifacts/uploader.js';
+import { ArtifactUploader, AttemptFenced } from './artifacts/uploader.js';
 import type { InputCache } from './inputs/input-cache.js';
 import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
 import { containerName, logFile, renderAttempt } from './executor/render.js';
@@ -234,6 +234,8 @@ export class Attempt {
           await rm(launch.resultsDir, { recursive: true, force: true });
         } else await uploader.uploadAll(scan, file);
       } catch (err) {
+        // The job moved on without this attempt: nothing more of it may be recorded.
+        if (err instanceof AttemptFenced) return null;
         if (end.state !== 'succeeded') return end;
         const reason: FailureReason = err instanceof LaunchError ? err.reason : 'ARTIFACT_UPLOAD_FAILED';
         return { ...end, state: 'failed', reason, message: err instanceof Error ? err.message : String(err) };
@@ -322,9 +324,10 @@ export class Attempt {
           this.stop('RESULTS_TOO_LARGE', 0);
           return 0;
         })
-        .catch((err: unknown) =>
-          this.log.warn({ err }, 'checkpoint upload failed; retrying at the next scan or the end'),
-        )
+        .catch((err: unknown) => {
+          if (err instanceof AttemptFenced) this.stop('FENCED');
+          else this.log.warn({ err }, 'checkpoint upload failed; retrying at the next scan or the end');
+        })
         .finally(() => (busy = false));
     }, this.ctx.uploadIntervalMs);
     this.uploads.unref();

@@ -19,6 +19,11 @@ export interface ArtifactRuleLike {
 
 const completeCheckpoint = /(^|\/)checkpoints\/step-\d+\//;
 
+/** The API refused an upload because this attempt no longer owns the job (409 ATTEMPT_FENCED): it must stop. */
+export class AttemptFenced extends Error {
+  override readonly name = 'AttemptFenced';
+}
+
 interface Opened {
   handle: FileHandle;
   size: number;
@@ -80,6 +85,7 @@ export class ArtifactUploader {
       for (let attempt = 1; ; attempt++) {
         const status = await this.put(handle.fd, size, path, kind);
         if (status === 201) break;
+        if (status === 409) throw new AttemptFenced(`the API refused ${path}: attempt ${this.attempt} was fenced`);
         // The store is full, or the upload was refused: another try would end the same.
         if (status < 500 || status === 507 || attempt === 3) {
           throw new LaunchError('ARTIFACT_UPLOAD_FAILED', `uploading ${path} failed: the API answered ${status}`);
