@@ -23,6 +23,11 @@ export interface StreamCaps {
   logBytes?: number;
   /** Bytes of metric points (field names and values) kept in Redis per job (default 64 MiB). */
   metricBytes?: number;
+  /**
+   * Bytes of the worker's per-attempt log file (BERTH_LOG_FILE_MAX_BYTES; default 10 GiB): not Redis, but the
+   * same question of how much of a job's output is kept, answered for the log pump that writes both.
+   */
+  logFileBytes?: number;
 }
 
 export const defaultCaps: Required<StreamCaps> = {
@@ -30,6 +35,7 @@ export const defaultCaps: Required<StreamCaps> = {
   metricPoints: 500_000,
   logBytes: 256 * 1024 ** 2,
   metricBytes: 64 * 1024 ** 2,
+  logFileBytes: 10 * 1024 ** 3,
 };
 
 // One script call per flush rather than a MULTI of one XADD per entry: the same atomic step, but the worker encodes
@@ -40,7 +46,8 @@ export const defaultCaps: Required<StreamCaps> = {
 
 export class LogStream {
   private readonly keys: Keys;
-  private readonly caps: Required<StreamCaps>;
+  /** The caps in force, defaults filled in (the log pump takes its file's cap from here). */
+  readonly caps: Required<StreamCaps>;
 
   constructor(
     private readonly redis: Redis,

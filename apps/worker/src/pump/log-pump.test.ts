@@ -49,11 +49,16 @@ test('past its cap the log file drops its oldest half behind a marker that count
   expect(kept.length * (line(0).length + 1)).toBeGreaterThan(cap / 2 - 2 * line(0).length);
   expect(await countLogFileLines(path)).toBe(total);
 
-  // A worker that re-attaches re-reads the container's output from the start and skips what the file stands for.
-  const again = new LogPump(logs, 'job', 1, {
+  // A worker that re-attaches re-reads the container's output from the start and skips what the file stands for;
+  // its pump takes the file's cap from the log stream's caps, as the worker builds it.
+  const capped = new LogStream(redis, testPrefix('log-pump'), {
+    logLines: 200_000,
+    metricPoints: 1000,
+    logFileBytes: cap,
+  });
+  const again = new LogPump(capped, 'job', 1, {
     skip: total,
     file: { path, skip: await countLogFileLines(path) },
-    fileMaxBytes: cap,
     flushMs: 1,
   });
   await pumpLines(again, 0, total + 500);

@@ -17,8 +17,8 @@ export interface LogPumpOptions {
   /** The attempt's log file and the lines it already holds (`countLogFileLines`). */
   file?: { path: string; skip: number };
   /**
-   * Bytes the log file may hold (BERTH_LOG_FILE_MAX_BYTES; default 10 GiB). Past it, the older half is dropped and
-   * a marker line at the top says how many lines and bytes went.
+   * Bytes the log file may hold (default: the log stream's caps.logFileBytes, BERTH_LOG_FILE_MAX_BYTES, 10 GiB).
+   * Past it, the older half is dropped and a marker line at the top says how many lines and bytes went.
    */
   fileMaxBytes?: number;
   flushLines?: number;
@@ -42,8 +42,6 @@ const batchChars = 16 * 1024;
  * one 32 MB script call, held in Redis's query buffer and blocking every other client while it runs.
  */
 const flushChars = 1024 * 1024;
-
-const defaultFileMaxBytes = 10 * 1024 ** 3;
 
 /** The first line of a log file whose older part was dropped; it carries the counts a re-attached worker needs. */
 const droppedMarker = /^\[berth\] (\d+) older lines \((\d+) bytes\) were dropped/;
@@ -106,7 +104,7 @@ export class LogPump {
     this.flushLines = opts.flushLines ?? 500;
     // A batch waits at most this long for more lines: at low rates it bounds a line's delay to followers.
     this.flushMs = opts.flushMs ?? 20;
-    this.fileMaxBytes = opts.fileMaxBytes ?? defaultFileMaxBytes;
+    this.fileMaxBytes = opts.fileMaxBytes ?? logs.caps.logFileBytes;
   }
 
   /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
