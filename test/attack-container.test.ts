@@ -154,7 +154,7 @@ test('5.29 the pids cgroup limit is set', () => {
 });
 
 test('5.30 the job is on the network the worker was configured with, and only on it', () => {
-  // The test stack's worker uses the default ('bridge'); a deployment sets BERTH_JOB_NETWORK.
+  // A recipe without `network: egress` gets Docker's `none`; egress jobs get the worker's fenced jobs network.
   expect(Object.keys(info.NetworkSettings.Networks ?? {})).toEqual([hc().NetworkMode]);
 });
 

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DockerRuntime } from '../apps/worker/src/executor/docker-runtime.js';
-import { memlockLimit } from '../apps/worker/src/executor/host-limits.js';
 import { ImagePuller } from '../apps/worker/src/executor/image-puller.js';
 import { configInventory } from '../apps/worker/src/gpu/inventory.js';
 import { buildWorker, type BerthWorker } from '../apps/worker/src/worker.js';
@@ -54,7 +53,7 @@ beforeAll(async () => {
     dataDir: stack.dataDir,
     api: stack.workerApi,
     manifests: loadManifests(manifestsDir),
-    runtime: new DockerRuntime(bare.docker, memlockLimit()),
+    runtime: new DockerRuntime(bare.docker),
     images: new ImagePuller(bare.docker, { attempts: 1 }),
     retry: { infraRetries: 0, backoffMs: 0 },
     timings: fastTimings,

@@ -74,7 +74,7 @@ test('containers carry berth labels and the hardening defaults', async () => {
     CapDrop: ['ALL'],
     SecurityOpt: ['no-new-privileges'],
     PidsLimit: 4096,
-    NetworkMode: 'bridge',
+    NetworkMode: 'none',
     IpcMode: 'private',
     PidMode: '',
     UsernsMode: '',

@@ -14,7 +14,6 @@ import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
 import type { ApiConfig } from '../../apps/api/src/env.js';
 import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
-import { memlockLimit } from '../../apps/worker/src/executor/host-limits.js';
 import type { ImageSource } from '../../apps/worker/src/executor/container-runtime.js';
 import { ImagePuller } from '../../apps/worker/src/executor/image-puller.js';
 import { configInventory } from '../../apps/worker/src/gpu/inventory.js';
@@ -116,7 +115,7 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     manifests: loadManifests(o.manifestsDir ?? manifestsDir),
     ...(o.caps ? { caps: o.caps } : {}),
     ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
-    runtime: new DockerRuntime(docker, memlockLimit()),
+    runtime: new DockerRuntime(docker),
     images: o.images ?? new ImagePuller(docker, { attempts: 1 }),
     ...(o.maxBypass !== undefined ? { maxBypass: o.maxBypass } : {}),
     retry: o.retry ?? { infraRetries: 2, backoffMs: 0 },

@@ -63,7 +63,10 @@ const Env = z.object({
     .default(200 * 1024 ** 3),
   BERTH_RESULTS_MAX_FILES: z.coerce.number().int().min(1).default(100_000),
   /** A job's memory limit when neither the job nor its recipe sets one (e.g. `16g`); unset: derived from the host. */
-  BERTH_JOB_MEMORY_DEFAULT: z.string().optional(),
+  BERTH_JOB_MEMORY_DEFAULT: z
+    .string()
+    .regex(/^[0-9]+(?:\.[0-9]+)?\s*[kmgt]?i?b?$/i, 'a size like 16g or 512m')
+    .optional(),
   /** A job's CPU limit (in CPUs) when its recipe sets none; unset: derived from the host. */
   BERTH_JOB_CPUS_DEFAULT: z.coerce.number().positive().optional(),
   /** The Docker network jobs are attached to (created by the worker, fenced from the host's ports). */

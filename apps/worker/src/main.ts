@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import { workerToken } from './api-client.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
 import { DockerRuntime } from './executor/docker-runtime.js';
-import { memlockLimit } from './executor/host-limits.js';
+import { jobLimitDefaults } from './executor/host-limits.js';
+import { ensureJobNetwork } from './executor/job-network.js';
 import { ImagePuller, ngcCredential } from './executor/image-puller.js';
 import { detectGpus, NvidiaSmiInventory } from './gpu/inventory.js';
 import { GpuTelemetry } from './gpu/telemetry.js';
@@ -70,6 +71,19 @@ const apiToken = (() => {
   }
 })();
 
+const limits = (() => {
+  try {
+    // Whole-host mode gives one GPU job every GPU, so it keeps the whole host share; slots split it.
+    return jobLimitDefaults(config.jobDefaults, { concurrency: config.mode === 'slots' ? config.concurrency : 1 });
+  } catch (err) {
+    return fatal(err instanceof Error ? err.message : String(err));
+  }
+})();
+// Jobs never run on an unfenced network: the network and its host rules exist before the worker takes a job.
+const jobNetwork = await ensureJobNetwork(docker, { name: config.jobDefaults.network }).catch((err: unknown) =>
+  fatal(`job network ${config.jobDefaults.network}: ${err instanceof Error ? err.message : String(err)}`),
+);
+
 const worker = buildWorker({
   ...config,
   api: { url: config.api.url, token: apiToken },
@@ -77,7 +91,7 @@ const worker = buildWorker({
   manifests,
   dataDir: resolve(config.dataDir),
   resultsBudget: config.results,
-  runtime: new DockerRuntime(docker, memlockLimit()),
+  runtime: new DockerRuntime(docker, { limits, network: jobNetwork.name }),
   images: new ImagePuller(docker, {
     attempts: config.pull.attempts,
     stallMs: config.pull.stallMs,
@@ -97,7 +111,14 @@ const metricsServer =
       })
     : undefined;
 logger.info(
-  { config: loggableConfig(config), gpus: gpus.gpus.length, driver: gpus.driverVersion, cuda: gpus.cudaVersion },
+  {
+    config: loggableConfig(config),
+    jobNetwork: jobNetwork.name,
+    limits,
+    gpus: gpus.gpus.length,
+    driver: gpus.driverVersion,
+    cuda: gpus.cudaVersion,
+  },
   'worker starting',
 );
 

@@ -169,8 +169,17 @@ export const RetryHints = z.strictObject({
  * /dev/shm): an image cannot be altered for the next run on this host, and a job cannot fill the engine's disk
  * through its writable layer. A recipe whose image must write elsewhere opts out and says why.
  */
+/**
+ * What a job may reach over the network. `none` (the default): its own loopback only, no interface at all. `egress`:
+ * the worker's fenced jobs network (BERTH_JOB_NETWORK), outbound to public addresses, never to the host or private
+ * ranges (docs/network.md). Declared by recipes that must download at run time.
+ */
+export const NetworkPolicy = z.enum(['none', 'egress']);
+export type NetworkPolicy = z.infer<typeof NetworkPolicy>;
+
 export const ContainerPolicy = z.strictObject({
   writableRootfs: z.strictObject({ reason: z.string().min(10, 'say why this image needs a writable root') }).optional(),
+  network: NetworkPolicy.default('none'),
 });
 export type ContainerPolicy = z.infer<typeof ContainerPolicy>;
 
@@ -190,7 +199,7 @@ export const Manifest = z.strictObject({
   launcher: Launcher.default('none'),
   parameters: z.record(paramName, Param).default({}),
   resources: ManifestResources,
-  container: ContainerPolicy.default({}),
+  container: ContainerPolicy.default({ network: 'none' }),
   mounts: z.array(Mount).default([]),
   env: z.record(envName, z.string()).default({}),
   metrics: z.array(MetricRule).default([]),

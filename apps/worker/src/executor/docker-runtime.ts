@@ -110,12 +110,10 @@ export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.Conta
 export class DockerRuntime implements ContainerRuntime {
   private readonly defaults: ContainerDefaults;
 
-  /** @param options a number is the memlock ulimit alone (the older form), with every other option at its default. */
   constructor(
     private readonly docker: Docker,
-    options: DockerRuntimeOptions | number = {},
+    o: DockerRuntimeOptions = {},
   ) {
-    const o = typeof options === 'number' ? { memlock: options } : options;
     this.defaults = {
       memlock: o.memlock ?? memlockLimit(),
       ...(o.limits ?? jobLimitDefaults({})),

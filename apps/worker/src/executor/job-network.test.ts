@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_BLOCKED_DESTINATIONS, hostNameservers, networkModeFor, ruleSet } from './job-network.js';
+import { DEFAULT_BLOCKED_DESTINATIONS, hostNameservers, ruleSet } from './job-network.js';
 
 test('hostNameservers keeps IPv4 resolvers that are not loopback', () => {
   const file = join(mkdtempSync(join(tmpdir(), 'berth-resolv-')), 'resolv.conf');
@@ -21,9 +21,4 @@ test('ruleSet lets DNS and same-bridge traffic through before the blocks, and en
   expect(input.at(-1)).toContain('-j REJECT');
   expect(lines).toContain(':BERTH-I-bj1 - [0:0]');
   expect(lines.at(-2)).toBe('COMMIT');
-});
-
-test('networkModeFor: no network unless the recipe declares egress', () => {
-  expect(networkModeFor('none', 'berth-jobs')).toBe('none');
-  expect(networkModeFor('egress', 'berth-jobs')).toBe('berth-jobs');
 });

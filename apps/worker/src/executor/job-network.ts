@@ -12,13 +12,6 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/**
- * What a job may reach over the network, declared by its recipe. `none` (the default): only its own loopback, no
- * interface at all. `egress`: the berth jobs network, outbound to public addresses, never to the host or private
- * ranges.
- */
-export type JobNetworkPolicy = 'none' | 'egress';
-
 /** Destinations no job on a berth network may reach (on top of every address of the host itself, fenced via INPUT). */
 export const DEFAULT_BLOCKED_DESTINATIONS: readonly string[] = [
   // Link-local: cloud metadata services (169.254.169.254, AWS 169.254.170.2 for task roles) hand out credentials.
@@ -356,9 +349,4 @@ export async function removeJobNetwork(
       });
   }
   await removeJobNetworkRules(bridge);
-}
-
-/** The HostConfig.NetworkMode for a job with this policy. */
-export function networkModeFor(policy: JobNetworkPolicy, networkName: string): string {
-  return policy === 'egress' ? networkName : 'none';
 }

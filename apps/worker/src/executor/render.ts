@@ -61,6 +61,8 @@ export function renderAttempt(
     launch: {
       ...launch,
       labels: { ...launch.labels, 'berth.prefix': place.prefix },
+      // egress jobs go on the runtime's network (the fenced jobs network); the rest get no interface at all.
+      ...(manifest.container.network === 'none' ? { network: 'none' } : {}),
       ...(memory !== undefined ? { memoryBytes: parseSize(memory) } : {}),
     },
   };
