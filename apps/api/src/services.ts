@@ -65,6 +65,7 @@ export function buildServices(config: ApiConfig): Services {
   const housekeeper = new Housekeeper(redis, config.prefix, store, {
     lostAfterMs: config.lostAfterMs,
     retry: config.retry,
+    streamRetentionMs: config.streamRetentionDays * 24 * 3600 * 1000,
   });
   const sweeper = setInterval(() => housekeeper.sweep().catch(() => {}), config.sweepMs);
   sweeper.unref();

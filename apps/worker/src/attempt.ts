@@ -24,9 +24,8 @@ import { LaunchError, type ContainerRuntime, type ImageSource } from './executor
 import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
 import type { WorkerMetrics } from './observability/worker-metrics.js';
-import { countLines } from './pump/count-lines.js';
 import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
-import { LogPump } from './pump/log-pump.js';
+import { countLogFileLines, LogPump } from './pump/log-pump.js';
 
 export interface AttemptContext {
   store: JobStore;
@@ -176,7 +175,7 @@ export class Attempt {
       const file = logFile(this.ctx.dataDir, jobId, attempt);
       pump = new LogPump(this.ctx.logs, jobId, attempt, {
         skip,
-        file: { path: file, skip: await countLines(file) },
+        file: { path: file, skip: await countLogFileLines(file) },
         onLine: (text) => {
           metrics.observe(text);
           this.ctx.observe.logLines.inc();

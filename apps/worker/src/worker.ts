@@ -129,7 +129,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     resultsBudget: deps.resultsBudget ?? defaultResultsBudget,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
-    metrics: new MetricStream(redis, deps.prefix),
+    metrics: new MetricStream(redis, deps.prefix, caps.metricBytes),
     metricCap: caps.metricPoints,
     ...(deps.gpuTelemetry ? { gpuTelemetry: deps.gpuTelemetry } : {}),
     events: new EventStream(redis, deps.prefix),

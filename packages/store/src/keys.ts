@@ -8,7 +8,10 @@ export interface Keys {
   jobsInState(state: string): string;
   jobSeq: string;
   logs(id: string): string;
-  /** Hash: lines already stored per attempt, so a re-attached worker skips what it has. */
+  /**
+   * Hash: lines already stored per attempt (so a re-attached worker skips what it has), and the job's totals: `lines`
+   * and `bytes` of log written, `mbytes` of metric points held (what the byte caps trim by).
+   */
   logCount(id: string): string;
   /** Stream of a job's metric points (written with its log lines), closed by one `end` entry. */
   metrics(id: string): string;

@@ -41,7 +41,16 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
   d.add(() => charts.dispose());
   const logDownload = h(
     'button',
-    { type: 'button', class: 'secondary', onclick: () => void downloadPath(ctx, `${base}/logs`, `${id}.log`) },
+    {
+      type: 'button',
+      class: 'secondary',
+      // An ended attempt's whole log is an artifact; the log route pages what Redis holds (at most 8 MiB a read).
+      onclick: () => {
+        const attempt = job && isTerminal(job.state) ? job.attempts.at(-1)?.attempt : undefined;
+        const path = attempt ? `${base}/artifacts/logs/attempt-${attempt}.log` : `${base}/logs`;
+        void downloadPath(ctx, path, `${id}.log`);
+      },
+    },
     'Download log',
   );
   const log = new LogView([logDownload]);
