@@ -47,6 +47,12 @@ const Env = z.object({
   /** The built dashboard (apps/web/dist), served at /. */
   BERTH_WEB_DIR: z.string().default('./apps/web/dist'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * How far V8 lets the heap grow past what the last full GC kept, in percent (--heap-growing-percent; 0 leaves it to
+   * V8, whose own rule lets a log flood grow the heap several times over what is live). Not a cap. The API keeps 100:
+   * lower, it spends its time collecting while it receives checkpoint uploads (bench/RESULTS.md).
+   */
+  BERTH_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(100),
 });
 
 export interface ApiConfig {

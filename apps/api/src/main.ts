@@ -8,7 +8,7 @@ import { loadApiConfig } from './env.js';
 
 redactDebugOutput();
 const config = loadApiConfig();
-// How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (packages/contracts/src/cluster-env.ts).
+// How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (env.ts).
 if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
 const app = await buildApp(config).catch((err: unknown) => {
   // A broken recipe stops start-up with its file, JSON path and reason, in one line.

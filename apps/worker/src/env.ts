@@ -84,6 +84,12 @@ const Env = z.object({
   /** Where the metrics listen: loopback, so that jobs on this host cannot read them. */
   BERTH_WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * How far V8 lets the heap grow past what the last full GC kept, in percent (--heap-growing-percent; 0 leaves it to
+   * V8). Not a cap. The worker sends files by descriptor and holds log batches only briefly, so 50 keeps it closer to
+   * its live heap under a log flood for a little more CPU and no less throughput (bench/RESULTS.md).
+   */
+  BERTH_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(50),
 });
 
 export interface WorkerConfig {

@@ -18,7 +18,7 @@ import { buildWorker } from './worker.js';
 
 redactDebugOutput();
 const config = loadWorkerConfig();
-// How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (packages/contracts/src/cluster-env.ts).
+// How far the heap may outgrow what is live: BERTH_HEAP_GROWTH_PERCENT (env.ts).
 if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
 const logger = pino({
   level: config.logLevel,
