@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { installAuth, type Auth } from '../apps/api/src/auth/auth.js';
 import { SseClients } from '../apps/api/src/streams/sse.js';
 import { testRedisUrl } from './support/env.js';
-import { fixtureJob, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
+import { fixtureJob, sseEvents, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
 let redis: Redis;
@@ -241,24 +241,8 @@ async function open(url: string, headers: Record<string, string>, waitMs: number
   const events = (async () => {
     const out: { event: string; data: string }[] = [];
     if (!res.body) return out;
-    const decoder = new TextDecoder();
-    let buf = '';
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let sep;
-        while ((sep = buf.indexOf('\n\n')) !== -1) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          if (block.startsWith(':')) continue;
-          const ev = { event: 'message', data: '' };
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event: ')) ev.event = line.slice(7);
-            else if (line.startsWith('data: ')) ev.data += line.slice(6);
-          }
-          out.push(ev);
-        }
-      }
+      for await (const ev of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) out.push(ev);
     } catch (err) {
       if (!ac.signal.aborted) throw err;
     } finally {

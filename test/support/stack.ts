@@ -245,6 +245,28 @@ export interface SseEvent {
   data: string;
 }
 
+/** The events of an SSE body as they arrive; heartbeat comments are left out. */
+export async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body) {
+    buf += decoder.decode(chunk, { stream: true });
+    let sep;
+    while ((sep = buf.indexOf('\n\n')) !== -1) {
+      const block = buf.slice(0, sep);
+      buf = buf.slice(sep + 2);
+      if (block.startsWith(':')) continue;
+      const ev: SseEvent = { event: 'message', data: '' };
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id: ')) ev.id = line.slice(4);
+        else if (line.startsWith('event: ')) ev.event = line.slice(7);
+        else if (line.startsWith('data: ')) ev.data += line.slice(6);
+      }
+      yield ev;
+    }
+  }
+}
+
 /** The lines of the `log` events among `events` (each event is a batch of lines), in order. */
 export function logTexts(events: readonly SseEvent[]): string[] {
   return events.filter((e) => e.event === 'log').flatMap((e) => (JSON.parse(e.data) as { lines: string[] }).lines);
@@ -293,35 +315,20 @@ async function readOnce(
     throw new Error(`not an event stream: ${res.status} ${await res.text()}`);
   }
   const events: SseEvent[] = [];
-  const decoder = new TextDecoder();
-  let buf = '';
   let counted = 0;
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(chunk, { stream: true });
-      let sep;
-      while ((sep = buf.indexOf('\n\n')) !== -1) {
-        const block = buf.slice(0, sep);
-        buf = buf.slice(sep + 2);
-        if (block.startsWith(':')) continue;
-        const ev: SseEvent = { event: 'message', data: '' };
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id: ')) ev.id = line.slice(4);
-          else if (line.startsWith('event: ')) ev.event = line.slice(7);
-          else if (line.startsWith('data: ')) ev.data += line.slice(6);
-        }
-        events.push(ev);
-        if (ev.event === 'end') {
-          ac.abort();
-          return events;
-        }
-        if (ev.event === (stop.count ?? 'log')) {
-          counted += ev.event === 'log' ? (JSON.parse(ev.data) as { lines: string[] }).lines.length : 1;
-        }
-        if (counted >= (stop.after ?? Infinity)) {
-          ac.abort();
-          return events;
-        }
+    for await (const ev of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
+      events.push(ev);
+      if (ev.event === 'end') {
+        ac.abort();
+        return events;
+      }
+      if (ev.event === (stop.count ?? 'log')) {
+        counted += ev.event === 'log' ? (JSON.parse(ev.data) as { lines: string[] }).lines.length : 1;
+      }
+      if (counted >= (stop.after ?? Infinity)) {
+        ac.abort();
+        return events;
       }
     }
   } catch (err) {

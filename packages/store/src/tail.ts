@@ -6,7 +6,11 @@ export type RawEntry = [id: string, fields: string[]];
 export interface TailSource<T> {
   /** Entries strictly after `after` ('0' for the beginning). */
   read(after: string, count: number): Promise<T[]>;
-  /** Waits up to `blockMs` for entries after `after`, on a connection of its own (a blocked one serves nothing else). */
+  /**
+   * Waits up to `blockMs` for entries after `after`, on a connection of its own (a blocked one serves nothing else).
+   * It must send exactly `conn.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', key, after)`: the API passes a
+   * shared reader in the place of `conn` (apps/api/src/streams/shared-xread.ts), which refuses any other shape.
+   */
   waitFor(conn: Redis, after: string, count: number, blockMs: number): Promise<T[]>;
   /** The id of the newest entry ('0' when empty): where a shared reader starts. */
   latest(): Promise<string>;

@@ -128,6 +128,8 @@ export const logRoutes =
               }),
             ]),
             404: ErrorResponse,
+            /** TOO_MANY_STREAMS: a follow past the caller's open-stream cap. */
+            429: ErrorResponse,
             503: ErrorResponse,
           },
         },
@@ -196,6 +198,8 @@ export const logRoutes =
               summary: z.record(z.string(), z.number()).optional(),
             }),
             404: ErrorResponse,
+            /** TOO_MANY_STREAMS: a follow past the caller's open-stream cap. */
+            429: ErrorResponse,
             503: ErrorResponse,
           },
         },
@@ -237,7 +241,7 @@ export const logRoutes =
             '`state` events `{job, state, attempt, reason?}` whose ids are stream ids; Last-Event-ID resumes, ' +
             'otherwise the stream starts with the next change.',
           headers: resumeHeaders,
-          response: { 200: z.string(), 503: ErrorResponse },
+          response: { 200: z.string(), 429: ErrorResponse, 503: ErrorResponse },
         },
       },
       async (request, reply) => {
