@@ -4,7 +4,8 @@
 //   npm run build && node bench/download.mjs
 //
 // The bench owns everything it runs: a private redis-server (no persistence) and `node apps/api/dist/main.js` on
-// free ports, with a temporary BERTH_DATA_DIR. No worker runs: the job the artifact belongs to just stays queued.
+// free ports, with a temporary BERTH_DATA_DIR, and a worker that runs a sleeping fixture job: the API accepts an
+// upload only from the attempt that owns a running job, so the artifact is stored as that attempt's.
 // Steps:
 //   1. upload 1 GiB (a 4 MiB random buffer repeated, streamed with backpressure) and check the sha256 the API returns;
 //   2. throughput: one untimed warm-up of each, then 5 rounds (BENCH_DL_ROUNDS), each taking the artifact once through
@@ -38,10 +39,12 @@ import { clearInterval, clearTimeout, setInterval, setTimeout } from 'node:timer
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { freePort, redisPing, writeAdminToken } from './lib/berth.mjs';
+import { removeLabelled, requireImage } from './lib/engine.mjs';
 import { finish, median, rssBytes } from './lib/report.mjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const apiMain = join(repo, 'apps/api/dist/main.js');
+const workerMain = join(repo, 'apps/worker/dist/main.js');
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.BENCH_DL_MIB ?? 1024) * MiB;
@@ -295,18 +298,48 @@ async function main() {
   const owned = [api, redis];
   const guard = (p) => Promise.race([p, ...owned.map((o) => o.died)]);
 
-  // 1. The job and its 1 GiB artifact.
-  const created = await guard(
-    httpJson(`${base}/v1/jobs`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ manifest: 'custom', params: { image: 'berth/fixture:dev', command: ['true'] } }),
-    }),
+  // 1. A running job and its 1 GiB artifact, uploaded as the job's attempt 1.
+  await requireImage('berth/fixture:dev');
+  const post = async (path, body) => {
+    const r = await guard(
+      httpJson(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+    );
+    if (r.status !== 201 && r.status !== 200) throw new Error(`POST ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+  const workerUser = await post('/v1/users', { name: `${PREFIX}-worker`, role: 'worker' });
+  const workerToken = (await post('/v1/tokens', { name: `${PREFIX}-worker`, user: workerUser.id })).token;
+  const worker = spawnOwned('the worker', process.execPath, [workerMain], {
+    cwd: repo,
+    env: {
+      ...process.env,
+      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      BERTH_PREFIX: PREFIX,
+      BERTH_DATA_DIR: join(scratch, 'worker'),
+      BERTH_MANIFESTS_DIR: join(repo, 'ngc-manifests'),
+      BERTH_API_URL: base,
+      BERTH_API_TOKEN: workerToken,
+      BERTH_WORKER_ID: `${PREFIX}-w`,
+      BERTH_GPUS: '0',
+      BERTH_WORKER_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  cleanups.push(() => removeLabelled(`berth.prefix=${PREFIX}`));
+  owned.push(worker);
+  const jobId = (
+    await post('/v1/jobs', { manifest: 'custom', params: { image: 'berth/fixture:dev', command: ['sleep', '3600'] } })
+  ).id;
+  await waitFor(
+    'the sleeping job did not run',
+    async () => (await httpJson(`${base}/v1/jobs/${jobId}`)).body.state === 'running',
+    worker,
+    60_000,
   );
-  if (created.status !== 201 && created.status !== 200) {
-    throw new Error(`POST /v1/jobs: ${created.status} ${JSON.stringify(created.body)}`);
-  }
-  const jobId = created.body.id;
   const block = randomBytes(BLOCK);
   const mine = createHash('sha256');
   const artifactUrl = `${base}/v1/jobs/${jobId}/artifacts/${ARTIFACT_PATH}`;
