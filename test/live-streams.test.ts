@@ -19,7 +19,7 @@ import {
   type TestStack,
 } from './support/stack.js';
 
-const h200 = resolve(__dirname, '../../shared/reference/nvidia-smi-h200');
+const h200 = resolve(__dirname, 'fixtures/nvidia-smi-h200');
 const h200Uuid = 'GPU-e04940e4-4467-8624-647f-1be10c338fe5';
 
 // A recipe like NVIDIA's DLE ones (their DLLogger text on stdout), with the fixture image so it runs here.

@@ -24,7 +24,7 @@ const chromiumFlags = [
   '--disable-component-update',
   '--disable-sync',
 ];
-const h200 = resolve(root, '../shared/reference/nvidia-smi-h200');
+const h200 = resolve(root, 'test/fixtures/nvidia-smi-h200');
 const h200Uuid = 'GPU-e04940e4-4467-8624-647f-1be10c338fe5';
 /** Signed URLs live this long here, so the test can watch one expire under an open page. */
 const signedUrlTtlSeconds = 4;

@@ -156,7 +156,7 @@ describe('first-party recipes', () => {
   });
 });
 
-/** `--flag` names (and `-x` short ones) from an argparse listing in /work/shared/reference/dle-argparse. */
+/** `--flag` names (and `-x` short ones) from an argparse listing in test/fixtures/dle-argparse (copied from NVIDIA's scripts' --help). */
 function dleFlags(file: string): Set<string> {
   const flags = new Set<string>();
   for (const line of readFileSync(join(dleArgparseDir, file), 'utf8').split('\n')) {

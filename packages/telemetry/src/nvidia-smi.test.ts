@@ -10,8 +10,8 @@ import {
   parseXmlVersions,
 } from './nvidia-smi.js';
 
-// Real outputs captured on an H200 (driver 580.159.04), kept beside the repository.
-const h200 = resolve(__dirname, '../../../../shared/reference/nvidia-smi-h200');
+// Real outputs captured on an H200 (driver 580.159.04), copied into test/fixtures.
+const h200 = resolve(__dirname, '../../../test/fixtures/nvidia-smi-h200');
 const read = (file: string) => readFileSync(resolve(h200, file), 'utf8');
 
 const uuid = 'GPU-e04940e4-4467-8624-647f-1be10c338fe5';

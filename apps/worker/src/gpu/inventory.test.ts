@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { configInventory, detectGpus, NvidiaSmiFailedError, NvidiaSmiInventory } from './inventory.js';
 
 // Real outputs captured on an H200; the real binary cannot run here, so a script replays them.
-const h200 = resolve(__dirname, '../../../../../shared/reference/nvidia-smi-h200');
+const h200 = resolve(__dirname, '../../../../test/fixtures/nvidia-smi-h200');
 const uuid = 'GPU-e04940e4-4467-8624-647f-1be10c338fe5';
 const query =
   '--query-gpu=index,uuid,name,memory.total,memory.used,utilization.gpu,temperature.gpu,power.draw,power.limit,clocks.sm,driver_version';

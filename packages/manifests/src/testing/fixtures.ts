@@ -5,7 +5,7 @@ import type { RenderContext } from '../render.js';
 
 export const repoRoot = resolve(__dirname, '../../../..');
 export const recipesDir = resolve(repoRoot, 'ngc-manifests');
-export const dleArgparseDir = resolve(repoRoot, '../shared/reference/dle-argparse');
+export const dleArgparseDir = resolve(repoRoot, 'test/fixtures/dle-argparse');
 export const payloadDir = resolve(repoRoot, 'payloads/bert');
 
 /** Params a recipe cannot run without (only custom has required params without defaults). */
