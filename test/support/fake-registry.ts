@@ -211,6 +211,12 @@ export class FakeRegistry {
       res.write(blob.bytes.subarray(0, 16));
       return; // and nothing more: close() destroys the socket if the client never gives up
     }
+    if (req.method === 'GET' && blob.type === LAYER_TYPE) {
+      entry.status = 200;
+      res.writeHead(200, headers);
+      void pace(res, blob.bytes);
+      return;
+    }
     return reply(200, headers, blob.bytes);
   }
 
@@ -219,6 +225,19 @@ export class FakeRegistry {
     const expected = Buffer.from(`${this.basicAuth.username}:${this.basicAuth.password}`).toString('base64');
     return header === `Basic ${expected}`;
   }
+}
+
+/**
+ * Sends a layer in 64 KiB pieces a few milliseconds apart, as a real registry over a real network does. Sent at once
+ * over loopback, the engine may report a layer's download only as complete, never as `Downloading` with its size, and
+ * the pull's byte count stays 0.
+ */
+async function pace(res: ServerResponse, bytes: Buffer): Promise<void> {
+  for (let at = 0; at < bytes.length && !res.destroyed; at += 64 * 1024) {
+    res.write(bytes.subarray(at, at + 64 * 1024));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  res.end();
 }
 
 const unauthorized = JSON.stringify({
