@@ -2,20 +2,14 @@
 // NVIDIA_VISIBLE_DEVICES=all: a gpus: 0 job must still see no GPU, and a slot job only the GPUs it was given.
 // The `nvidia` runtime here is a stand-in (a wrapper that logs its call and execs runc) on a second engine; the
 // stand-in GPU hook stays on that engine's PATH so it accepts GPU DeviceRequests as a toolkit host does.
-import { loadManifests } from '@berth/manifests';
 import type Docker from 'dockerode';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { DockerRuntime } from '../apps/worker/src/executor/docker-runtime.js';
-import { ImagePuller } from '../apps/worker/src/executor/image-puller.js';
-import { configInventory } from '../apps/worker/src/gpu/inventory.js';
-import { buildWorker, type BerthWorker } from '../apps/worker/src/worker.js';
+import type { BerthWorker } from '../apps/worker/src/worker.js';
 import { startBareDockerd, type BareDockerd } from './support/bare-dockerd.js';
-import { testRedisUrl } from './support/env.js';
-import { fastTimings, manifestsDir, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
+import { startTestStack, startTestWorker, submit, waitForEnd, type TestStack } from './support/stack.js';
 
 const IMAGE = 'berth/fixture-nvidia-env:dev';
 const dir = mkdtempSync(join(tmpdir(), 'berth-nvidia-default-'));
@@ -43,21 +37,14 @@ beforeAll(async () => {
   await base.remove();
 
   stack = await startTestStack('gpu-visibility', { worker: false });
-  worker = buildWorker({
-    redisUrl: testRedisUrl(),
-    prefix: stack.prefix,
+  worker = startTestWorker(stack.prefix, {
+    engine: bare.docker,
+    api: stack.workerApi,
     workerId: 'nvidia-default',
     concurrency: 2,
     mode: 'slots',
-    gpus: configInventory('4'),
-    dataDir: stack.dataDir,
-    api: stack.workerApi,
-    manifests: loadManifests(manifestsDir),
-    runtime: new DockerRuntime(bare.docker),
-    images: new ImagePuller(bare.docker, { attempts: 1 }),
+    gpus: '4',
     retry: { infraRetries: 0, backoffMs: 0 },
-    timings: fastTimings,
-    logger: pino({ level: 'silent' }),
   });
   await worker.ready;
 }, 90_000);

@@ -1,21 +1,7 @@
 // A GPU job on a host whose Docker engine has no NVIDIA Container Toolkit: a clear GPU_RUNTIME_MISSING, no retry.
-import { loadManifests } from '@berth/manifests';
-import { pino } from 'pino';
-import { DockerRuntime } from '../apps/worker/src/executor/docker-runtime.js';
-import { ImagePuller } from '../apps/worker/src/executor/image-puller.js';
-import { configInventory } from '../apps/worker/src/gpu/inventory.js';
-import { buildWorker, type BerthWorker } from '../apps/worker/src/worker.js';
+import type { BerthWorker } from '../apps/worker/src/worker.js';
 import { startBareDockerd, type BareDockerd } from './support/bare-dockerd.js';
-import { testRedisUrl } from './support/env.js';
-import {
-  fastTimings,
-  fixtureJob,
-  manifestsDir,
-  startTestStack,
-  submit,
-  waitForEnd,
-  type TestStack,
-} from './support/stack.js';
+import { fixtureJob, startTestStack, startTestWorker, submit, waitForEnd, type TestStack } from './support/stack.js';
 
 let bare: BareDockerd;
 let stack: TestStack;
@@ -24,21 +10,14 @@ let worker: BerthWorker;
 beforeAll(async () => {
   bare = await startBareDockerd(['berth/fixture:dev']);
   stack = await startTestStack('no-toolkit', { worker: false });
-  worker = buildWorker({
-    redisUrl: testRedisUrl(),
-    prefix: stack.prefix,
+  worker = startTestWorker(stack.prefix, {
+    engine: bare.docker,
+    api: stack.workerApi,
     workerId: 'no-toolkit',
     concurrency: 2,
     mode: 'slots',
-    gpus: configInventory('2'),
-    dataDir: stack.dataDir,
-    api: stack.workerApi,
-    manifests: loadManifests(manifestsDir),
-    runtime: new DockerRuntime(bare.docker),
-    images: new ImagePuller(bare.docker, { attempts: 1 }),
+    gpus: '2',
     retry: { infraRetries: 2, backoffMs: 0 },
-    timings: fastTimings,
-    logger: pino({ level: 'silent' }),
   });
   await worker.ready;
 }, 60_000);

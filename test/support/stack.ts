@@ -71,6 +71,8 @@ export interface TestWorkerOptions {
   timings?: Partial<WorkerTimings>;
   /** The worker's image puller; one try, no credentials by default. */
   images?: ImageSource;
+  /** The Docker engine the worker runs containers on (default: the machine's own). */
+  engine?: Docker;
   /** Recipes folder (default ngc-manifests/). */
   manifestsDir?: string;
   caps?: StreamCaps;
@@ -115,8 +117,8 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     manifests: loadManifests(o.manifestsDir ?? manifestsDir),
     ...(o.caps ? { caps: o.caps } : {}),
     ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
-    runtime: new DockerRuntime(docker),
-    images: o.images ?? new ImagePuller(docker, { attempts: 1 }),
+    runtime: new DockerRuntime(o.engine ?? docker),
+    images: o.images ?? new ImagePuller(o.engine ?? docker, { attempts: 1 }),
     ...(o.maxBypass !== undefined ? { maxBypass: o.maxBypass } : {}),
     retry: o.retry ?? { infraRetries: 2, backoffMs: 0 },
     timings: { ...fastTimings, ...o.timings },
