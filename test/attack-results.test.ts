@@ -23,7 +23,11 @@ test('a job swapping checkpoints/step-1 for a link to a host folder never gets a
   for (const name of names) writeFileSync(join(secrets, name), 'HOST-SECRET\n');
   // The job's decoy folder has the same names, so each listing of it gives the worker twenty opens to get wrong. The
   // link's target is a host path: the container cannot see it, but a worker that follows the link on the host can.
-  const decoy = `mkdir checkpoints/step-1; for n in ${names.join(' ')}; do echo decoy > checkpoints/step-1/$n; done`;
+  // Each decoy is written aside and renamed in, so a scan never catches one half-written: any other content that
+  // comes back can only be a host file.
+  const decoy =
+    `mkdir checkpoints/step-1; for n in ${names.join(' ')}; do ` +
+    `echo decoy > .stage && mv .stage checkpoints/step-1/$n; done`;
   const swap =
     `cd /results && mkdir -p checkpoints && end=$(( $(date +%s) + 12 )); while [ $(date +%s) -lt $end ]; do ` +
     `rm -rf checkpoints/step-1; ${decoy}; rm -rf checkpoints/step-1; ln -s ${secrets} checkpoints/step-1; done; ` +
