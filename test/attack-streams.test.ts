@@ -1,7 +1,7 @@
 // Attack: a job's output must not take Redis down for everyone. A job floods 64 KiB lines while another job logs
 // quietly; Redis grows by no more than the per-job byte cap plus a fixed overhead, the quiet job's lines all arrive,
 // a large page of the flooded log stays bounded in bytes, and an ended job's streams go after the retention time.
-import { Housekeeper, JobStore, keys, type StreamCaps } from '@berth/store';
+import { Housekeeper, JobQueues, JobStore, keys, type StreamCaps } from '@berth/store';
 import { Redis } from 'ioredis';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,11 +154,11 @@ test("an ended job's log, metrics and events go after the retention time; its re
   // The sweeps run at the real time (a sweep in the future would write the live worker off too); the retention
   // time is what changes: an hour first, then one millisecond, which the ended job is well past.
   const housekeeper = (streamRetentionMs: number) =>
-    new Housekeeper(redis, stack.prefix, new JobStore(redis, stack.prefix), {
+    new Housekeeper(redis, stack.prefix, new JobStore(redis, stack.prefix), new JobQueues(redis, stack.prefix), {
       lostAfterMs: 300_000,
       retry: { infraRetries: 0, backoffMs: 0 },
       streamRetentionMs,
-    } as ConstructorParameters<typeof Housekeeper>[3]);
+    } as ConstructorParameters<typeof Housekeeper>[4]);
   const artifactsBefore = await redis.hlen(k.artifacts(endedId));
   await housekeeper(3_600_000).sweep();
   expect(await redis.exists(...streams(endedId))).toBeGreaterThanOrEqual(3);

@@ -4,16 +4,7 @@
 // A worker is played through the store's own classes (register, claim, transition) so that which attempt owns the
 // job, and when it is written off, is exact rather than a race against a container.
 import type { Artifact } from '@berth/contracts';
-import {
-  AuthStore,
-  connectRedis,
-  hashToken,
-  JobStore,
-  keys,
-  Placement,
-  WorkerRegistry,
-  type Redis,
-} from '@berth/store';
+import { AuthStore, connectRedis, hashToken, JobStore, keys, WorkerRegistry, type Redis } from '@berth/store';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
@@ -23,6 +14,7 @@ import { installAuth, type Auth } from '../apps/api/src/auth/auth.js';
 import { SseClients } from '../apps/api/src/streams/sse.js';
 import { testRedisUrl } from './support/env.js';
 import { fixtureJob, sseEvents, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
+import { claimAs } from './support/claim.js';
 
 let stack: TestStack;
 let redis: Redis;
@@ -50,10 +42,7 @@ afterAll(async () => {
 
 /** Places queued jobs on the played worker and moves the placed one to `running`, as a worker would. */
 async function runAs(jobId: string): Promise<number> {
-  const claims = await new Placement(redis, stack.prefix).claim(
-    { id: workerId, mode: 'slots', concurrency: 8, gpus: [] },
-    { maxBypass: 10 },
-  );
+  const claims = await claimAs(redis, stack.prefix, { id: workerId, mode: 'slots', concurrency: 8, gpus: [] }, 10);
   const claim = claims.find((c) => c.jobId === jobId);
   if (!claim) throw new Error(`job ${jobId} was not placed`);
   const store = new JobStore(redis, stack.prefix);

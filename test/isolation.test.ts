@@ -2,7 +2,8 @@
 // refuses a missing or bad token; every route naming someone else's job, dataset or pipeline answers 404 as if it did
 // not exist; admin routes refuse members; signed URLs work for exactly what was signed, by whom, until they expire.
 // A route added without thinking about any of this is caught here.
-import { connectRedis, Placement, WorkerRegistry } from '@berth/store';
+import { connectRedis, WorkerRegistry } from '@berth/store';
+import { claimAs } from './support/claim.js';
 import { testRedisUrl } from './support/env.js';
 import { startTestStack, readEvents, submit, fixtureJob, type TestClient, type TestStack } from './support/stack.js';
 
@@ -269,7 +270,7 @@ test("no listing a member can call carries another member's job, dataset or pipe
       gpuSource: 'none',
       startedAt: new Date().toISOString(),
     });
-    const claims = await new Placement(redis, stack.prefix).claim(worker, { maxBypass: 10 });
+    const claims = await claimAs(redis, stack.prefix, worker, 10);
     expect(claims.map((c) => c.jobId)).toContain(mine.job);
   } finally {
     redis.disconnect();

@@ -1,6 +1,7 @@
 // A placement the worker never turned into an attempt (its reply lost, or the job re-claimed while the previous
 // attempt was still cleaning up) is adopted on the worker's next heartbeat instead of sitting `queued` for ever.
-import { connectRedis, Placement, type Redis } from '@berth/store';
+import { connectRedis, type Redis } from '@berth/store';
+import { claimAs } from './support/claim.js';
 import { testRedisUrl } from './support/env.js';
 import { fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
 
@@ -28,9 +29,11 @@ test('a job placed on the worker behind its back runs on its next heartbeat', as
   const { body: second } = await submit(stack.alice, fixtureJob(['echo', 'adopted']));
   // The placement script run for this worker by someone else: Redis now says the worker holds the job, but the
   // worker's loop never saw the claim — exactly what a lost reply leaves behind.
-  const claims = await new Placement(redis, stack.prefix).claim(
+  const claims = await claimAs(
+    redis,
+    stack.prefix,
     { id: stack.workerId, mode: 'whole-host', concurrency: 2, gpus: [] },
-    { maxBypass: 8 },
+    8,
   );
   expect(claims.map((c) => c.jobId)).toEqual([second.id]);
   const ended = await waitForEnd(stack.alice, second.id, 20_000);

@@ -6,6 +6,7 @@ import {
   DatasetStore,
   EventStream,
   Housekeeper,
+  JobQueues,
   JobStore,
   LogStream,
   MetricStream,
@@ -30,6 +31,8 @@ export interface Services {
   /** Which images jobs may run. */
   images: ImagePolicy;
   store: JobStore;
+  /** The BullMQ queues jobs wait in, one per GPU demand. */
+  queues: JobQueues;
   logs: LogStream;
   metrics: MetricStream;
   events: EventStream;
@@ -61,8 +64,10 @@ export function buildServices(config: ApiConfig): Services {
   const hub = new TailHub(openBlockingConnection, undefined, redis);
   const sse = new SseClients({ maxStreamsPerUser: config.maxStreamsPerUser });
   const store = new JobStore(redis, config.prefix);
+  const queues = new JobQueues(redis, config.prefix);
   // Expiry and lost workers are handled even when no worker is left to do it.
-  const housekeeper = new Housekeeper(redis, config.prefix, store, {
+  const housekeeper = new Housekeeper(redis, config.prefix, store, queues, {
+    healQueue: true,
     lostAfterMs: config.lostAfterMs,
     retry: config.retry,
     streamRetentionMs: config.streamRetentionDays * 24 * 3600 * 1000,
@@ -74,6 +79,7 @@ export function buildServices(config: ApiConfig): Services {
     auth: new AuthStore(redis, config.prefix),
     images: config.images,
     store,
+    queues,
     logs: new LogStream(redis, config.prefix),
     metrics: new MetricStream(redis, config.prefix),
     events: new EventStream(redis, config.prefix),
@@ -99,6 +105,7 @@ export function buildServices(config: ApiConfig): Services {
       sse.endAll();
       hub.close();
       for (const conn of blocking) conn.disconnect();
+      await queues.close().catch(() => {});
       redis.disconnect();
     },
   };

@@ -11,6 +11,7 @@ import {
   type LogStream,
   type MetricStream,
   type NewMetric,
+  type JobQueues,
   type Placement,
   type RetryPolicy,
 } from '@berth/store';
@@ -33,6 +34,9 @@ export interface AttemptContext {
   metrics: MetricStream;
   events: EventStream;
   placement: Placement;
+  queues: JobQueues;
+  /** The BullMQ lock token this worker takes attempts under. */
+  lockToken: string;
   runtime: ContainerRuntime;
   images: ImageSource;
   manifests: ReadonlyMap<string, Manifest>;
@@ -388,7 +392,8 @@ export class Attempt {
     const hints = this.ctx.manifests.get(job.spec.manifest)?.retry;
     clearInterval(this.sampler);
     const summary = Object.keys(this.summary).length > 0 ? { summary: this.summary } : {};
-    const recorded = await endAttempt(store, job, this.owner, { ...end, ...summary }, this.ctx.retry, hints);
+    const ender = { store, queues: this.ctx.queues, token: this.ctx.lockToken };
+    const recorded = await endAttempt(ender, job, this.owner, { ...end, ...summary }, this.ctx.retry, hints);
     if (job.startedAt && job.attempts.at(-1)?.attempt === this.claim.attempt) {
       this.ctx.observe.runTime.observe(
         { outcome: end.reason ?? end.state },

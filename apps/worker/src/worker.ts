@@ -4,9 +4,11 @@ import { defaultResultsBudget, type ResultsBudget } from './artifacts/results-tr
 import { isoNow, type GpuMode } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
+  AttemptTaker,
   connectRedis,
   EventStream,
   Housekeeper,
+  JobQueues,
   JobStore,
   keys,
   LogStream,
@@ -39,6 +41,8 @@ export interface WorkerTimings {
   lostAfterMs: number;
   /** How often the queue is checked without a wake-up message (default 1 s). */
   pollMs: number;
+  /** How long fitting jobs may wait while BullMQ hands over none before its workers are made anew (default 30 s). */
+  watchdogMs: number;
   /** Seconds between SIGTERM and SIGKILL on cancel and timeout (default 30). */
   stopGraceSeconds: number;
   /** How long a berth container nobody owns may stay before it is stopped and removed (default 60 s). */
@@ -49,6 +53,7 @@ export const defaultTimings: WorkerTimings = {
   heartbeatMs: 5000,
   lostAfterMs: 300_000,
   pollMs: 1000,
+  watchdogMs: 30_000,
   stopGraceSeconds: 30,
   orphanGraceMs: 60_000,
 };
@@ -106,8 +111,12 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   const k = keys(deps.prefix);
   const store = new JobStore(redis, deps.prefix);
   const placement = new Placement(redis, deps.prefix);
+  const queues = new JobQueues(redis, deps.prefix);
+  // The BullMQ lock of a running attempt lasts as long as the worker's heartbeats may stop before it is written off,
+  // and each heartbeat renews it.
+  const taker = new AttemptTaker(deps.redisUrl, deps.prefix, deps.workerId, timings.lostAfterMs);
   const registry = new WorkerRegistry(redis, deps.prefix);
-  const housekeeper = new Housekeeper(redis, deps.prefix, store, { lostAfterMs: timings.lostAfterMs, retry });
+  const housekeeper = new Housekeeper(redis, deps.prefix, store, queues, { lostAfterMs: timings.lostAfterMs, retry });
   const log = deps.logger;
   const gpuOrder = [...deps.gpus.gpus].sort((a, b) => a.index - b.index).map((g) => g.uuid);
   const attempts = new Map<string, Attempt>();
@@ -134,6 +143,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     ...(deps.gpuTelemetry ? { gpuTelemetry: deps.gpuTelemetry } : {}),
     events: new EventStream(redis, deps.prefix),
     placement,
+    queues,
+    lockToken: taker.token,
     runtime: deps.runtime,
     images: deps.images,
     manifests: deps.manifests,
@@ -184,6 +195,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
         const claims = await placement.claim(
           { id: deps.workerId, mode: deps.mode, concurrency: deps.concurrency, gpus: gpuOrder },
           { maxBypass: deps.maxBypass ?? 8 },
+          queues,
+          taker,
         );
         for (const claim of claims) start(claim);
       } while (again && !closing);
@@ -219,6 +232,17 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       const owner = await placement.owner(attempt.jobId);
       if (owner !== attempt.owner) attempt.stop('FENCED');
       else if (await store.cancelRequested(attempt.jobId)) attempt.stop('CANCELLED');
+      else {
+        const ticket = await queues.ticket(attempt.jobId, attempt.claim.attempt);
+        // A lapsed lock changes nothing by itself (no berth process redelivers on it); it is worth a line.
+        if (ticket && !(await taker.keep(queues, ticket))) {
+          log.warn({ jobId: attempt.jobId }, 'the BullMQ lock of a running attempt had lapsed');
+        }
+      }
+    }
+    if (taker.stuck(timings.watchdogMs)) {
+      log.warn('jobs that fit have waited while BullMQ handed over none; making new BullMQ workers');
+      await taker.renew();
     }
     await adoptHolds('adopting a placement that never started here');
     await housekeeper.sweep();
@@ -270,6 +294,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       await ready.catch(() => {});
       await placing?.catch(() => {});
       // Running attempts are not awaited: their containers keep running and the next start re-attaches.
+      await taker.close();
+      await queues.close().catch(() => {});
       subscriber.disconnect();
       redis.disconnect();
     },

@@ -1,5 +1,6 @@
 // How an attempt ends: the final state, or a new attempt of the same job after a backoff — decided by cause.
 import type { FailureReason, JobRecord } from '@berth/contracts';
+import type { JobQueues } from './job-queues.js';
 import type { JobStore, TransitionRefusal } from './job-store.js';
 
 export interface RetryPolicy {
@@ -71,19 +72,43 @@ export interface AttemptEnd {
   summary?: Record<string, number>;
 }
 
+/** Who ends an attempt: the stores, and the BullMQ lock token it holds ('0' for a lost worker's attempt). */
+export interface Ender {
+  store: JobStore;
+  queues: JobQueues;
+  token: string;
+}
+
 /**
  * Records how an attempt ended and frees its GPUs in one step, guarded by its owner (`worker|attempt`) so a
- * worker that was written off can no longer finish a job that has moved on. A retryable failure puts the job
- * back in the queue at its original place.
+ * worker that was written off can no longer finish a job that has moved on; then finishes the attempt's BullMQ job
+ * the same way. A retryable failure makes the next attempt a delayed BullMQ job, due after the backoff.
  */
 export async function endAttempt(
-  store: JobStore,
+  { store, queues, token }: Ender,
   job: JobRecord,
   owner: string,
   end: AttemptEnd,
   policy: RetryPolicy,
   hints?: RetryHints,
   now = Date.now(),
+): Promise<JobRecord | TransitionRefusal> {
+  const recorded = await recordEnd(store, job, owner, end, policy, hints, now);
+  if (typeof recorded === 'string') return recorded;
+  const attempt = Number(owner.slice(owner.lastIndexOf('|') + 1));
+  const ticket = await queues.ticket(job.id, attempt);
+  if (ticket) await queues.settle(ticket, recorded, token);
+  return recorded;
+}
+
+async function recordEnd(
+  store: JobStore,
+  job: JobRecord,
+  owner: string,
+  end: AttemptEnd,
+  policy: RetryPolicy,
+  hints: RetryHints | undefined,
+  now: number,
 ): Promise<JobRecord | TransitionRefusal> {
   const worker = owner.slice(0, owner.lastIndexOf('|'));
   const delay =

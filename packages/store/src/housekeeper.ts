@@ -1,15 +1,17 @@
 // Cluster chores any process may run, idempotently: write off silent workers and retry their jobs elsewhere,
-// end jobs that waited past their queueTtl, and delete ended jobs' streams once their retention time is over.
+// end jobs that waited past their queueTtl, give a waiting job whose BullMQ job is missing (a process died between
+// recording it and adding it) its BullMQ job, and delete ended jobs' streams once their retention time is over.
 import { terminalStates, type JobState } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
 import { parseFields, type RawEntry } from './tail.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
+import type { JobQueues } from './job-queues.js';
 import type { JobStore } from './job-store.js';
 import { parseHold, Placement } from './placement.js';
+import { WorkerRegistry } from './worker-registry.js';
 
 type Hold = ReturnType<typeof parseHold>;
-import { WorkerRegistry } from './worker-registry.js';
 
 export interface SweepResult {
   /** Workers written off in this sweep. */
@@ -18,6 +20,8 @@ export interface SweepResult {
   orphaned: string[];
   /** Jobs that ended as EXPIRED. */
   expired: string[];
+  /** Waiting jobs whose missing BullMQ job was added. */
+  healed: string[];
   /** Ended jobs whose streams (log, metrics, events) were deleted. */
   streamsDeleted: string[];
 }
@@ -25,6 +29,11 @@ export interface SweepResult {
 export interface HousekeeperOptions {
   lostAfterMs: number;
   retry: RetryPolicy;
+  /**
+   * Whether this process re-adds missing BullMQ jobs (it reads every waiting job, so the API does it, not each
+   * worker at each heartbeat).
+   */
+  healQueue?: boolean;
   /** How long an ended job's log, metrics and events stay (BERTH_STREAM_RETENTION_DAYS); absent: for ever. */
   streamRetentionMs?: number;
 }
@@ -47,6 +56,7 @@ export class Housekeeper {
     private readonly redis: Redis,
     prefix: string,
     private readonly store: JobStore,
+    private readonly queues: JobQueues,
     private readonly options: HousekeeperOptions,
   ) {
     this.registry = new WorkerRegistry(redis, prefix);
@@ -55,7 +65,7 @@ export class Housekeeper {
   }
 
   async sweep(now = Date.now()): Promise<SweepResult> {
-    const result: SweepResult = { lost: [], orphaned: [], expired: [], streamsDeleted: [] };
+    const result: SweepResult = { lost: [], orphaned: [], expired: [], healed: [], streamsDeleted: [] };
     for (const worker of await this.registry.list(this.options.lostAfterMs, now)) {
       if (worker.status !== 'lost') continue;
       if (await this.registry.markLost(worker.id, now - this.options.lostAfterMs)) result.lost.push(worker.id);
@@ -70,10 +80,15 @@ export class Housekeeper {
         { state: 'failed', reason: 'EXPIRED', message: 'the job waited in the queue longer than its queueTtl' },
         { fromQueue: true },
       );
-      if (typeof done === 'string') await this.placement.dropDeadline(id);
-      else result.expired.push(id);
+      if (typeof done === 'string') {
+        await this.placement.dropDeadline(id);
+      } else {
+        result.expired.push(id);
+        await this.queues.withdraw({ id, attempt: done.attempt + 1, gpus: await this.gpusOf(id) });
+      }
     }
-    if (result.orphaned.length > 0) await this.placement.wake();
+    if (this.options.healQueue) result.healed = await this.heal();
+    if (result.orphaned.length > 0 || result.healed.length > 0) await this.placement.wake();
     if (this.options.streamRetentionMs !== undefined) {
       result.streamsDeleted = await this.dropOldStreams(now - this.options.streamRetentionMs);
     }
@@ -112,6 +127,39 @@ export class Housekeeper {
     return deleted;
   }
 
+  private async gpusOf(id: string): Promise<number> {
+    return Number((await this.redis.hget(this.keys.job(id), 'gpus')) ?? 0);
+  }
+
+  /**
+   * Adds the BullMQ job of every waiting job that has none. Adding is idempotent (the BullMQ id names the attempt),
+   * so a submit still between its two steps is not disturbed, and a job added twice is still one job.
+   */
+  private async heal(): Promise<string[]> {
+    const ids = await this.redis.zrange(this.keys.jobsInState('queued'), '0', '-1');
+    const read = this.redis.pipeline();
+    for (const id of ids) read.hmget(this.keys.job(id), 'attempt', 'gpus', 'owner', 'notBefore');
+    const rows = (await read.exec()) ?? [];
+    const waiting = ids.flatMap((id, i) => {
+      const [attempt, gpus, owner, notBefore] = (rows[i]?.[1] ?? []) as (string | null)[];
+      if (owner) return [];
+      return [
+        {
+          ticket: { id, attempt: Number(attempt ?? 0) + 1, gpus: Number(gpus ?? 0) },
+          notBefore: Number(notBefore ?? 0),
+        },
+      ];
+    });
+    const present = await this.queues.present(waiting.map((w) => w.ticket));
+    const healed: string[] = [];
+    for (const [i, { ticket, notBefore }] of waiting.entries()) {
+      if (present[i]) continue;
+      await this.queues.enqueue(ticket, notBefore - Date.now());
+      healed.push(ticket.id);
+    }
+    return healed;
+  }
+
   private async orphan(workerId: string, { jobId, attempt }: Hold, now: number): Promise<boolean> {
     const job = await this.store.get(jobId);
     const owner = await this.placement.owner(jobId);
@@ -120,7 +168,7 @@ export class Housekeeper {
       return false;
     }
     const end = await endAttempt(
-      this.store,
+      { store: this.store, queues: this.queues, token: '0' },
       job,
       owner,
       { state: 'failed', reason: 'WORKER_LOST', message: `worker ${workerId} stopped sending heartbeats` },

@@ -45,11 +45,11 @@ export interface Transition {
 export interface TransitionGuard {
   /** Only if the job is still placed on this `worker|attempt` (a worker declared lost can no longer write). */
   owner?: string;
-  /** Only if the job is still waiting in the queue; it is taken out of it in the same step. */
+  /** Only if the job still waits (queued and placed nowhere); its queue deadline goes in the same step. */
   fromQueue?: boolean;
   /** Frees the GPUs and the slot the attempt named by `owner` held on this worker. */
   release?: string;
-  /** Puts the job back in the queue at its original place, not to be placed before this time (ms). */
+  /** Records when the job, back to `queued` for a retry, may be placed again (ms); its BullMQ job is delayed to it. */
   requeueAt?: number;
 }
 
@@ -60,17 +60,18 @@ export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 // and applies the guard's conditions and side effects in the same step. A terminal state also closes the
 // job's log stream, so a follower never sees an ended job without its end entry.
 // The owning user's indexes and GPU count follow the job (their keys are built from the job's `user` field).
-// KEYS: job, jobsInState(old), jobsInState(new), logs, pending, ledger(release), active(release), deadlines,
-//       metrics, stateChanges
+// KEYS: job, jobsInState(old), jobsInState(new), logs, deadlines, ledger(release), active(release), metrics,
+//       stateChanges
 // ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt, attempt, reason, userKeyPrefix,
 //       oldState, oldTerminal
 const saveScript = `
-local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner', 'user', 'gpus')
+local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner', 'user', 'gpus', 'state')
 if not f[1] then return -1 end
 if (f[2] or '0') ~= ARGV[5] then return -2 end
 if ARGV[6] ~= '' and f[3] ~= ARGV[6] then return -3 end
-if ARGV[7] == '1' and redis.call('ZREM', KEYS[5], ARGV[3]) == 0 then return -4 end
-if ARGV[7] == '1' then redis.call('ZREM', KEYS[8], ARGV[3]) end
+-- Still waiting: queued and not placed on a worker yet.
+if ARGV[7] == '1' and (f[6] ~= 'queued' or (f[3] and f[3] ~= '')) then return -4 end
+if ARGV[7] == '1' then redis.call('ZREM', KEYS[5], ARGV[3]) end
 redis.call('ZREM', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[2], 'ver', tonumber(ARGV[5]) + 1)
 redis.call('ZADD', KEYS[3], f[1], ARGV[3])
@@ -93,15 +94,12 @@ if ARGV[8] == '1' then
   redis.call('SREM', KEYS[7], hold)
   redis.call('HSET', KEYS[1], 'owner', '', 'devices', '')
 end
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'notBefore', ARGV[9])
-  redis.call('ZADD', KEYS[5], f[1], ARGV[3])
-end
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'notBefore', ARGV[9]) end
 if ARGV[4] == '1' then
   redis.call('XADD', KEYS[4], '*', 'end', ARGV[2])
-  redis.call('XADD', KEYS[9], '*', 'end', ARGV[2])
+  redis.call('XADD', KEYS[8], '*', 'end', ARGV[2])
 end
-redis.call('XADD', KEYS[10], 'MAXLEN', '~', 100000, '*', 'j', ARGV[3], 's', ARGV[2], 'a', ARGV[10], 'r', ARGV[11], 'u', user)
+redis.call('XADD', KEYS[9], 'MAXLEN', '~', 100000, '*', 'j', ARGV[3], 's', ARGV[2], 'a', ARGV[10], 'r', ARGV[11], 'u', user)
 return 1
 `;
 
@@ -121,7 +119,7 @@ export type CreateOutcome =
 const idempotencyTtlSeconds = 86_400;
 
 // The owner's quotas are read from their user record here, so a limit an admin just changed applies to the next
-// submit, and the check and the insert are one step. A new job wakes the workers in the same step.
+// submit, and the check and the insert are one step. The caller then adds the job's BullMQ job (JobQueues).
 // The index keys are built here from the key prefix and the owner: eleven keys and ten values as arguments cost
 // the API more to encode per submit than the rest of the call (and the create path is its busiest).
 // KEYS: job
@@ -156,13 +154,11 @@ redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', 'queued', 'seq', seq, 'ver
   'attempt', 0, 'user', ARGV[5])
 redis.call('ZADD', p .. ':jobs', seq, ARGV[2])
 redis.call('ZADD', p .. ':jobs:state:queued', seq, ARGV[2])
-redis.call('ZADD', p .. ':queue:pending', seq, ARGV[2])
 redis.call('ZADD', u .. ':jobs', seq, ARGV[2])
 redis.call('ZADD', mine, seq, ARGV[2])
 redis.call('HINCRBY', u .. ':usage', 'gpus', ARGV[3])
 if ARGV[4] ~= '' then redis.call('ZADD', p .. ':queue:deadlines', ARGV[4], ARGV[2]) end
 if ARGV[6] ~= '' then redis.call('SET', idem, ARGV[2] .. '|' .. ARGV[7], 'EX', ${idempotencyTtlSeconds}) end
-redis.call('PUBLISH', p .. ':wake', '1')
 return {'ok'}
 `;
 
@@ -179,7 +175,7 @@ export class JobStore {
   }
 
   /**
-   * Records a new job and puts it in the queue in one step, unless the owner's Idempotency-Key names an earlier job
+   * Records a new job, unless the owner's Idempotency-Key names an earlier job
    * or a quota would be passed: checked and applied atomically, so concurrent submits cannot slip past either.
    */
   async create(record: JobRecord, o: CreateOptions): Promise<CreateOutcome> {
@@ -302,15 +298,14 @@ export class JobStore {
       const result = (await runScript(
         this.redis,
         saveScript,
-        10,
+        9,
         this.keys.job(id),
         this.keys.jobsInState(current.record.state),
         this.keys.jobsInState(next.state),
         this.keys.logs(id),
-        this.keys.pending,
+        this.keys.deadlines,
         this.keys.ledger(release),
         this.keys.active(release),
-        this.keys.deadlines,
         this.keys.metrics(id),
         this.keys.stateChanges,
         JSON.stringify(next),

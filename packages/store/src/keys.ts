@@ -1,4 +1,5 @@
-// The only place that knows berth's Redis key names. Every key starts with the deployment prefix.
+// The only place that knows berth's Redis key names. Every key starts with the deployment prefix. BullMQ's queues
+// (`<prefix>:gpus-<n>:…`, job-queues.ts) share the prefix and keep their own names.
 
 export interface Keys {
   /** Hash: json (the JobRecord), state, seq, ver, and the scheduling fields (gpus, attempt, owner, devices, …). */
@@ -29,8 +30,6 @@ export interface Keys {
   pipelinesActive: string;
   /** A short lock so one process advances a pipeline at a time. */
   pipelineLock(id: string): string;
-  /** Sorted set of the jobs waiting to be placed, in the order they are considered (submit sequence). */
-  pending: string;
   /** Sorted set of queued jobs with a queueTtl, scored by the time they expire (ms); left when placed. */
   deadlines: string;
   /** Set of every worker id that ever registered. */
@@ -82,7 +81,6 @@ export function keys(prefix: string): Keys {
     pipelines: `${prefix}:pipelines`,
     pipelinesActive: `${prefix}:pipelines:active`,
     pipelineLock: (id) => `${prefix}:pipeline:${id}:lock`,
-    pending: `${prefix}:queue:pending`,
     deadlines: `${prefix}:queue:deadlines`,
     workers: `${prefix}:workers`,
     worker: (id) => `${prefix}:worker:${id}`,
@@ -102,9 +100,6 @@ export function keys(prefix: string): Keys {
     cancelChannel: `${prefix}:cancel`,
   };
 }
-
-/** The key prefix of a job document; the placement script builds job keys from it. */
-export const jobKeyPrefix = (prefix: string): string => `${prefix}:job:`;
 
 /** The key prefix of a user's keys; the job scripts build the per-user indexes from it and the job's `user` field. */
 export const userKeyPrefix = (prefix: string): string => `${prefix}:user:`;

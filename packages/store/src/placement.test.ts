@@ -1,11 +1,13 @@
-// Placement on real Redis: disjoint GPUs, whole-host exclusivity, bounded bypass, backoff, and releasing by owner.
+// Placement on real Redis and real BullMQ queues: disjoint GPUs, whole-host exclusivity, bounded bypass, backoff,
+// and releasing by owner.
 import type { JobRecord } from '@berth/contracts';
 import fc from 'fast-check';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
-import { endAttempt } from './attempt-outcome.js';
+import { endAttempt as endWith, type AttemptEnd, type RetryHints, type RetryPolicy } from './attempt-outcome.js';
 import { AuthStore } from './auth-store.js';
+import { AttemptTaker, JobQueues } from './job-queues.js';
 import { JobStore } from './job-store.js';
-import { Placement, type PlacementWorker } from './placement.js';
+import { Placement, type PlacementOptions, type PlacementWorker } from './placement.js';
 import { connectRedis, type Redis } from './redis.js';
 import { WorkerRegistry } from './worker-registry.js';
 
@@ -14,6 +16,26 @@ beforeAll(() => {
   redis = connectRedis(testRedisUrl());
 });
 afterAll(() => redis.disconnect());
+
+/** What each setup opened (BullMQ queues and workers hold connections), closed after each test. */
+const opened: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of opened.splice(0)) await close();
+});
+const queuesOf = new Map<JobStore, JobQueues>();
+
+/** Ends an attempt as the worker would; the tests' takers all use lock token '0', which BullMQ does not check. */
+function endAttempt(
+  store: JobStore,
+  job: JobRecord,
+  owner: string,
+  end: AttemptEnd,
+  policy: RetryPolicy,
+  hints?: RetryHints,
+  now?: number,
+) {
+  return endWith({ store, queues: queuesOf.get(store)!, token: '0' }, job, owner, end, policy, hints, now);
+}
 
 let n = 0;
 /** The user the test's jobs belong to (a job needs an owner with a user record). */
@@ -40,8 +62,18 @@ function record(): JobRecord {
 async function setup(worker: Omit<PlacementWorker, 'id'>) {
   const prefix = testPrefix('placement');
   const store = new JobStore(redis, prefix);
+  const queues = new JobQueues(redis, prefix);
+  const taker = new AttemptTaker(testRedisUrl(), prefix, 'w1', 60_000);
+  queuesOf.set(store, queues);
+  let closed: Promise<void> | undefined;
+  const close = () => (closed ??= taker.close().then(() => queues.close()));
+  opened.push(close);
   owner = (await new AuthStore(redis, prefix).createUser('placement', 'member', { queuedJobs: null, gpus: null }))!.id;
-  const placement = new Placement(redis, prefix);
+  const real = new Placement(redis, prefix);
+  const placement = {
+    claim: (w: PlacementWorker, o: PlacementOptions) => real.claim(w, o, queues, taker),
+    queued: () => real.queued(),
+  };
   const w: PlacementWorker = { id: 'w1', ...worker };
   await new WorkerRegistry(redis, prefix).register({
     id: w.id,
@@ -55,9 +87,10 @@ async function setup(worker: Omit<PlacementWorker, 'id'>) {
   const submit = async (gpus: number) => {
     const r = record();
     await store.create(r, { gpus });
+    await queues.enqueue({ id: r.id, attempt: 1, gpus });
     return r.id;
   };
-  return { store, placement, w, submit };
+  return { store, placement, w, submit, close };
 }
 
 const gpus8 = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5', 'g6', 'g7'];
@@ -115,7 +148,7 @@ test('a job passed over maxBypass times reserves the worker: nothing behind it s
   expect((await placement.claim(w, { maxBypass: 1 })).map((x) => x.jobId)).toEqual([big]);
 });
 
-test('a retry goes back to its original place, waits out its backoff, and is a new attempt', async () => {
+test('a retry keeps its place in the queue view, waits out its backoff in BullMQ, and is a new attempt', async () => {
   const { store, placement, w, submit } = await setup({ mode: 'slots', concurrency: 1, gpus: ['g0'] });
   const a = await submit(1);
   const b = await submit(1);
@@ -126,16 +159,18 @@ test('a retry goes back to its original place, waits out its backoff, and is a n
     (await store.get(a))!,
     'w1|1',
     { state: 'failed', reason: 'INFRA_ERROR', message: 'engine hiccup' },
-    { infraRetries: 1, backoffMs: 60_000 },
+    { infraRetries: 1, backoffMs: 1500 },
     undefined,
     now,
   );
   expect(ended).toMatchObject({ state: 'queued', reason: 'INFRA_ERROR' });
   expect((await placement.queued()).map((q) => q.id)).toEqual([a, b]);
   // During the backoff the next job goes first; afterwards the retry is attempt 2.
-  expect((await placement.claim(w, { maxBypass: 8 }, now + 1000)).map((x) => x.jobId)).toEqual([b]);
+  expect((await placement.claim(w, { maxBypass: 8 })).map((x) => x.jobId)).toEqual([b]);
   await endAttempt(store, (await store.get(b))!, 'w1|1', { state: 'succeeded' }, { infraRetries: 1, backoffMs: 0 });
-  expect(await placement.claim(w, { maxBypass: 8 }, now + 61_000)).toEqual([{ jobId: a, attempt: 2, devices: ['g0'] }]);
+  expect(await placement.claim(w, { maxBypass: 8 })).toEqual([]);
+  await new Promise((r) => setTimeout(r, now + 1600 - Date.now()));
+  expect(await placement.claim(w, { maxBypass: 8 })).toEqual([{ jobId: a, attempt: 2, devices: ['g0'] }]);
 });
 
 test('only the owning attempt can record an end; a stale owner is refused and frees nothing', async () => {
@@ -162,7 +197,7 @@ test('property: whatever the sizes and order of ends, no GPU is ever held by two
       fc.array(fc.constantFrom(1, 2, 4), { minLength: 5, maxLength: 25 }),
       fc.array(fc.nat(), { minLength: 30, maxLength: 30 }),
       async (sizes, picks) => {
-        const { store, placement, w, submit } = await setup({ mode: 'slots', concurrency: 8, gpus: gpus8 });
+        const { store, placement, w, submit, close } = await setup({ mode: 'slots', concurrency: 8, gpus: gpus8 });
         for (const s of sizes) await submit(s);
         const held = new Map<string, string>();
         const running: { jobId: string; devices: string[] }[] = [];
@@ -189,6 +224,7 @@ test('property: whatever the sizes and order of ends, no GPU is ever held by two
           );
         }
         expect(await placement.queued()).toEqual([]);
+        await close();
       },
     ),
     { numRuns: 25 },

@@ -1,11 +1,16 @@
-// GPU placement: a worker takes the queued jobs that fit its free GPUs, atomically, in queue order.
+// GPU placement: a worker takes, from BullMQ, the waiting jobs that fit its free GPUs, in submit order.
 //
-// BullMQ's workers take the next job whether or not it fits, and cannot skip one that waits for GPUs; packing
-// needs one atomic look at the queue and the worker's ledger, so placement is this one Lua script. Only a
-// worker's own script assigns its GPUs and only its own finish frees them: no GPU is ever handed out twice.
+// Jobs wait in one BullMQ queue per GPU demand (job-queues.ts). A worker looks at the head of every queue it could
+// ever serve, picks the oldest head that fits its free GPUs now, and takes that queue's head with BullMQ's atomic
+// fetch: two workers never get the same job, and a small job can start while a larger one waits. Then one script
+// checks that the record still waits for that attempt and gives it GPUs from this worker's own ledger: only a
+// worker assigns its GPUs and only its own finish (or a write-off) frees them, so no GPU is given twice. Every time
+// a job starts ahead of an older one that did not fit, the older one's skip count grows; once it reaches maxBypass
+// it reserves the worker: nothing younger starts there until it fits.
 import type { GpuMode } from '@berth/contracts';
 import type { Redis } from 'ioredis';
-import { jobKeyPrefix, keys, type Keys } from './keys.js';
+import type { AttemptJob, AttemptTaker, JobQueues } from './job-queues.js';
+import { keys, type Keys } from './keys.js';
 import { runScript } from './scripts.js';
 
 export interface PlacementWorker {
@@ -29,63 +34,38 @@ export interface PlacementOptions {
    * queued behind it starts there until it fits. Small jobs fill gaps, but a large job is never starved.
    */
   maxBypass: number;
-  /** How far down the queue one placement looks. */
-  scanLimit?: number;
 }
 
-// KEYS: pending, ledger, active, deadlines; ARGV: now, mode, concurrency, maxBypass, jobKeyPrefix, workerId, gpus (csv), scan
-const claimScript = `
-local now = tonumber(ARGV[1])
-local mode = ARGV[2]
-local concurrency = tonumber(ARGV[3])
-local maxBypass = tonumber(ARGV[4])
-local jp = ARGV[5]
+// Gives the attempt a BullMQ fetch handed this worker its GPUs, if its record still waits for exactly that attempt.
+// KEYS: job, ledger, active, deadlines; ARGV: jobId, attempt, mode, workerId, gpus (csv, device order)
+// Returns {'ok', devices csv}, {'stale'} (the record moved on: the BullMQ job is to be finished) or {'nofit'}.
+const assignScript = `
+local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt', 'gpus')
+local attempt = tonumber(ARGV[2])
+if f[1] ~= 'queued' or (f[2] and f[2] ~= '') or (tonumber(f[3]) or 0) + 1 ~= attempt then return {'stale'} end
+local need = tonumber(f[4]) or 0
 local order = {}
-for u in string.gmatch(ARGV[7], '[^,]+') do order[#order + 1] = u end
-local total = #order
+for u in string.gmatch(ARGV[5], '[^,]+') do order[#order + 1] = u end
 local free = {}
 for _, u in ipairs(order) do
   local holder = redis.call('HGET', KEYS[2], u)
   if not holder or holder == '' then free[#free + 1] = u end
 end
-local active = redis.call('SCARD', KEYS[3])
-local claimed = {}
-if active >= concurrency then return claimed end
-local passed = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[8]) - 1)) do
-  if active >= concurrency then break end
-  local f = redis.call('HMGET', jp .. id, 'gpus', 'skips', 'notBefore')
-  local need = tonumber(f[1]) or 0
-  if (tonumber(f[3]) or 0) <= now and need <= total then
-    local take = nil
-    if need == 0 then take = 0
-    elseif mode == 'whole-host' then if #free == total then take = total end
-    elseif need <= #free then take = need end
-    if take then
-      local attempt = redis.call('HINCRBY', jp .. id, 'attempt', 1)
-      local hold = id .. '#' .. attempt
-      local devices = {}
-      for i = 1, take do
-        devices[i] = table.remove(free, 1)
-        redis.call('HSET', KEYS[2], devices[i], hold)
-      end
-      redis.call('HSET', jp .. id, 'owner', ARGV[6] .. '|' .. attempt, 'devices', table.concat(devices, ','))
-      redis.call('ZREM', KEYS[1], id)
-      redis.call('ZREM', KEYS[4], id)
-      redis.call('SADD', KEYS[3], hold)
-      active = active + 1
-      for _, p in ipairs(passed) do redis.call('HINCRBY', jp .. p, 'skips', 1) end
-      claimed[#claimed + 1] = id
-      claimed[#claimed + 1] = attempt
-      claimed[#claimed + 1] = table.concat(devices, ',')
-    else
-      passed[#passed + 1] = id
-      -- This job has been passed often enough: it reserves the worker until it fits.
-      if (tonumber(f[2]) or 0) >= maxBypass then break end
-    end
-  end
+local take = nil
+if need == 0 then take = 0
+elseif ARGV[3] == 'whole-host' then if #free == #order and need <= #order then take = #order end
+elseif need <= #free then take = need end
+if not take then return {'nofit'} end
+local hold = ARGV[1] .. '#' .. attempt
+local devices = {}
+for i = 1, take do
+  devices[i] = free[i]
+  redis.call('HSET', KEYS[2], devices[i], hold)
 end
-return claimed
+redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', ARGV[4] .. '|' .. attempt, 'devices', table.concat(devices, ','))
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[3], hold)
+return {'ok', table.concat(devices, ',')}
 `;
 
 // Drops a worker's hold on an attempt that ended or moved on without it: its GPUs and its slot.
@@ -124,6 +104,16 @@ export function parseHold(hold: string): { jobId: string; attempt: number } {
   return { jobId: hold.slice(0, at), attempt: Number(hold.slice(at + 1)) };
 }
 
+/** The head of one GPU-demand queue, as placement weighs it. */
+interface Head {
+  gpus: number;
+  jobId: string;
+  seq: number;
+  skips: number;
+  /** Its record no longer waits for it: fetching it only finishes it. */
+  stale: boolean;
+}
+
 export class Placement {
   private readonly keys: Keys;
 
@@ -134,52 +124,146 @@ export class Placement {
     this.keys = keys(prefix);
   }
 
-  /** Places as many queued jobs on this worker as fit now, and reserves their GPUs. */
-  async claim(worker: PlacementWorker, options: PlacementOptions, now = Date.now()): Promise<Claim[]> {
-    const flat = (await runScript(
-      this.redis,
-      claimScript,
-      4,
-      this.keys.pending,
-      this.keys.ledger(worker.id),
-      this.keys.active(worker.id),
-      this.keys.deadlines,
-      now,
-      worker.mode,
-      worker.concurrency,
-      options.maxBypass,
-      jobKeyPrefix(this.prefix),
-      worker.id,
-      worker.gpus.join(','),
-      options.scanLimit ?? 1000,
-    )) as (string | number)[];
+  /**
+   * Places as many waiting jobs on this worker as fit now, taking each from BullMQ and reserving its GPUs.
+   * `onIdle` is told when jobs that fit were waiting but BullMQ handed none over (the watchdog's signal).
+   */
+  async claim(
+    worker: PlacementWorker,
+    options: PlacementOptions,
+    queues: JobQueues,
+    taker: AttemptTaker,
+    now = Date.now(),
+  ): Promise<Claim[]> {
     const claims: Claim[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      const devices = String(flat[i + 2]);
-      claims.push({ jobId: String(flat[i]), attempt: Number(flat[i + 1]), devices: devices ? devices.split(',') : [] });
+    const total = worker.gpus.length;
+    // Each round takes at most one job; the bound only guards against a queue that keeps handing over stale heads.
+    for (let round = 0; round < 4 * (worker.concurrency + 1); round++) {
+      const look = this.redis.pipeline();
+      look.hgetall(this.keys.ledger(worker.id));
+      look.scard(this.keys.active(worker.id));
+      for (let n = 0; n <= total; n++) {
+        const q = queues.queue(n);
+        look.lindex(q.keys.wait!, -1);
+        look.zrange(q.keys.delayed!, '0', '0', 'WITHSCORES');
+      }
+      const rows = ((await look.exec()) ?? []).map(([err, value]) => {
+        if (err) throw err;
+        return value;
+      });
+      const ledger = rows[0] as Record<string, string>;
+      if ((rows[1] as number) >= worker.concurrency) {
+        taker.nothingToTake();
+        break;
+      }
+      const free = worker.gpus.filter((u) => !ledger[u]).length;
+      const due: { gpus: number; bullId: string }[] = [];
+      for (let n = 0; n <= total; n++) {
+        const waiting = rows[2 + 2 * n] as string | null;
+        const delayed = rows[3 + 2 * n] as string[];
+        // A delayed job's score is its due time × 4096 (BullMQ's layout); a fetch promotes the due ones first.
+        if (waiting) due.push({ gpus: n, bullId: waiting });
+        else if (delayed.length === 2 && Math.floor(Number(delayed[1]) / 0x1000) <= now) {
+          due.push({ gpus: n, bullId: delayed[0]! });
+        }
+      }
+      const heads = await this.weigh(due);
+      const fits = (n: number) => n === 0 || (worker.mode === 'whole-host' ? free === total : n <= free);
+      const chosen = heads.find((h) => h.stale || fits(h.gpus));
+      const passed = chosen ? heads.filter((h) => !h.stale && h.seq < chosen.seq && !fits(h.gpus)) : [];
+      // An older job passed often enough reserves this worker until it fits.
+      if (!chosen || passed.some((h) => h.skips >= options.maxBypass)) {
+        taker.nothingToTake();
+        break;
+      }
+      const job = await taker.next(chosen.gpus);
+      if (!job) continue;
+      const claim = await this.assign(worker, job, taker.token);
+      if (!claim) continue;
+      if (passed.length > 0) {
+        const bump = this.redis.pipeline();
+        for (const h of passed) bump.hincrby(this.keys.job(h.jobId), 'skips', 1);
+        await bump.exec();
+      }
+      claims.push(claim);
     }
     return claims;
   }
 
-  /** The queue in the order placement considers it. */
+  /** The berth side of the queue heads: submit order and skip counts; heads whose record moved on are left out. */
+  private async weigh(due: readonly { gpus: number; bullId: string }[]): Promise<Head[]> {
+    const read = this.redis.pipeline();
+    const ids = due.map((d) => d.bullId.slice(0, d.bullId.lastIndexOf('-a')));
+    for (const id of ids) read.hmget(this.keys.job(id), 'seq', 'skips', 'state');
+    const rows = (await read.exec()) ?? [];
+    const heads: Head[] = [];
+    due.forEach((d, i) => {
+      const [seq, skips, state] = (rows[i]?.[1] ?? []) as (string | null)[];
+      // A stale head goes first, wherever it is: fetched, it is finished at once and its queue moves on.
+      const stale = state !== 'queued';
+      heads.push({
+        gpus: d.gpus,
+        jobId: ids[i]!,
+        seq: stale ? -1 : Number(seq ?? 0),
+        skips: Number(skips ?? 0),
+        stale,
+      });
+    });
+    return heads.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Gives a fetched attempt its GPUs; finishes the BullMQ job of one whose record moved on. */
+  private async assign(worker: PlacementWorker, job: AttemptJob, token: string): Promise<Claim | undefined> {
+    const { id, attempt } = job.data;
+    const reply = (await runScript(
+      this.redis,
+      assignScript,
+      4,
+      this.keys.job(id),
+      this.keys.ledger(worker.id),
+      this.keys.active(worker.id),
+      this.keys.deadlines,
+      id,
+      attempt,
+      worker.mode,
+      worker.id,
+      worker.gpus.join(','),
+    )) as string[];
+    if (reply[0] === 'ok') return { jobId: id, attempt, devices: reply[1] ? reply[1].split(',') : [] };
+    if (reply[0] === 'nofit') {
+      // Another placement on this worker took the GPUs between the look and the fetch: back to the queue.
+      await job.moveToWait(token);
+      return undefined;
+    }
+    await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, token, false);
+    return undefined;
+  }
+
+  /**
+   * The jobs waiting to be placed, oldest first (the order placement weighs queue heads in); a job placed a moment
+   * ago is still `queued` until its worker starts it, and is left out.
+   */
   async queued(limit = 10_000): Promise<QueuedJob[]> {
-    const ids = await this.redis.zrange(this.keys.pending, '0', String(limit - 1));
+    const ids = await this.redis.zrange(this.keys.jobsInState('queued'), '0', String(limit - 1));
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user');
+    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user', 'owner');
     pipeline.zmscore(this.keys.deadlines, ...(ids.length > 0 ? ids : ['-']));
     const rows = (await pipeline.exec()) ?? [];
     const deadlines = (rows.at(-1)?.[1] ?? []) as (string | null)[];
-    return ids.map((id, i) => {
-      const [gpus, notBefore, skips, user] = (rows[i]?.[1] ?? []) as (string | null)[];
+    return ids.flatMap((id, i) => {
+      const [gpus, notBefore, skips, user, owner] = (rows[i]?.[1] ?? []) as (string | null)[];
+      if (owner) return [];
       const deadline = deadlines[i];
-      return {
-        id,
-        gpus: Number(gpus ?? 0),
-        notBefore: Number(notBefore ?? 0),
-        deadline: deadline ? Number(deadline) : undefined,
-        skips: Number(skips ?? 0),
-        user: user ?? '',
-      };
+      return [
+        {
+          id,
+          gpus: Number(gpus ?? 0),
+          notBefore: Number(notBefore ?? 0),
+          deadline: deadline ? Number(deadline) : undefined,
+          skips: Number(skips ?? 0),
+          user: user ?? '',
+        },
+      ];
     });
   }
 

@@ -10,6 +10,7 @@ import {
   type WorkerInfo,
 } from '@berth/contracts';
 import { imageOf, type Manifest } from '@berth/manifests';
+import { faultPoint } from '@berth/store';
 import { createHash } from 'node:crypto';
 import { jobSpecSchema, resolveSpec } from '../routes/job-spec.js';
 import { checkImage } from './image-policy.js';
@@ -100,9 +101,19 @@ export async function submitValidSpec(
         },
       );
     }
+    // The earlier submit may have died before its BullMQ add: adding again is a no-op if it did not.
+    if (earlier.state === 'queued') await enqueue(services, earlier.id, earlier.attempt + 1, gpus);
     return { record: earlier, created: false };
   }
+  await enqueue(services, record.id, 1, gpus);
   return { record, created: true, ...('json' in outcome ? { json: outcome.json } : {}) };
+}
+
+/** The second step of a submit: the job's BullMQ job, then a wake-up for the workers. */
+async function enqueue(services: Services, id: string, attempt: number, gpus: number): Promise<void> {
+  faultPoint('after-record');
+  await services.call(() => services.queues.enqueue({ id, attempt, gpus }));
+  await services.call(() => services.placement.wake());
 }
 
 const workerLists = new WeakMap<Services, { at: number; list: Promise<WorkerInfo[]> }>();
@@ -149,7 +160,11 @@ export async function cancelJob(services: Services, job: JobRecord): Promise<Job
       { fromQueue: true },
     ),
   );
-  if (typeof cancelled !== 'string') return cancelled;
+  if (typeof cancelled !== 'string') {
+    const ticket = await services.call(() => services.queues.ticket(job.id, cancelled.attempt + 1));
+    if (ticket) await services.call(() => services.queues.withdraw(ticket));
+    return cancelled;
+  }
   await services.call(() => services.store.requestCancel(job.id));
   await services.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
   return null;

@@ -1,0 +1,190 @@
+// berth's jobs wait in BullMQ: one queue per GPU demand (`gpus-0`, `gpus-1`, …), so that every job in a queue fits
+// wherever its head fits and a worker takes a queue's head with BullMQ's own atomic fetch. One BullMQ job stands for
+// one attempt of a berth job; its id names both (`<job id>-a<attempt>`), so adding it again is a no-op and a
+// restarted process can find it without any state of its own. berth's job record stays the truth about the job's
+// state: a BullMQ job whose record moved on is finished by whoever meets it.
+import type { JobRecord } from '@berth/contracts';
+import { Job, Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { keys, type Keys } from './keys.js';
+
+export const queueName = (gpus: number): string => `gpus-${gpus}`;
+
+export const bullJobId = (jobId: string, attempt: number): string => `${jobId}-a${attempt}`;
+
+/** What a BullMQ job carries: the berth job, the attempt it will run as, and the GPUs it asks for. */
+export interface AttemptTicket {
+  id: string;
+  attempt: number;
+  gpus: number;
+}
+
+export type AttemptJob = Job<AttemptTicket>;
+
+/** How many finished BullMQ jobs each queue keeps for bull-board and QueueEvents listeners to look at. */
+const keepFinished = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } } as const;
+
+export class JobQueues {
+  private readonly queues = new Map<number, Queue<AttemptTicket>>();
+  private readonly keys: Keys;
+
+  constructor(
+    private readonly redis: Redis,
+    readonly prefix: string,
+  ) {
+    this.keys = keys(prefix);
+  }
+
+  /** The ticket of a job's attempt, its GPU demand read from the record; null when there is no such job. */
+  async ticket(jobId: string, attempt: number): Promise<AttemptTicket | null> {
+    const gpus = await this.redis.hget(this.keys.job(jobId), 'gpus');
+    return gpus === null ? null : { id: jobId, attempt, gpus: Number(gpus) };
+  }
+
+  /** The queue of jobs asking for this many GPUs; made on first use, sharing the caller's connection. */
+  queue(gpus: number): Queue<AttemptTicket> {
+    let queue = this.queues.get(gpus);
+    if (!queue) {
+      queue = new Queue<AttemptTicket>(queueName(gpus), { connection: this.redis, prefix: this.prefix });
+      // Errors reach the callers of each operation; without a listener an 'error' event would throw.
+      queue.on('error', () => {});
+      this.queues.set(gpus, queue);
+    }
+    return queue;
+  }
+
+  /** Adds the BullMQ job of an attempt; adding one that exists (a retried or healed submit) changes nothing. */
+  async enqueue(ticket: AttemptTicket, delayMs = 0): Promise<void> {
+    await this.queue(ticket.gpus).add('attempt', ticket, {
+      jobId: bullJobId(ticket.id, ticket.attempt),
+      attempts: 1,
+      ...(delayMs > 0 ? { delay: Math.ceil(delayMs) } : {}),
+      ...keepFinished,
+    });
+  }
+
+  /**
+   * Takes a waiting attempt out of BullMQ (cancelled or expired while queued). One a worker is taking at this very
+   * moment is locked and stays: that worker finds the record moved on and finishes it.
+   */
+  async withdraw(ticket: AttemptTicket): Promise<void> {
+    await this.queue(ticket.gpus).remove(bullJobId(ticket.id, ticket.attempt));
+  }
+
+  /** Whether the BullMQ job of each attempt exists, in any state; one round trip. */
+  async present(tickets: readonly AttemptTicket[]): Promise<boolean[]> {
+    const read = this.redis.pipeline();
+    for (const t of tickets) read.exists(`${this.queue(t.gpus).qualifiedName}:${bullJobId(t.id, t.attempt)}`);
+    return ((await read.exec()) ?? []).map(([, n]) => n === 1);
+  }
+
+  /**
+   * Finishes the BullMQ job of an attempt that ended, as its record says: succeeded and cancelled complete it (a
+   * cancelled job is not a failure), every other end fails it, a retry among them. `token` is the taker's lock
+   * token; a process writing off a lost worker's attempt passes '0', which BullMQ takes as "no lock to check". The
+   * record was already written under berth's own owner check, so a lock that lapsed meanwhile is not a reason to
+   * leave the BullMQ job active.
+   */
+  async settle(ticket: AttemptTicket, record: JobRecord, token: string): Promise<void> {
+    if (record.state === 'queued') {
+      // A retry: this attempt failed, and the next one waits for its backoff as a delayed BullMQ job.
+      const notBefore = Number((await this.redis.hget(this.keys.job(ticket.id), 'notBefore')) ?? 0);
+      await this.enqueue({ ...ticket, attempt: ticket.attempt + 1 }, notBefore - Date.now());
+    }
+    const job = (await Job.fromId(this.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt))) as
+      AttemptJob | undefined;
+    if (!job || job.finishedOn) return;
+    const finish = (t: string) =>
+      record.state === 'succeeded' || record.state === 'cancelled'
+        ? job.moveToCompleted({ state: record.state, ...(record.reason ? { reason: record.reason } : {}) }, t, false)
+        : job.moveToFailed(new Error(record.message ?? record.reason ?? record.state), t, false);
+    try {
+      await finish(token);
+    } catch (err) {
+      if (token === '0') throw err;
+      await finish('0');
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}
+
+/**
+ * A GPU worker's BullMQ workers, one per queue it can ever take from. They never run BullMQ's own loop: the
+ * placement decides which queue's head to take and asks for it with `getNextJob`, not blocking, under the worker's
+ * own id as the lock token (each attempt has its own BullMQ job, so the lock is per attempt and a restarted worker,
+ * which keeps its id, holds the locks it held). BullMQ's stalled-job check is off: an attempt whose worker fell
+ * silent is berth's to write off (after BERTH_LOST_AFTER_MS, with its container's fate known), never redelivered
+ * by a lapsed lock while its container may still be training.
+ */
+export class AttemptTaker {
+  private workers = new Map<number, Worker<AttemptTicket>>();
+  /** Since when fetches of a head the placement saw have all come back empty; the watchdog's clock. */
+  private emptySince: number | undefined;
+
+  constructor(
+    private readonly redisUrl: string,
+    private readonly prefix: string,
+    readonly token: string,
+    private readonly lockMs: number,
+  ) {}
+
+  private worker(gpus: number): Worker<AttemptTicket> {
+    let worker = this.workers.get(gpus);
+    if (!worker) {
+      worker = new Worker<AttemptTicket>(queueName(gpus), null, {
+        connection: { url: this.redisUrl, maxRetriesPerRequest: null },
+        prefix: this.prefix,
+        autorun: false,
+        skipStalledCheck: true,
+        skipLockRenewal: true,
+        lockDuration: this.lockMs,
+      });
+      worker.on('error', () => {});
+      this.workers.set(gpus, worker);
+    }
+    return worker;
+  }
+
+  /** Takes the head of the queue for `gpus` GPUs, if any is due. */
+  async next(gpus: number): Promise<AttemptJob | undefined> {
+    const job = (await this.worker(gpus).getNextJob(this.token, { block: false })) as AttemptJob | undefined;
+    if (job) this.emptySince = undefined;
+    else this.emptySince ??= Date.now();
+    return job;
+  }
+
+  /** The placement saw nothing this worker may take now: empty fetches before this were races, not a hang. */
+  nothingToTake(): void {
+    this.emptySince = undefined;
+  }
+
+  /** Whether every fetch for at least `ms` came back empty although the placement saw a job to take. */
+  stuck(ms: number, now = Date.now()): boolean {
+    return this.emptySince !== undefined && now - this.emptySince >= ms;
+  }
+
+  /** Keeps the lock of an attempt this worker runs; false when it had lapsed (the attempt still runs). */
+  async keep(queues: JobQueues, ticket: AttemptTicket): Promise<boolean> {
+    const job = await Job.fromId(queues.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt));
+    if (!job || job.finishedOn) return false;
+    return (await job.extendLock(this.token, this.lockMs)) === 1;
+  }
+
+  /**
+   * Drops and remakes every BullMQ worker. BullMQ workers have stopped fetching after a Redis reconnect in several
+   * releases; the placement calls this when jobs that fit have waited a while and nothing was fetched.
+   */
+  async renew(): Promise<void> {
+    const old = [...this.workers.values()];
+    this.workers = new Map();
+    this.emptySince = undefined;
+    await Promise.all(old.map((w) => w.close(true).catch(() => {})));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.close(true).catch(() => {})));
+  }
+}
