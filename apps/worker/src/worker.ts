@@ -269,6 +269,10 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       startedAt: isoNow(),
     });
     await adoptHolds('re-attaching after a restart');
+    const worker = { id: deps.workerId, mode: deps.mode, concurrency: deps.concurrency, gpus: gpuOrder };
+    for (const jobId of await placement.reconcileFetched(worker, queues, taker.token)) {
+      log.info({ jobId }, 'settled a BullMQ job this worker held a lock on but no longer runs');
+    }
     await subscriber.subscribe(k.wakeChannel, k.cancelChannel);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === k.cancelChannel) attempts.get(message)?.stop('CANCELLED');

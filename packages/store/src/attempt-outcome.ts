@@ -1,5 +1,6 @@
 // How an attempt ends: the final state, or a new attempt of the same job after a backoff — decided by cause.
 import type { FailureReason, JobRecord } from '@berth/contracts';
+import { faultPoint } from './fault.js';
 import type { JobQueues } from './job-queues.js';
 import type { JobStore, TransitionRefusal } from './job-store.js';
 
@@ -95,6 +96,7 @@ export async function endAttempt(
 ): Promise<JobRecord | TransitionRefusal> {
   const recorded = await recordEnd(store, job, owner, end, policy, hints, now);
   if (typeof recorded === 'string') return recorded;
+  faultPoint('after-end-record');
   const attempt = Number(owner.slice(owner.lastIndexOf('|') + 1));
   const ticket = await queues.ticket(job.id, attempt);
   if (ticket) await queues.settle(ticket, recorded, token);

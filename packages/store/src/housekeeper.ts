@@ -20,7 +20,7 @@ export interface SweepResult {
   orphaned: string[];
   /** Jobs that ended as EXPIRED. */
   expired: string[];
-  /** Waiting jobs whose missing BullMQ job was added. */
+  /** Waiting jobs whose missing BullMQ job was added, or whose stranded one was put back. */
   healed: string[];
   /** Ended jobs whose streams (log, metrics, events) were deleted. */
   streamsDeleted: string[];
@@ -132,7 +132,7 @@ export class Housekeeper {
   }
 
   /**
-   * Adds the BullMQ job of every waiting job that has none. Adding is idempotent (the BullMQ id names the attempt),
+   * Adds the BullMQ job of every waiting job that has none, and puts back those stranded in BullMQ's active list. Adding is idempotent (the BullMQ id names the attempt),
    * so a submit still between its two steps is not disturbed, and a job added twice is still one job.
    */
   private async heal(): Promise<string[]> {
@@ -155,6 +155,12 @@ export class Housekeeper {
     for (const [i, { ticket, notBefore }] of waiting.entries()) {
       if (present[i]) continue;
       await this.queues.enqueue(ticket, notBefore - Date.now());
+      healed.push(ticket.id);
+    }
+    // Fetched by a worker that died before it gave them GPUs, and not taken back by it since: '0' passes the lapsed
+    // lock.
+    for (const ticket of await this.queues.stranded(waiting.filter((_, i) => present[i]).map((w) => w.ticket))) {
+      await this.queues.putBack(ticket, '0');
       healed.push(ticket.id);
     }
     return healed;

@@ -79,6 +79,37 @@ export class JobQueues {
   }
 
   /**
+   * Of these waiting attempts, those a worker fetched from BullMQ and died before giving GPUs: still active there,
+   * their lock lapsed (it lasts BERTH_LOST_AFTER_MS). One round trip.
+   */
+  async stranded(tickets: readonly AttemptTicket[]): Promise<AttemptTicket[]> {
+    const read = this.redis.pipeline();
+    for (const t of tickets) {
+      const q = this.queue(t.gpus);
+      const id = bullJobId(t.id, t.attempt);
+      read.lpos(q.keys.active!, id);
+      read.exists(`${q.qualifiedName}:${id}:lock`);
+    }
+    const rows = ((await read.exec()) ?? []).map(([, v]) => v);
+    return tickets.filter((_, i) => rows[2 * i] !== null && rows[2 * i + 1] === 0);
+  }
+
+  /** Puts an attempt that was fetched but never given GPUs back at the head of its queue. */
+  async putBack(ticket: AttemptTicket, token: string): Promise<void> {
+    const job = await Job.fromId(this.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt));
+    if (job) await job.moveToWait(token);
+  }
+
+  /** The BullMQ ids of the attempts active in the queue for `gpus` GPUs under this lock token. */
+  async lockedBy(gpus: number, token: string): Promise<string[]> {
+    const q = this.queue(gpus);
+    const ids = await this.redis.lrange(q.keys.active!, 0, -1);
+    if (ids.length === 0) return [];
+    const locks = await this.redis.mget(...ids.map((id) => `${q.qualifiedName}:${id}:lock`));
+    return ids.filter((_, i) => locks[i] === token);
+  }
+
+  /**
    * Finishes the BullMQ job of an attempt that ended, as its record says: succeeded and cancelled complete it (a
    * cancelled job is not a failure), every other end fails it, a retry among them. `token` is the taker's lock
    * token; a process writing off a lost worker's attempt passes '0', which BullMQ takes as "no lock to check". The

@@ -7,9 +7,10 @@
 // worker assigns its GPUs and only its own finish (or a write-off) frees them, so no GPU is given twice. Every time
 // a job starts ahead of an older one that did not fit, the older one's skip count grows; once it reaches maxBypass
 // it reserves the worker: nothing younger starts there until it fits.
-import type { GpuMode } from '@berth/contracts';
+import { JobRecord, type GpuMode } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import type { AttemptJob, AttemptTaker, JobQueues } from './job-queues.js';
+import { faultPoint } from './fault.js';
 import { keys, type Keys } from './keys.js';
 import { runScript } from './scripts.js';
 
@@ -178,6 +179,7 @@ export class Placement {
       }
       const job = await taker.next(chosen.gpus);
       if (!job) continue;
+      faultPoint('after-fetch');
       const claim = await this.assign(worker, job, taker.token);
       if (!claim) continue;
       if (passed.length > 0) {
@@ -188,6 +190,32 @@ export class Placement {
       claims.push(claim);
     }
     return claims;
+  }
+
+  /**
+   * Settles, at start-up and before anything is placed, the BullMQ jobs this worker holds locks on but does not run:
+   * one fetched and never given GPUs (it died in between) goes back to the head of its queue; one whose record moved
+   * on (it died after recording the end, before finishing the BullMQ job) is finished as its record says. Attempts
+   * it did place are its own holds and are re-attached as usual.
+   */
+  async reconcileFetched(worker: PlacementWorker, queues: JobQueues, token: string): Promise<string[]> {
+    const settled: string[] = [];
+    for (let n = 0; n <= worker.gpus.length; n++) {
+      for (const bullId of await queues.lockedBy(n, token)) {
+        const at = bullId.lastIndexOf('-a');
+        const ticket = { id: bullId.slice(0, at), attempt: Number(bullId.slice(at + 2)), gpus: n };
+        const [state, owner, attempt] = await this.redis.hmget(this.keys.job(ticket.id), 'state', 'owner', 'attempt');
+        if (owner === `${worker.id}|${ticket.attempt}`) continue;
+        if (state === 'queued' && !owner && Number(attempt ?? 0) + 1 === ticket.attempt) {
+          await queues.putBack(ticket, token);
+        } else {
+          const json = await this.redis.hget(this.keys.job(ticket.id), 'json');
+          if (json) await queues.settle(ticket, JobRecord.parse(JSON.parse(json)), token);
+        }
+        settled.push(ticket.id);
+      }
+    }
+    return settled;
   }
 
   /** The berth side of the queue heads: submit order and skip counts; heads whose record moved on are left out. */
