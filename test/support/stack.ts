@@ -138,6 +138,7 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
     lostAfterMs: 300_000,
     retry: { infraRetries: 2, backoffMs: 0 },
     sweepMs: 500,
+    priorityAgingMs: 1_800_000,
     heapGrowthPercent: 100,
     keepCheckpoints: 3,
     artifactMaxBytes: 1024 ** 3,

@@ -14,6 +14,8 @@ const Env = z.object({
   ...clusterEnv,
   /** How often the API ends expired jobs and writes off silent workers. */
   BERTH_SWEEP_MS: z.coerce.number().int().min(100).default(5000),
+  /** A waiting job moves up a priority level (low → normal → high) for each this many seconds it waits. */
+  BERTH_PRIORITY_AGING_S: z.coerce.number().int().min(1).default(1800),
   /** Checkpoint folders kept per job; older ones are deleted as new ones arrive. */
   BERTH_KEEP_CHECKPOINTS: z.coerce.number().int().min(1).default(3),
   BERTH_ARTIFACT_MAX_BYTES: z.coerce
@@ -67,6 +69,7 @@ export interface ApiConfig {
   lostAfterMs: number;
   retry: { infraRetries: number; backoffMs: number };
   sweepMs: number;
+  priorityAgingMs: number;
   keepCheckpoints: number;
   artifactMaxBytes: number;
   datasetMaxBytes: number;
@@ -96,6 +99,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     lostAfterMs: e.BERTH_LOST_AFTER_MS,
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     sweepMs: e.BERTH_SWEEP_MS,
+    priorityAgingMs: e.BERTH_PRIORITY_AGING_S * 1000,
     keepCheckpoints: e.BERTH_KEEP_CHECKPOINTS,
     artifactMaxBytes: e.BERTH_ARTIFACT_MAX_BYTES,
     datasetMaxBytes: e.BERTH_DATASET_MAX_BYTES,

@@ -68,6 +68,7 @@ export function buildServices(config: ApiConfig): Services {
   // Expiry and lost workers are handled even when no worker is left to do it.
   const housekeeper = new Housekeeper(redis, config.prefix, store, queues, {
     healQueue: true,
+    priorityAgingMs: config.priorityAgingMs,
     lostAfterMs: config.lostAfterMs,
     retry: config.retry,
     streamRetentionMs: config.streamRetentionDays * 24 * 3600 * 1000,

@@ -86,6 +86,11 @@ export const JobSpec = z.strictObject({
     .min(1)
     .max(30 * 86_400)
     .optional(),
+  /**
+   * Which waiting jobs start first: `high`, then `normal` (the default), then `low`, oldest first within a level. A
+   * waiting job moves up a level for every BERTH_PRIORITY_AGING_S (default 1800) it waits, so none waits for ever.
+   */
+  priority: z.enum(['low', 'normal', 'high']).optional(),
   /** Seconds the job may wait in the queue before it ends as EXPIRED. */
   queueTtl: z
     .number()

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
 import { parseFields, type RawEntry } from './tail.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
-import type { JobQueues } from './job-queues.js';
+import { bullPriority, type JobQueues } from './job-queues.js';
 import type { JobStore } from './job-store.js';
 import { parseHold, Placement } from './placement.js';
 import { WorkerRegistry } from './worker-registry.js';
@@ -34,6 +34,8 @@ export interface HousekeeperOptions {
    * worker at each heartbeat).
    */
   healQueue?: boolean;
+  /** A waiting job moves up a priority level for each period of this length it waits (with healQueue). */
+  priorityAgingMs?: number;
   /** How long an ended job's log, metrics and events stay (BERTH_STREAM_RETENTION_DAYS); absent: for ever. */
   streamRetentionMs?: number;
 }
@@ -84,7 +86,8 @@ export class Housekeeper {
         await this.placement.dropDeadline(id);
       } else {
         result.expired.push(id);
-        await this.queues.withdraw({ id, attempt: done.attempt + 1, gpus: await this.gpusOf(id) });
+        const ticket = await this.queues.ticket(id, done.attempt + 1);
+        if (ticket) await this.queues.withdraw(ticket);
       }
     }
     if (this.options.healQueue) result.healed = await this.heal();
@@ -127,10 +130,6 @@ export class Housekeeper {
     return deleted;
   }
 
-  private async gpusOf(id: string): Promise<number> {
-    return Number((await this.redis.hget(this.keys.job(id), 'gpus')) ?? 0);
-  }
-
   /**
    * Adds the BullMQ job of every waiting job that has none, and puts back those stranded in BullMQ's active list. Adding is idempotent (the BullMQ id names the attempt),
    * so a submit still between its two steps is not disturbed, and a job added twice is still one job.
@@ -138,14 +137,19 @@ export class Housekeeper {
   private async heal(): Promise<string[]> {
     const ids = await this.redis.zrange(this.keys.jobsInState('queued'), '0', '-1');
     const read = this.redis.pipeline();
-    for (const id of ids) read.hmget(this.keys.job(id), 'attempt', 'gpus', 'owner', 'notBefore');
+    for (const id of ids) read.hmget(this.keys.job(id), 'attempt', 'gpus', 'owner', 'notBefore', 'priority');
     const rows = (await read.exec()) ?? [];
     const waiting = ids.flatMap((id, i) => {
-      const [attempt, gpus, owner, notBefore] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [attempt, gpus, owner, notBefore, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
       if (owner) return [];
       return [
         {
-          ticket: { id, attempt: Number(attempt ?? 0) + 1, gpus: Number(gpus ?? 0) },
+          ticket: {
+            id,
+            attempt: Number(attempt ?? 0) + 1,
+            gpus: Number(gpus ?? 0),
+            priority: Number(priority ?? bullPriority.normal),
+          },
           notBefore: Number(notBefore ?? 0),
         },
       ];
@@ -162,6 +166,12 @@ export class Housekeeper {
     for (const ticket of await this.queues.stranded(waiting.filter((_, i) => present[i]).map((w) => w.ticket))) {
       await this.queues.putBack(ticket, '0');
       healed.push(ticket.id);
+    }
+    if (this.options.priorityAgingMs) {
+      await this.queues.age(
+        waiting.filter((_, i) => present[i]).map((w) => w.ticket),
+        this.options.priorityAgingMs,
+      );
     }
     return healed;
   }

@@ -12,7 +12,17 @@ export {
 } from './attempt-outcome.js';
 export { EventStream } from './event-stream.js';
 export { faultPoint } from './fault.js';
-export { AttemptTaker, bullJobId, JobQueues, queueName, type AttemptJob, type AttemptTicket } from './job-queues.js';
+export {
+  AttemptTaker,
+  bullJobId,
+  bullPriority,
+  bullPriorityOf,
+  JobQueues,
+  queueName,
+  type AttemptJob,
+  type AttemptRef,
+  type AttemptTicket,
+} from './job-queues.js';
 export { Housekeeper, type HousekeeperOptions, type SweepResult } from './housekeeper.js';
 export {
   JobStore,

@@ -12,12 +12,23 @@ export const queueName = (gpus: number): string => `gpus-${gpus}`;
 
 export const bullJobId = (jobId: string, attempt: number): string => `${jobId}-a${attempt}`;
 
-/** What a BullMQ job carries: the berth job, the attempt it will run as, and the GPUs it asks for. */
-export interface AttemptTicket {
+/** Names one attempt's BullMQ job: the berth job, the attempt it will run as, and the GPUs it asks for. */
+export interface AttemptRef {
   id: string;
   attempt: number;
   gpus: number;
 }
+
+/** What a BullMQ job carries: its attempt, and the job's BullMQ priority (1 is the highest). */
+export interface AttemptTicket extends AttemptRef {
+  priority: number;
+}
+
+/** The BullMQ priority of each berth priority. 0 (no priority) is never used: BullMQ takes such jobs first. */
+export const bullPriority = { high: 1, normal: 2, low: 3 } as const;
+
+/** The priority of a spec's `priority` (normal when left out). */
+export const bullPriorityOf = (level: keyof typeof bullPriority | undefined): number => bullPriority[level ?? 'normal'];
 
 export type AttemptJob = Job<AttemptTicket>;
 
@@ -37,8 +48,9 @@ export class JobQueues {
 
   /** The ticket of a job's attempt, its GPU demand read from the record; null when there is no such job. */
   async ticket(jobId: string, attempt: number): Promise<AttemptTicket | null> {
-    const gpus = await this.redis.hget(this.keys.job(jobId), 'gpus');
-    return gpus === null ? null : { id: jobId, attempt, gpus: Number(gpus) };
+    const [gpus, priority] = await this.redis.hmget(this.keys.job(jobId), 'gpus', 'priority');
+    if (gpus === null) return null;
+    return { id: jobId, attempt, gpus: Number(gpus), priority: Number(priority ?? bullPriority.normal) };
   }
 
   /** The queue of jobs asking for this many GPUs; made on first use, sharing the caller's connection. */
@@ -57,6 +69,7 @@ export class JobQueues {
   async enqueue(ticket: AttemptTicket, delayMs = 0): Promise<void> {
     await this.queue(ticket.gpus).add('attempt', ticket, {
       jobId: bullJobId(ticket.id, ticket.attempt),
+      priority: ticket.priority,
       attempts: 1,
       ...(delayMs > 0 ? { delay: Math.ceil(delayMs) } : {}),
       ...keepFinished,
@@ -67,12 +80,12 @@ export class JobQueues {
    * Takes a waiting attempt out of BullMQ (cancelled or expired while queued). One a worker is taking at this very
    * moment is locked and stays: that worker finds the record moved on and finishes it.
    */
-  async withdraw(ticket: AttemptTicket): Promise<void> {
+  async withdraw(ticket: AttemptRef): Promise<void> {
     await this.queue(ticket.gpus).remove(bullJobId(ticket.id, ticket.attempt));
   }
 
   /** Whether the BullMQ job of each attempt exists, in any state; one round trip. */
-  async present(tickets: readonly AttemptTicket[]): Promise<boolean[]> {
+  async present(tickets: readonly AttemptRef[]): Promise<boolean[]> {
     const read = this.redis.pipeline();
     for (const t of tickets) read.exists(`${this.queue(t.gpus).qualifiedName}:${bullJobId(t.id, t.attempt)}`);
     return ((await read.exec()) ?? []).map(([, n]) => n === 1);
@@ -82,7 +95,7 @@ export class JobQueues {
    * Of these waiting attempts, those a worker fetched from BullMQ and died before giving GPUs: still active there,
    * their lock lapsed (it lasts BERTH_LOST_AFTER_MS). One round trip.
    */
-  async stranded(tickets: readonly AttemptTicket[]): Promise<AttemptTicket[]> {
+  async stranded<T extends AttemptRef>(tickets: readonly T[]): Promise<T[]> {
     const read = this.redis.pipeline();
     for (const t of tickets) {
       const q = this.queue(t.gpus);
@@ -95,7 +108,7 @@ export class JobQueues {
   }
 
   /** Puts an attempt that was fetched but never given GPUs back at the head of its queue. */
-  async putBack(ticket: AttemptTicket, token: string): Promise<void> {
+  async putBack(ticket: AttemptRef, token: string): Promise<void> {
     const job = await Job.fromId(this.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt));
     if (job) await job.moveToWait(token);
   }
@@ -107,6 +120,31 @@ export class JobQueues {
     if (ids.length === 0) return [];
     const locks = await this.redis.mget(...ids.map((id) => `${q.qualifiedName}:${id}:lock`));
     return ids.filter((_, i) => locks[i] === token);
+  }
+
+  /**
+   * Moves waiting attempts up a level for every `agingMs` they have waited, so a low priority is never starved:
+   * BullMQ's own priority changes, so the order inside a queue and across queues both follow. One read round trip.
+   */
+  async age(tickets: readonly AttemptTicket[], agingMs: number, now = Date.now()): Promise<number> {
+    const read = this.redis.pipeline();
+    for (const t of tickets)
+      read.hmget(`${this.queue(t.gpus).qualifiedName}:${bullJobId(t.id, t.attempt)}`, 'priority', 'timestamp');
+    const rows = (await read.exec()) ?? [];
+    let moved = 0;
+    for (const [i, t] of tickets.entries()) {
+      const [priority, timestamp] = (rows[i]?.[1] ?? []) as (string | null)[];
+      if (priority === null || timestamp === null) continue;
+      const target = Math.max(1, t.priority - Math.floor((now - Number(timestamp)) / agingMs));
+      if (target >= Number(priority)) continue;
+      const job = await Job.fromId(this.queue(t.gpus), bullJobId(t.id, t.attempt));
+      // Only a waiting job changes priority; one taken meanwhile is left as it is.
+      if (job && ['prioritized', 'waiting', 'delayed'].includes(await job.getState())) {
+        await job.changePriority({ priority: target });
+        moved++;
+      }
+    }
+    return moved;
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   type JobState,
 } from '@berth/contracts';
 import type { Redis } from 'ioredis';
+import { bullPriority } from './job-queues.js';
 import { keys, userKeyPrefix, type Keys } from './keys.js';
 import { runScript } from './scripts.js';
 
@@ -105,6 +106,8 @@ return 1
 
 export interface CreateOptions {
   gpus: number;
+  /** The job's BullMQ priority (bullPriorityOf; normal when left out), kept for its later attempts. */
+  priority?: number;
   queueTtlMs?: number;
   idempotency?: { key: string; bodyHash: string };
 }
@@ -123,7 +126,7 @@ const idempotencyTtlSeconds = 86_400;
 // The index keys are built here from the key prefix and the owner: eleven keys and ten values as arguments cost
 // the API more to encode per submit than the rest of the call (and the create path is its busiest).
 // KEYS: job
-// ARGV: json, id, gpus, deadlineAt, user, idempotency key, bodyHash, prefix
+// ARGV: json, id, gpus, deadlineAt, user, idempotency key, bodyHash, prefix, priority
 const createScript = `
 local p = ARGV[8]
 local u = p .. ':user:' .. ARGV[5]
@@ -151,7 +154,7 @@ if maxGpus and gpus + tonumber(ARGV[3]) > maxGpus then
 end
 local seq = redis.call('INCR', p .. ':jobs:seq')
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', 'queued', 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
-  'attempt', 0, 'user', ARGV[5])
+  'attempt', 0, 'user', ARGV[5], 'priority', ARGV[9])
 redis.call('ZADD', p .. ':jobs', seq, ARGV[2])
 redis.call('ZADD', p .. ':jobs:state:queued', seq, ARGV[2])
 redis.call('ZADD', u .. ':jobs', seq, ARGV[2])
@@ -195,6 +198,7 @@ export class JobStore {
       idem ? idem.key : '',
       idem ? idem.bodyHash : '',
       this.prefix,
+      o.priority ?? bullPriority.normal,
     )) as string[];
     if (reply[0] === 'no-user') throw new Error(`no user ${record.owner}: jobs are submitted by users`);
     if (reply[0] === 'idem') return { existing: reply[1]!, sameBody: reply[2] === reply[3] };

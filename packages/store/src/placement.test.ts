@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { endAttempt as endWith, type AttemptEnd, type RetryHints, type RetryPolicy } from './attempt-outcome.js';
 import { AuthStore } from './auth-store.js';
-import { AttemptTaker, JobQueues } from './job-queues.js';
+import { AttemptTaker, bullPriorityOf, JobQueues } from './job-queues.js';
 import { JobStore } from './job-store.js';
 import { Placement, type PlacementOptions, type PlacementWorker } from './placement.js';
 import { connectRedis, type Redis } from './redis.js';
@@ -84,13 +84,14 @@ async function setup(worker: Omit<PlacementWorker, 'id'>) {
     gpuSource: 'config',
     startedAt: new Date().toISOString(),
   });
-  const submit = async (gpus: number) => {
+  const submit = async (gpus: number, level?: 'low' | 'normal' | 'high') => {
     const r = record();
-    await store.create(r, { gpus });
-    await queues.enqueue({ id: r.id, attempt: 1, gpus });
+    const priority = bullPriorityOf(level);
+    await store.create(r, { gpus, priority });
+    await queues.enqueue({ id: r.id, attempt: 1, gpus, priority });
     return r.id;
   };
-  return { store, placement, w, submit, close };
+  return { store, queues, placement, w, submit, close };
 }
 
 const gpus8 = ['g0', 'g1', 'g2', 'g3', 'g4', 'g5', 'g6', 'g7'];
@@ -229,4 +230,31 @@ test('property: whatever the sizes and order of ends, no GPU is ever held by two
     ),
     { numRuns: 25 },
   );
+});
+
+test('priority orders the heads across GPU sizes, and a job that does not fit yet does not block a lower one', async () => {
+  const { placement, w, submit } = await setup({ mode: 'slots', concurrency: 8, gpus: ['g0', 'g1'] });
+  const low = await submit(1, 'low');
+  const normalPair = await submit(2);
+  const high = await submit(1, 'high');
+  // high first (it jumps the older low job in its own queue); then the pair would come next but only one GPU is
+  // left, so the low job takes it and the pair is counted as passed.
+  const claims = await placement.claim(w, { maxBypass: 8 });
+  expect(claims.map((c) => c.jobId)).toEqual([high, low]);
+  expect((await placement.queued()).map((q) => [q.id, q.skips])).toEqual([[normalPair, 1]]);
+});
+
+test('aging moves a waiting low-priority job up until it starts before newer normal ones', async () => {
+  const { queues, placement, w, submit } = await setup({ mode: 'slots', concurrency: 1, gpus: ['g0'] });
+  const old = await submit(1, 'low');
+  const newer = await submit(1);
+  const tickets = [
+    { id: old, attempt: 1, gpus: 1, priority: bullPriorityOf('low') },
+    { id: newer, attempt: 1, gpus: 1, priority: bullPriorityOf('normal') },
+  ];
+  // Not yet an aging period old: nothing moves. Two periods later the low job is at the top level, the normal one
+  // one level up, and the low job, older, goes first.
+  expect(await queues.age(tickets, 60_000)).toBe(0);
+  expect(await queues.age(tickets, 60_000, Date.now() + 120_000)).toBe(2);
+  expect((await placement.claim(w, { maxBypass: 8 })).map((c) => c.jobId)).toEqual([old]);
 });

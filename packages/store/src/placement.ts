@@ -9,7 +9,7 @@
 // it reserves the worker: nothing younger starts there until it fits.
 import { JobRecord, type GpuMode } from '@berth/contracts';
 import type { Redis } from 'ioredis';
-import type { AttemptJob, AttemptTaker, JobQueues } from './job-queues.js';
+import { bullJobId, queueName, type AttemptJob, type AttemptTaker, type JobQueues } from './job-queues.js';
 import { faultPoint } from './fault.js';
 import { keys, type Keys } from './keys.js';
 import { runScript } from './scripts.js';
@@ -105,15 +105,28 @@ export function parseHold(hold: string): { jobId: string; attempt: number } {
   return { jobId: hold.slice(0, at), attempt: Number(hold.slice(at + 1)) };
 }
 
+/** The head of one GPU-demand queue as BullMQ lists it. */
+interface Due {
+  gpus: number;
+  bullId: string;
+  /** Its BullMQ priority, where the look read it. */
+  priority?: number;
+}
+
 /** The head of one GPU-demand queue, as placement weighs it. */
 interface Head {
   gpus: number;
   jobId: string;
+  /** BullMQ priority: lower starts first. */
+  priority: number;
   seq: number;
   skips: number;
   /** Its record no longer waits for it: fetching it only finishes it. */
   stale: boolean;
 }
+
+/** Whether head `a` should start before head `b`: higher priority (a lower number) first, then the older. */
+const before = (a: Head, b: Head): boolean => a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
 
 export class Placement {
   private readonly keys: Keys;
@@ -146,6 +159,7 @@ export class Placement {
       for (let n = 0; n <= total; n++) {
         const q = queues.queue(n);
         look.lindex(q.keys.wait!, -1);
+        look.zrange(q.keys.prioritized!, '0', '0', 'WITHSCORES');
         look.zrange(q.keys.delayed!, '0', '0', 'WITHSCORES');
       }
       const rows = ((await look.exec()) ?? []).map(([err, value]) => {
@@ -158,20 +172,25 @@ export class Placement {
         break;
       }
       const free = worker.gpus.filter((u) => !ledger[u]).length;
-      const due: { gpus: number; bullId: string }[] = [];
+      // A queue's head is what BullMQ's fetch would hand over: the wait list first (priority 0, which berth does not
+      // use), then the lowest prioritized score (priority × 2³² + order), then a delayed job that came due (its
+      // score is its due time × 4096, and the fetch promotes it first). These are BullMQ's key layouts.
+      const due: Due[] = [];
       for (let n = 0; n <= total; n++) {
-        const waiting = rows[2 + 2 * n] as string | null;
-        const delayed = rows[3 + 2 * n] as string[];
-        // A delayed job's score is its due time × 4096 (BullMQ's layout); a fetch promotes the due ones first.
-        if (waiting) due.push({ gpus: n, bullId: waiting });
-        else if (delayed.length === 2 && Math.floor(Number(delayed[1]) / 0x1000) <= now) {
+        const waiting = rows[2 + 3 * n] as string | null;
+        const prioritized = rows[3 + 3 * n] as string[];
+        const delayed = rows[4 + 3 * n] as string[];
+        if (waiting) due.push({ gpus: n, bullId: waiting, priority: 0 });
+        else if (prioritized.length === 2) {
+          due.push({ gpus: n, bullId: prioritized[0]!, priority: Math.floor(Number(prioritized[1]) / 2 ** 32) });
+        } else if (delayed.length === 2 && Math.floor(Number(delayed[1]) / 0x1000) <= now) {
           due.push({ gpus: n, bullId: delayed[0]! });
         }
       }
       const heads = await this.weigh(due);
       const fits = (n: number) => n === 0 || (worker.mode === 'whole-host' ? free === total : n <= free);
       const chosen = heads.find((h) => h.stale || fits(h.gpus));
-      const passed = chosen ? heads.filter((h) => !h.stale && h.seq < chosen.seq && !fits(h.gpus)) : [];
+      const passed = chosen ? heads.filter((h) => !h.stale && before(h, chosen) && !fits(h.gpus)) : [];
       // An older job passed often enough reserves this worker until it fits.
       if (!chosen || passed.some((h) => h.skips >= options.maxBypass)) {
         taker.nothingToTake();
@@ -203,7 +222,8 @@ export class Placement {
     for (let n = 0; n <= worker.gpus.length; n++) {
       for (const bullId of await queues.lockedBy(n, token)) {
         const at = bullId.lastIndexOf('-a');
-        const ticket = { id: bullId.slice(0, at), attempt: Number(bullId.slice(at + 2)), gpus: n };
+        const ticket = await queues.ticket(bullId.slice(0, at), Number(bullId.slice(at + 2)));
+        if (!ticket) continue;
         const [state, owner, attempt] = await this.redis.hmget(this.keys.job(ticket.id), 'state', 'owner', 'attempt');
         if (owner === `${worker.id}|${ticket.attempt}`) continue;
         if (state === 'queued' && !owner && Number(attempt ?? 0) + 1 === ticket.attempt) {
@@ -218,26 +238,31 @@ export class Placement {
     return settled;
   }
 
-  /** The berth side of the queue heads: submit order and skip counts; heads whose record moved on are left out. */
-  private async weigh(due: readonly { gpus: number; bullId: string }[]): Promise<Head[]> {
+  /**
+   * The queue heads in the order they should start: priority (as BullMQ holds it, aged), then submit order; with
+   * each head's skip count. Heads whose record moved on come first, to be fetched and finished.
+   */
+  private async weigh(due: readonly Due[]): Promise<Head[]> {
     const read = this.redis.pipeline();
     const ids = due.map((d) => d.bullId.slice(0, d.bullId.lastIndexOf('-a')));
-    for (const id of ids) read.hmget(this.keys.job(id), 'seq', 'skips', 'state');
+    for (const id of ids) read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority');
     const rows = (await read.exec()) ?? [];
     const heads: Head[] = [];
     due.forEach((d, i) => {
-      const [seq, skips, state] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [seq, skips, state, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
       // A stale head goes first, wherever it is: fetched, it is finished at once and its queue moves on.
       const stale = state !== 'queued';
       heads.push({
         gpus: d.gpus,
         jobId: ids[i]!,
-        seq: stale ? -1 : Number(seq ?? 0),
+        // A due delayed head has no BullMQ priority to read cheaply: the job's own (un-aged) one stands in.
+        priority: stale ? -1 : (d.priority ?? Number(priority ?? 0)),
+        seq: Number(seq ?? 0),
         skips: Number(skips ?? 0),
         stale,
       });
     });
-    return heads.sort((a, b) => a.seq - b.seq);
+    return heads.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
   }
 
   /** Gives a fetched attempt its GPUs; finishes the BullMQ job of one whose record moved on. */
@@ -268,18 +293,19 @@ export class Placement {
   }
 
   /**
-   * The jobs waiting to be placed, oldest first (the order placement weighs queue heads in); a job placed a moment
-   * ago is still `queued` until its worker starts it, and is left out.
+   * The jobs waiting to be placed, in the order they will start where they fit: BullMQ priority (aged), then submit
+   * order. A job placed a moment ago is still `queued` until its worker starts it, and is left out.
    */
   async queued(limit = 10_000): Promise<QueuedJob[]> {
     const ids = await this.redis.zrange(this.keys.jobsInState('queued'), '0', String(limit - 1));
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user', 'owner');
+    for (const id of ids)
+      pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user', 'owner', 'attempt', 'priority');
     pipeline.zmscore(this.keys.deadlines, ...(ids.length > 0 ? ids : ['-']));
     const rows = (await pipeline.exec()) ?? [];
     const deadlines = (rows.at(-1)?.[1] ?? []) as (string | null)[];
-    return ids.flatMap((id, i) => {
-      const [gpus, notBefore, skips, user, owner] = (rows[i]?.[1] ?? []) as (string | null)[];
+    const jobs = ids.flatMap((id, i) => {
+      const [gpus, notBefore, skips, user, owner, attempt, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
       if (owner) return [];
       const deadline = deadlines[i];
       return [
@@ -290,9 +316,22 @@ export class Placement {
           deadline: deadline ? Number(deadline) : undefined,
           skips: Number(skips ?? 0),
           user: user ?? '',
+          attempt: Number(attempt ?? 0) + 1,
+          priority: Number(priority ?? 0),
+          seq: i,
         },
       ];
     });
+    // The priority BullMQ holds now, which aging may have raised.
+    const current = this.redis.pipeline();
+    for (const j of jobs) current.hget(`${this.prefix}:${queueName(j.gpus)}:${bullJobId(j.id, j.attempt)}`, 'priority');
+    const held = (await current.exec()) ?? [];
+    jobs.forEach((j, i) => {
+      const p = held[i]?.[1];
+      if (typeof p === 'string') j.priority = Number(p);
+    });
+    jobs.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
+    return jobs.map(({ attempt: _a, priority: _p, seq: _s, ...job }) => job);
   }
 
   /** Queued jobs whose queueTtl ran out by `now`. */

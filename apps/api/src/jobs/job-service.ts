@@ -10,7 +10,7 @@ import {
   type WorkerInfo,
 } from '@berth/contracts';
 import { imageOf, type Manifest } from '@berth/manifests';
-import { faultPoint } from '@berth/store';
+import { bullPriorityOf, faultPoint, type AttemptTicket } from '@berth/store';
 import { createHash } from 'node:crypto';
 import { jobSpecSchema, resolveSpec } from '../routes/job-spec.js';
 import { checkImage } from './image-policy.js';
@@ -72,9 +72,11 @@ export async function submitValidSpec(
     );
   }
   const record = newJobRecord(owner.id, spec);
+  const priority = bullPriorityOf(spec.priority);
   const outcome = await services.call(() =>
     services.store.create(record, {
       gpus,
+      priority,
       ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(valid) } } : {}),
     }),
@@ -102,17 +104,19 @@ export async function submitValidSpec(
       );
     }
     // The earlier submit may have died before its BullMQ add: adding again is a no-op if it did not.
-    if (earlier.state === 'queued') await enqueue(services, earlier.id, earlier.attempt + 1, gpus);
+    if (earlier.state === 'queued') {
+      await enqueue(services, { id: earlier.id, attempt: earlier.attempt + 1, gpus, priority });
+    }
     return { record: earlier, created: false };
   }
-  await enqueue(services, record.id, 1, gpus);
+  await enqueue(services, { id: record.id, attempt: 1, gpus, priority });
   return { record, created: true, ...('json' in outcome ? { json: outcome.json } : {}) };
 }
 
 /** The second step of a submit: the job's BullMQ job, then a wake-up for the workers. */
-async function enqueue(services: Services, id: string, attempt: number, gpus: number): Promise<void> {
+async function enqueue(services: Services, ticket: AttemptTicket): Promise<void> {
   faultPoint('after-record');
-  await services.call(() => services.queues.enqueue({ id, attempt, gpus }));
+  await services.call(() => services.queues.enqueue(ticket));
   await services.call(() => services.placement.wake());
 }
 

@@ -18,6 +18,7 @@ interface SubmitOptions {
   gpus?: number;
   dataset?: string;
   label?: string[];
+  priority?: string;
   idempotencyKey?: string;
   follow?: boolean;
 }
@@ -46,6 +47,8 @@ async function buildSpec(opts: SubmitOptions): Promise<Record<string, unknown>> 
   if (opts.gpus !== undefined) spec.resources = { ...part('resources'), gpus: opts.gpus };
   if (opts.dataset) spec.inputs = { ...part('inputs'), dataset: opts.dataset };
   if (opts.label) spec.labels = { ...part('labels'), ...parsePairs(opts.label, '--label', false) };
+  // The API checks the value and answers INVALID_ARGUMENT with the allowed ones.
+  if (opts.priority) spec.priority = opts.priority;
   if (spec.manifest === undefined) throw new CliError('INVALID_ARGUMENT', 'submit needs --manifest or -f SPEC');
   return spec;
 }
@@ -60,6 +63,7 @@ export function jobCommands(program: Command, context: ContextOf): void {
     .option('--gpus <n>', 'GPUs for the job (0: the CPU image)', wholeNumber)
     .option('--dataset <id>', 'dataset mounted at /data')
     .option('--label <k=v>', 'label (repeatable)', collect)
+    .option('--priority <level>', 'low, normal (the default) or high: which waiting jobs start first')
     .option('--idempotency-key <key>', 'resubmitting with the same key and spec gives the same job')
     .option('--follow', "stream the log, then exit with the job's outcome: 0 succeeded, 1 failed, 2 cancelled")
     .action(async (opts: SubmitOptions, cmd: Command) => {
