@@ -4,7 +4,17 @@
 // A worker is played through the store's own classes (register, claim, transition) so that which attempt owns the
 // job, and when it is written off, is exact rather than a race against a container.
 import type { Artifact } from '@berth/contracts';
-import { AuthStore, connectRedis, hashToken, JobStore, keys, WorkerRegistry, type Redis } from '@berth/store';
+import {
+  AuthStore,
+  connectRedis,
+  endAttempt,
+  hashToken,
+  JobQueues,
+  JobStore,
+  keys,
+  WorkerRegistry,
+  type Redis,
+} from '@berth/store';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
@@ -61,13 +71,23 @@ async function runAs(jobId: string): Promise<number> {
 }
 
 /** The attempt is written off (its worker was lost): the job goes back to the queue, as the housekeeper does it. */
+/** Writes the played worker's attempt off as the housekeeper does: WORKER_LOST, and a new attempt queued in BullMQ. */
 async function writeOff(jobId: string, attempt: number): Promise<void> {
-  const t = await new JobStore(redis, stack.prefix).transition(
-    jobId,
-    { state: 'queued', reason: 'WORKER_LOST' },
-    { owner: `${workerId}|${attempt}`, release: workerId, requeueAt: 0 },
-  );
-  if (typeof t === 'string') throw new Error(`write-off: ${t}`);
+  const store = new JobStore(redis, stack.prefix);
+  const queues = new JobQueues(redis, stack.prefix);
+  try {
+    const t = await endAttempt(
+      { store, queues, token: '0' },
+      (await store.get(jobId))!,
+      `${workerId}|${attempt}`,
+      { state: 'failed', reason: 'WORKER_LOST' },
+      { infraRetries: 5, backoffMs: 0 },
+    );
+    if (typeof t === 'string' || t.state !== 'queued')
+      throw new Error(`write-off: ${typeof t === 'string' ? t : t.state}`);
+  } finally {
+    await queues.close();
+  }
 }
 
 async function upload(jobId: string, path: string, attempt: number, body: string): Promise<Response> {
