@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
 import { parseFields, type RawEntry } from './tail.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
-import { bullPriority, type JobQueues } from './job-queues.js';
+import { bullPriority, type AttemptTicket, type JobQueues } from './job-queues.js';
 import type { JobStore } from './job-store.js';
 import { parseHold, Placement } from './placement.js';
 import { WorkerRegistry } from './worker-registry.js';
@@ -29,16 +29,20 @@ export interface SweepResult {
 export interface HousekeeperOptions {
   lostAfterMs: number;
   retry: RetryPolicy;
-  /**
-   * Whether this process re-adds missing BullMQ jobs (it reads every waiting job, so the API does it, not each
-   * worker at each heartbeat).
-   */
+  /** Whether this process heals the queue writes (the API does; one process is enough, more are harmless). */
   healQueue?: boolean;
   /** A waiting job moves up a priority level for each period of this length it waits (with healQueue). */
   priorityAgingMs?: number;
   /** How long an ended job's log, metrics and events stay (BERTH_STREAM_RETENTION_DAYS); absent: for ever. */
   streamRetentionMs?: number;
 }
+
+/** How long a new waiting job's BullMQ add may take before the housekeeper checks it (ms). */
+const outboxGraceMs = 2000;
+/** Outbox entries, and oldest waiting jobs for aging, looked at per sweep. */
+const healBatch = 1000;
+/** The largest GPU demand a job may have (JobSpec's resources.gpus): the last queue with an active list to read. */
+const maxQueueGpus = 64;
 
 /** State changes looked at per sweep for stream retention, so one sweep stays short after a long pause. */
 const retentionBatch = 1000;
@@ -90,7 +94,7 @@ export class Housekeeper {
         if (ticket) await this.queues.withdraw(ticket);
       }
     }
-    if (this.options.healQueue) result.healed = await this.heal();
+    if (this.options.healQueue) result.healed = await this.heal(now);
     if (result.orphaned.length > 0 || result.healed.length > 0) await this.placement.wake();
     if (this.options.streamRetentionMs !== undefined) {
       result.streamsDeleted = await this.dropOldStreams(now - this.options.streamRetentionMs);
@@ -131,49 +135,55 @@ export class Housekeeper {
   }
 
   /**
-   * Adds the BullMQ job of every waiting job that has none, and puts back those stranded in BullMQ's active list. Adding is idempotent (the BullMQ id names the attempt),
-   * so a submit still between its two steps is not disturbed, and a job added twice is still one job.
+   * Adds the missing BullMQ job of each job in the outbox (recorded as waiting over a moment ago), puts back attempts
+   * stranded in BullMQ's active lists with a lapsed lock, and ages the oldest waiting jobs. Adding is idempotent (the
+   * BullMQ id names the attempt), so a submit still between its two steps is not disturbed.
    */
-  private async heal(): Promise<string[]> {
-    const ids = await this.redis.zrange(this.keys.jobsInState('queued'), '0', '-1');
-    const read = this.redis.pipeline();
-    for (const id of ids) read.hmget(this.keys.job(id), 'attempt', 'gpus', 'owner', 'notBefore', 'priority');
-    const rows = (await read.exec()) ?? [];
-    const waiting = ids.flatMap((id, i) => {
-      const [attempt, gpus, owner, notBefore, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
-      if (owner) return [];
-      return [
-        {
-          ticket: {
-            id,
-            attempt: Number(attempt ?? 0) + 1,
-            gpus: Number(gpus ?? 0),
-            priority: Number(priority ?? bullPriority.normal),
-          },
-          notBefore: Number(notBefore ?? 0),
-        },
-      ];
-    });
-    const present = await this.queues.present(waiting.map((w) => w.ticket));
+  private async heal(now: number): Promise<string[]> {
     const healed: string[] = [];
-    for (const [i, { ticket, notBefore }] of waiting.entries()) {
-      if (present[i]) continue;
-      await this.queues.enqueue(ticket, notBefore - Date.now());
-      healed.push(ticket.id);
+    const due = await this.redis.zrangebyscore(this.keys.unqueued, '-inf', now - outboxGraceMs, 'LIMIT', 0, healBatch);
+    if (due.length > 0) {
+      const waiting = await this.waiting(due);
+      const present = await this.queues.present(waiting.map((w) => w.ticket));
+      for (const [i, { ticket, notBefore }] of waiting.entries()) {
+        if (present[i]) continue;
+        await this.queues.enqueue(ticket, notBefore - Date.now());
+        healed.push(ticket.id);
+      }
+      await this.redis.zrem(this.keys.unqueued, ...due);
     }
-    // Fetched by a worker that died before it gave them GPUs, and not taken back by it since: '0' passes the lapsed
-    // lock.
-    for (const ticket of await this.queues.stranded(waiting.filter((_, i) => present[i]).map((w) => w.ticket))) {
-      await this.queues.putBack(ticket, '0');
-      healed.push(ticket.id);
+    // '0' passes the lapsed lock; only an attempt its record still waits for goes back.
+    const unlocked = await this.queues.unlocked(maxQueueGpus);
+    const records = await this.waiting(unlocked.map((u) => u.id));
+    for (const ref of unlocked) {
+      if (!records.some((w) => w.ticket.id === ref.id && w.ticket.attempt === ref.attempt)) continue;
+      await this.queues.putBack(ref, '0');
+      healed.push(ref.id);
     }
     if (this.options.priorityAgingMs) {
-      await this.queues.age(
-        waiting.filter((_, i) => present[i]).map((w) => w.ticket),
-        this.options.priorityAgingMs,
-      );
+      const oldest = await this.redis.zrange(this.keys.jobsInState('queued'), '0', String(healBatch - 1));
+      const tickets = (await this.waiting(oldest)).map((w) => w.ticket);
+      await this.queues.age(tickets, this.options.priorityAgingMs, now);
     }
     return healed;
+  }
+
+  /** Of these jobs, those waiting to be placed, each with the ticket of the attempt it waits to run. */
+  private async waiting(ids: readonly string[]): Promise<{ ticket: AttemptTicket; notBefore: number }[]> {
+    const read = this.redis.pipeline();
+    for (const id of ids) read.hmget(this.keys.job(id), 'state', 'owner', 'attempt', 'gpus', 'notBefore', 'priority');
+    const rows = (await read.exec()) ?? [];
+    return ids.flatMap((id, i) => {
+      const [state, owner, attempt, gpus, notBefore, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
+      if (state !== 'queued' || owner) return [];
+      const ticket = {
+        id,
+        attempt: Number(attempt ?? 0) + 1,
+        gpus: Number(gpus ?? 0),
+        priority: Number(priority ?? bullPriority.normal),
+      };
+      return [{ ticket, notBefore: Number(notBefore ?? 0) }];
+    });
   }
 
   private async orphan(workerId: string, { jobId, attempt }: Hold, now: number): Promise<boolean> {

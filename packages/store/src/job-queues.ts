@@ -92,19 +92,25 @@ export class JobQueues {
   }
 
   /**
-   * Of these waiting attempts, those a worker fetched from BullMQ and died before giving GPUs: still active there,
-   * their lock lapsed (it lasts BERTH_LOST_AFTER_MS). One round trip.
+   * The attempts active in BullMQ with no lock, in the queues for 0 … maxGpus GPUs: fetched by a worker that then
+   * fell silent for longer than its lock lasts (BERTH_LOST_AFTER_MS). Active lists hold running attempts only, so
+   * this reads little. Two round trips.
    */
-  async stranded<T extends AttemptRef>(tickets: readonly T[]): Promise<T[]> {
-    const read = this.redis.pipeline();
-    for (const t of tickets) {
-      const q = this.queue(t.gpus);
-      const id = bullJobId(t.id, t.attempt);
-      read.lpos(q.keys.active!, id);
-      read.exists(`${q.qualifiedName}:${id}:lock`);
-    }
-    const rows = ((await read.exec()) ?? []).map(([, v]) => v);
-    return tickets.filter((_, i) => rows[2 * i] !== null && rows[2 * i + 1] === 0);
+  async unlocked(maxGpus: number): Promise<AttemptRef[]> {
+    const lists = this.redis.pipeline();
+    for (let n = 0; n <= maxGpus; n++) lists.lrange(this.queue(n).keys.active!, 0, -1);
+    const active = ((await lists.exec()) ?? []).flatMap(([, ids], n) =>
+      ((ids ?? []) as string[]).map((bullId) => ({ n, bullId })),
+    );
+    if (active.length === 0) return [];
+    const locks = this.redis.pipeline();
+    for (const a of active) locks.exists(`${this.queue(a.n).qualifiedName}:${a.bullId}:lock`);
+    const held = ((await locks.exec()) ?? []).map(([, v]) => v);
+    return active.flatMap((a, i) => {
+      if (held[i] !== 0) return [];
+      const at = a.bullId.lastIndexOf('-a');
+      return [{ id: a.bullId.slice(0, at), attempt: Number(a.bullId.slice(at + 2)), gpus: a.n }];
+    });
   }
 
   /** Puts an attempt that was fetched but never given GPUs back at the head of its queue. */

@@ -62,7 +62,7 @@ export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 // job's log stream, so a follower never sees an ended job without its end entry.
 // The owning user's indexes and GPU count follow the job (their keys are built from the job's `user` field).
 // KEYS: job, jobsInState(old), jobsInState(new), logs, deadlines, ledger(release), active(release), metrics,
-//       stateChanges
+//       stateChanges, unqueued
 // ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt, attempt, reason, userKeyPrefix,
 //       oldState, oldTerminal
 const saveScript = `
@@ -95,7 +95,11 @@ if ARGV[8] == '1' then
   redis.call('SREM', KEYS[7], hold)
   redis.call('HSET', KEYS[1], 'owner', '', 'devices', '')
 end
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'notBefore', ARGV[9]) end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'notBefore', ARGV[9])
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[10], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[3])
+end
 if ARGV[4] == '1' then
   redis.call('XADD', KEYS[4], '*', 'end', ARGV[2])
   redis.call('XADD', KEYS[8], '*', 'end', ARGV[2])
@@ -161,6 +165,8 @@ redis.call('ZADD', u .. ':jobs', seq, ARGV[2])
 redis.call('ZADD', mine, seq, ARGV[2])
 redis.call('HINCRBY', u .. ':usage', 'gpus', ARGV[3])
 if ARGV[4] ~= '' then redis.call('ZADD', p .. ':queue:deadlines', ARGV[4], ARGV[2]) end
+local t = redis.call('TIME')
+redis.call('ZADD', p .. ':queue:unqueued', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
 if ARGV[6] ~= '' then redis.call('SET', idem, ARGV[2] .. '|' .. ARGV[7], 'EX', ${idempotencyTtlSeconds}) end
 return {'ok'}
 `;
@@ -302,7 +308,7 @@ export class JobStore {
       const result = (await runScript(
         this.redis,
         saveScript,
-        9,
+        10,
         this.keys.job(id),
         this.keys.jobsInState(current.record.state),
         this.keys.jobsInState(next.state),
@@ -312,6 +318,7 @@ export class JobStore {
         this.keys.active(release),
         this.keys.metrics(id),
         this.keys.stateChanges,
+        this.keys.unqueued,
         JSON.stringify(next),
         next.state,
         id,

@@ -32,6 +32,12 @@ export interface Keys {
   pipelineLock(id: string): string;
   /** Sorted set of queued jobs with a queueTtl, scored by the time they expire (ms); left when placed. */
   deadlines: string;
+  /**
+   * Sorted set, the outbox of the two-step queue writes: jobs just recorded as waiting (a submit, a retry), scored by
+   * when (ms). Their BullMQ add comes next; the API's housekeeper checks each a moment later, adds what is missing
+   * and clears it. Nothing waits here: the jobs wait in BullMQ.
+   */
+  unqueued: string;
   /** Set of every worker id that ever registered. */
   workers: string;
   /** Hash: json (static WorkerInfo parts), heartbeat (ms), status (live | lost). */
@@ -82,6 +88,7 @@ export function keys(prefix: string): Keys {
     pipelinesActive: `${prefix}:pipelines:active`,
     pipelineLock: (id) => `${prefix}:pipeline:${id}:lock`,
     deadlines: `${prefix}:queue:deadlines`,
+    unqueued: `${prefix}:queue:unqueued`,
     workers: `${prefix}:workers`,
     worker: (id) => `${prefix}:worker:${id}`,
     ledger: (id) => `${prefix}:worker:${id}:gpus`,
