@@ -141,8 +141,17 @@ export class Housekeeper {
    */
   private async heal(now: number): Promise<string[]> {
     const healed: string[] = [];
-    const due = await this.redis.zrangebyscore(this.keys.unqueued, '-inf', now - outboxGraceMs, 'LIMIT', 0, healBatch);
-    if (due.length > 0) {
+    // A burst of submits may leave more than one batch due: up to ten batches a sweep.
+    for (let batch = 0; batch < 10; batch++) {
+      const due = await this.redis.zrangebyscore(
+        this.keys.unqueued,
+        '-inf',
+        now - outboxGraceMs,
+        'LIMIT',
+        0,
+        healBatch,
+      );
+      if (due.length === 0) break;
       const waiting = await this.waiting(due);
       const present = await this.queues.present(waiting.map((w) => w.ticket));
       for (const [i, { ticket, notBefore }] of waiting.entries()) {
