@@ -1,9 +1,8 @@
 // Workers killed with SIGKILL mid-job. Coming back, a worker re-attaches to its container and finishes the job once
 // with a complete log; a container that exited meanwhile is judged by its real exit code; a worker that never comes
 // back is written off and its job retried elsewhere, and its leftover container is removed.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
-import { testPrefix, testRedisUrl } from './support/env.js';
+import { testPrefix } from './support/env.js';
+import { kill, spawnWorker } from './support/worker-process.js';
 import {
   createdContainers,
   docker,
@@ -20,32 +19,6 @@ const stacks: TestStack[] = [];
 afterAll(async () => {
   for (const s of stacks) await s.close();
 });
-
-function spawnWorker(stack: TestStack, workerId: string, env: Record<string, string> = {}): ChildProcess {
-  const prefix = stack.prefix;
-  return spawn(process.execPath, [resolve(__dirname, '../apps/worker/dist/main.js')], {
-    env: {
-      ...process.env,
-      REDIS_URL: testRedisUrl(),
-      BERTH_PREFIX: prefix,
-      BERTH_API_URL: stack.url,
-      BERTH_API_TOKEN: stack.workerApi.token,
-      BERTH_WORKER_ID: workerId,
-      BERTH_GPUS: '0',
-      BERTH_HEARTBEAT_MS: '200',
-      BERTH_WORKER_METRICS_PORT: '0',
-      BERTH_DATA_DIR: `/tmp/berth-test-data/${prefix}`,
-      LOG_LEVEL: 'silent',
-      ...env,
-    },
-    stdio: 'ignore',
-  });
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-}
 
 async function waitForLog(client: TestClient, id: string, needle: string): Promise<void> {
   for (let i = 0; i < 300; i++) {
