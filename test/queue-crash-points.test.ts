@@ -46,35 +46,36 @@ async function ranOnce(jobId: string, text: string): Promise<void> {
   });
 }
 
-test('a worker killed between taking a job from BullMQ and giving it GPUs puts it back when it restarts', async () => {
-  const { body } = await submit(stack.alice, fixtureJob(['echo', 'once']));
-  const first = spawnWorker(stack, 'crash-fetch', { BERTH_FAULT: 'after-fetch' });
+/**
+ * Submits `echo <word>`, runs a worker that kills itself at `fault`, checks what the crash left (`left`), then
+ * restarts the worker without the fault and checks the job ran once.
+ */
+async function crashAndRestart(workerId: string, fault: string, word: string, left: (id: string) => Promise<void>) {
+  const { body } = await submit(stack.alice, fixtureJob(['echo', word]));
+  const first = spawnWorker(stack, workerId, { BERTH_FAULT: fault });
   expect(await exited(first)).toBe('SIGKILL');
-  // Taken in BullMQ, under the dead worker's lock, while the record still waits.
-  expect(await queue.getJobState(bullJobId(body.id, 1))).toBe('active');
-  expect((await stack.alice.fetch(`/v1/jobs/${body.id}`).then((r) => r.json())) as { state: string }).toMatchObject({
-    state: 'queued',
-  });
-  const second = spawnWorker(stack, 'crash-fetch');
+  await left(body.id);
+  const second = spawnWorker(stack, workerId);
   try {
-    await ranOnce(body.id, 'once\n');
+    await ranOnce(body.id, `${word}\n`);
   } finally {
     await kill(second);
   }
+}
+
+test('a worker killed between taking a job from BullMQ and giving it GPUs puts it back when it restarts', async () => {
+  await crashAndRestart('crash-fetch', 'after-fetch', 'once', async (id) => {
+    // Taken in BullMQ, under the dead worker's lock, while the record still waits.
+    expect(await queue.getJobState(bullJobId(id, 1))).toBe('active');
+    expect(((await (await stack.alice.fetch(`/v1/jobs/${id}`)).json()) as { state: string }).state).toBe('queued');
+  });
 }, 60_000);
 
 test('a worker killed between recording an end and finishing its BullMQ job finishes it when it restarts', async () => {
-  const { body } = await submit(stack.alice, fixtureJob(['echo', 'ended']));
-  const first = spawnWorker(stack, 'crash-end', { BERTH_FAULT: 'after-end-record' });
-  expect(await exited(first)).toBe('SIGKILL');
-  expect((await waitForEnd(stack.alice, body.id, 10_000)).state).toBe('succeeded');
-  expect(await queue.getJobState(bullJobId(body.id, 1))).toBe('active');
-  const second = spawnWorker(stack, 'crash-end');
-  try {
-    await ranOnce(body.id, 'ended\n');
-  } finally {
-    await kill(second);
-  }
+  await crashAndRestart('crash-end', 'after-end-record', 'ended', async (id) => {
+    expect((await waitForEnd(stack.alice, id, 10_000)).state).toBe('succeeded');
+    expect(await queue.getJobState(bullJobId(id, 1))).toBe('active');
+  });
 }, 60_000);
 
 test('a job recorded by an API that died before its BullMQ add is added by the housekeeper and runs once', async () => {
