@@ -1,20 +1,20 @@
-// bull-board at /admin/queues over berth's own job store, on real Redis: counts and jobs map from berth's states
-// (queued → waiting, cancelled → failed…), pages come newest first, logs come from the log stream, every action is
-// refused, the JSON API answers admins only (no token 401, a member 403), and in a real browser (Debian's Chromium)
-// an admin signed in to the dashboard sees the board while a member sees why not.
+// bull-board at /admin/queues with BullMQ's own adapter on berth's queues, on real Redis: every gpus-<n> queue is
+// listed read-only, a waiting job shows as BullMQ holds it, a cancelled one is gone from BullMQ (not failed), every
+// action is refused, the JSON API answers admins only (no token 401, a member 403), and in a real browser
+// (Debian's Chromium) an admin signed in to the dashboard sees the board while a member sees why not.
 import type { JobRecord } from '@berth/contracts';
+import { bullJobId } from '@berth/store';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { BerthQueueAdapter, boardBasePath } from '../apps/api/src/admin/bull-board.js';
-import { buildServices, type Services } from '../apps/api/src/services.js';
-import { fixtureJob, startTestStack, submit, testApiConfig, type TestClient, type TestStack } from './support/stack.js';
+import { boardBasePath } from '../apps/api/src/admin/bull-board.js';
+import { fixtureJob, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
-let services: Services;
-/** Alice's jobs, oldest first: two left queued, the middle one cancelled. */
+/** Alice's jobs, oldest first: two left waiting, the middle one cancelled. */
 let jobs: JobRecord[];
-let queuedIds: string[];
+/** The BullMQ ids of the waiting ones. */
+let waitingIds: string[];
 let cancelledId: string;
 
 const api = `${boardBasePath}/api`;
@@ -22,39 +22,28 @@ const api = `${boardBasePath}/api`;
 interface BoardJob {
   id: string;
   name: string;
-  timestamp: number;
-  finishedOn?: number | null;
-  progress: unknown;
-  attempts: number;
-  failedReason?: string;
-  isFailed: boolean;
-  data: { manifest: string; params: { command: string[] } };
-  returnValue: unknown;
-  opts: { state: string; owner: string };
+  data: unknown;
+  opts: { priority?: number };
 }
 interface BoardQueue {
   name: string;
+  displayName?: string;
   counts: Record<string, number>;
   jobs: BoardJob[];
-  statuses: string[];
-  pagination: { pageCount: number; range: { start: number; end: number } };
   readOnlyMode: boolean;
-  allowRetries: boolean;
   isPaused: boolean;
 }
 
-async function queues(query: string, client: TestClient = stack.admin): Promise<BoardQueue> {
-  const res = await client.fetch(`${api}/queues?activeQueue=berth&${query}`);
+async function queues(query: string, client: TestClient = stack.admin): Promise<BoardQueue[]> {
+  const res = await client.fetch(`${api}/queues?activeQueue=gpus-0&${query}`);
   expect(res.status).toBe(200);
-  const body = (await res.json()) as { queues: BoardQueue[] };
-  expect(body.queues.map((q) => q.name)).toEqual(['berth']);
-  return body.queues[0]!;
+  return ((await res.json()) as { queues: BoardQueue[] }).queues;
 }
+
+const cpuQueue = async (query: string) => (await queues(query)).find((q) => q.name === 'gpus-0')!;
 
 beforeAll(async () => {
   stack = await startTestStack('bull-board', { worker: false });
-  // The API's own services on the same Redis and prefix: to write log lines as a worker would.
-  services = buildServices(testApiConfig(stack.prefix));
   jobs = [];
   for (const command of [
     ['echo', 'one'],
@@ -67,91 +56,46 @@ beforeAll(async () => {
   }
   cancelledId = jobs[1]!.id;
   expect((await stack.alice.fetch(`/v1/jobs/${cancelledId}/cancel`, { method: 'POST' })).status).toBe(200);
-  queuedIds = [jobs[2]!.id, jobs[0]!.id];
-  const time = new Date().toISOString();
-  await services.logs.append(jobs[0]!.id, 1, [
-    { stream: 'stdout', time, lines: ['epoch 1 loss 0.5'] },
-    { stream: 'stderr', time, lines: ['a warning'] },
-  ]);
+  waitingIds = [jobs[0]!.id, jobs[2]!.id].map((id) => bullJobId(id, 1));
 }, 60_000);
 
 afterAll(async () => {
-  await services?.close();
   await stack?.close();
 });
 
-test('counts: queued jobs are waiting, a cancelled one failed, the rest zero; read-only, never paused', async () => {
-  const q = await queues('status=latest');
-  expect(q.counts).toMatchObject({ waiting: 2, failed: 1, active: 0, completed: 0, delayed: 0, paused: 0 });
-  expect(q.statuses).toEqual(['latest', 'active', 'waiting', 'completed', 'failed']);
-  expect(q).toMatchObject({ readOnlyMode: true, allowRetries: false, isPaused: false });
-  // "latest": every status's newest, all together newest first.
-  expect(q.jobs.map((j) => j.id)).toEqual([jobs[2]!.id, cancelledId, jobs[0]!.id]);
+test('every berth queue is on the board, read-only; a cancelled waiting job is gone from BullMQ, not failed', async () => {
+  const all = await queues('status=latest');
+  expect(all.map((q) => q.name)).toEqual(Array.from({ length: 9 }, (_, n) => `gpus-${n}`));
+  expect(all.every((q) => q.readOnlyMode && !q.isPaused)).toBe(true);
+  const cpu = all.find((q) => q.name === 'gpus-0')!;
+  expect(cpu.displayName).toBe('CPU jobs (gpus-0)');
+  expect(cpu.counts).toMatchObject({ prioritized: 2, failed: 0, completed: 0, active: 0, waiting: 0 });
+  expect(cpu.jobs.map((j) => j.id).sort()).toEqual([...waitingIds].sort());
 });
 
-test('waiting jobs: newest first, as berth recorded them, one page at a time', async () => {
-  const q = await queues('status=waiting&page=1&jobsPerPage=10');
-  expect(q.jobs.map((j) => j.id)).toEqual(queuedIds);
-  const newest = q.jobs[0]!;
-  expect(newest).toMatchObject({
-    name: 'custom',
-    timestamp: Date.parse(jobs[2]!.createdAt),
-    progress: 'queued',
-    attempts: 0,
-    isFailed: false,
-    returnValue: null,
-    data: { manifest: 'custom', params: { command: ['echo', 'three'] } },
-    opts: { state: 'queued', owner: stack.alice.user.id },
-  });
-  expect(newest.finishedOn ?? null).toBeNull();
-
-  const page1 = await queues('status=waiting&page=1&jobsPerPage=1');
-  const page2 = await queues('status=waiting&page=2&jobsPerPage=1');
-  expect(page1.pagination.pageCount).toBe(2);
-  expect([page1.jobs.map((j) => j.id), page2.jobs.map((j) => j.id)]).toEqual([[queuedIds[0]], [queuedIds[1]]]);
-  expect((await queues('status=waiting&page=3&jobsPerPage=1')).jobs).toEqual([]);
+test('a waiting job as BullMQ holds it: its attempt, GPUs and priority', async () => {
+  const cpu = await cpuQueue('status=prioritized&page=1&jobsPerPage=10');
+  const first = cpu.jobs.find((j) => j.id === waitingIds[0])!;
+  expect(first).toMatchObject({ name: 'attempt', data: { id: jobs[0]!.id, attempt: 1, gpus: 0, priority: 2 } });
+  expect(first.opts.priority).toBe(2);
+  const one = await stack.admin.fetch(`${api}/queues/gpus-0/${waitingIds[0]}`);
+  expect(one.status).toBe(200);
+  expect(await one.json()).toMatchObject({ job: { id: waitingIds[0] } });
+  expect((await stack.admin.fetch(`${api}/queues/gpus-0/${bullJobId(cancelledId, 1)}`)).status).toBe(404);
 });
 
-test('a cancelled job is failed, with berth’s reason and message', async () => {
-  const q = await queues('status=failed');
-  expect(q.jobs.map((j) => j.id)).toEqual([cancelledId]);
-  const job = q.jobs[0]!;
-  expect(job).toMatchObject({
-    isFailed: true,
-    failedReason: 'CANCELLED: cancelled by request while queued',
-    progress: 'cancelled',
-    opts: { state: 'cancelled' },
-  });
-  expect(job.finishedOn).toBeGreaterThanOrEqual(job.timestamp);
-  expect((await queues('status=active')).jobs).toEqual([]);
-  expect((await queues('status=completed')).jobs).toEqual([]);
-});
-
-test('one job, and its log from the log stream', async () => {
-  const res = await stack.admin.fetch(`${api}/queues/berth/${cancelledId}`);
-  expect(res.status).toBe(200);
-  expect(await res.json()).toMatchObject({ status: 'failed', job: { id: cancelledId, name: 'custom' } });
-  for (const missing of ['job_aaaaaaaaaaaaaaaaaaaa', 'nope']) {
-    expect((await stack.admin.fetch(`${api}/queues/berth/${missing}`)).status).toBe(404);
-  }
-  const logs = await stack.admin.fetch(`${api}/queues/berth/${jobs[0]!.id}/logs`);
-  expect(logs.status).toBe(200);
-  expect(await logs.json()).toEqual(['[attempt 1] epoch 1 loss 0.5', '[attempt 1, stderr] a warning']);
-  expect(await (await stack.admin.fetch(`${api}/queues/berth/${cancelledId}/logs`)).json()).toEqual([]);
-});
-
-test('every action is refused and changes nothing: the queue is managed through /v1', async () => {
-  const queued = queuedIds[0]!;
+test('every action is refused and changes nothing: the queues are managed through /v1', async () => {
+  const waiting = waitingIds[0]!;
   for (const [method, path] of [
-    ['PUT', `/queues/berth/${queued}/retry`],
-    ['PUT', `/queues/berth/${queued}/promote`],
-    ['PUT', `/queues/berth/${queued}/clean`],
-    ['PUT', `/queues/berth/retry/failed`],
-    ['PUT', `/queues/berth/clean/waiting`],
-    ['PUT', `/queues/berth/pause`],
-    ['PUT', `/queues/berth/empty`],
-    ['PUT', `/queues/berth/obliterate`],
-    ['POST', `/queues/berth/add`],
+    ['PUT', `/queues/gpus-0/${waiting}/retry`],
+    ['PUT', `/queues/gpus-0/${waiting}/promote`],
+    ['PUT', `/queues/gpus-0/${waiting}/clean`],
+    ['PUT', `/queues/gpus-0/retry/failed`],
+    ['PUT', `/queues/gpus-0/clean/waiting`],
+    ['PUT', `/queues/gpus-0/pause`],
+    ['PUT', `/queues/gpus-0/empty`],
+    ['PUT', `/queues/gpus-0/obliterate`],
+    ['POST', `/queues/gpus-0/add`],
   ] as const) {
     const res = await stack.admin.fetch(`${api}${path}`, {
       method,
@@ -162,28 +106,20 @@ test('every action is refused and changes nothing: the queue is managed through 
   }
   // Pausing everything skips read-only queues.
   expect((await stack.admin.fetch(`${api}/queues/pause`, { method: 'PUT' })).status).toBe(200);
-  const q = await queues('status=latest');
-  expect(q.counts).toMatchObject({ waiting: 2, failed: 1 });
-  expect(q.isPaused).toBe(false);
-
-  // Behind the board's own read-only check, the adapter refuses too.
-  const adapter = new BerthQueueAdapter(services);
-  const job = await adapter.getJob(queued);
-  for (const action of [() => job!.retry(), () => job!.remove(), () => job!.promote(), () => adapter.pause()]) {
-    await expect(action()).rejects.toThrow(/read-only on this board.*\/v1/);
-  }
-  expect((await stack.admin.fetch(`/v1/jobs/${queued}`)).status).toBe(200);
-  expect(((await (await stack.admin.fetch(`/v1/jobs/${queued}`)).json()) as JobRecord).state).toBe('queued');
+  const cpu = await cpuQueue('status=latest');
+  expect(cpu.counts).toMatchObject({ prioritized: 2 });
+  expect(cpu.isPaused).toBe(false);
+  expect(((await (await stack.admin.fetch(`/v1/jobs/${jobs[0]!.id}`)).json()) as JobRecord).state).toBe('queued');
 });
 
 test('the JSON API: admins only — no token 401, a member or the worker account 403', async () => {
   const worker = { authorization: `Bearer ${stack.workerApi.token}` };
   for (const path of [
-    `${api}/queues?activeQueue=berth`,
-    `${api}/queues/berth/${cancelledId}`,
-    `${api}/queues/berth/${jobs[0]!.id}/logs`,
+    `${api}/queues?activeQueue=gpus-0`,
+    `${api}/queues/gpus-0/${waitingIds[0]}`,
+    `${api}/queues/gpus-0/${waitingIds[0]}/logs`,
     `${api}/redis/stats`,
-    `${api}/queues/berth/workers`,
+    `${api}/queues/gpus-0/workers`,
   ]) {
     const none = await fetch(`${stack.url}${path}`);
     expect({ path, status: none.status }).toEqual({ path, status: 401 });
@@ -197,7 +133,7 @@ test('the JSON API: admins only — no token 401, a member or the worker account
       const body = await res.text();
       expect({ path, who, status: res.status }).toEqual({ path, who, status: 403 });
       expect(JSON.parse(body)).toMatchObject({ error: { code: 'FORBIDDEN' } });
-      expect(body).not.toContain(cancelledId);
+      expect(body).not.toContain(jobs[0]!.id);
     }
     const admin = await stack.admin.fetch(path);
     expect({ path, status: admin.status }).toEqual({ path, status: 200 });
@@ -213,8 +149,8 @@ test('the page shell and its assets are public and hold no job data; the shell c
   for (const path of [
     boardBasePath,
     `${boardBasePath}/`,
-    `${boardBasePath}/queue/berth`,
-    `${boardBasePath}/queue/berth/${cancelledId}`,
+    `${boardBasePath}/queue/gpus-0`,
+    `${boardBasePath}/queue/gpus-0/${waitingIds[0]}`,
   ]) {
     const res = await fetch(`${stack.url}${path}`);
     expect({ path, status: res.status }).toEqual({ path, status: 200 });
@@ -254,7 +190,7 @@ describe('in a browser', () => {
   }, 60_000);
   afterAll(async () => browser?.close());
 
-  /** Opens the board's failed tab with this token in the dashboard's localStorage (none: signed out). */
+  /** Opens the CPU queue's prioritized tab with this token in the dashboard's localStorage (none: signed out). */
   async function open(token: string | undefined) {
     const context = await browser.newContext();
     if (token) await context.addInitScript((t) => localStorage.setItem('berth.token', t), token);
@@ -265,16 +201,13 @@ describe('in a browser', () => {
     page.on('response', (res) => {
       if (res.url().includes(`${api}/`)) statuses.push(res.status());
     });
-    await page.goto(`${stack.url}${boardBasePath}/queue/berth?status=failed`);
+    await page.goto(`${stack.url}${boardBasePath}/queue/gpus-0?status=prioritized`);
     return { context, page, errors, statuses };
   }
 
   test("an admin signed in to the dashboard sees berth's jobs", async () => {
     const { context, page, errors, statuses } = await open(stack.admin.token);
-    await page.getByText(cancelledId.slice(0, 12), { exact: false }).first().waitFor({ timeout: 20_000 });
-    await expect(page.getByText('CANCELLED: cancelled by request while queued').first().isVisible()).resolves.toBe(
-      true,
-    );
+    await page.getByText(jobs[0]!.id.slice(0, 12), { exact: false }).first().waitFor({ timeout: 20_000 });
     expect(await page.locator('#berth-auth').count()).toBe(0);
     await page.screenshot({ path: join(__dirname, 'output', 'bull-board-admin.png'), fullPage: true });
     expect(statuses.length).toBeGreaterThan(0);
@@ -287,7 +220,7 @@ describe('in a browser', () => {
     const { context, page } = await open(stack.alice.token);
     await page.locator('#berth-auth', { hasText: 'Admins only' }).waitFor({ timeout: 20_000 });
     await page.screenshot({ path: join(__dirname, 'output', 'bull-board-member.png'), fullPage: true });
-    expect(await page.content()).not.toContain(cancelledId);
+    expect(await page.content()).not.toContain(jobs[0]!.id);
     await context.close();
   }, 60_000);
 
@@ -297,7 +230,7 @@ describe('in a browser', () => {
     await notice.waitFor({ timeout: 20_000 });
     expect(await notice.textContent()).toContain('needs an admin signed in');
     expect(await notice.locator('a').getAttribute('href')).toBe('/');
-    expect(await page.content()).not.toContain(cancelledId);
+    expect(await page.content()).not.toContain(jobs[0]!.id);
     await context.close();
   }, 60_000);
 });

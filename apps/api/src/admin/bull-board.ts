@@ -1,4 +1,4 @@
-// bull-board at /admin/queues: a read-only view of berth's own queue (no BullMQ behind it), for admins only.
+// bull-board at /admin/queues: BullMQ's own adapter on every berth queue (gpus-<n>), read-only, for admins only.
 //
 // How a browser gets in: the board's HTML shell and its bundled scripts and styles are public — they are the same
 // for everyone and hold no job data, like the dashboard's own files at /. Every JSON route under
@@ -8,22 +8,9 @@
 // in this origin's localStorage when someone signs in at /. So an admin signed in to the dashboard opens
 // /admin/queues and sees the board; anyone else sees the board's empty frame, and a notice saying why. No cookie
 // is introduced (nothing a cross-site request could ride on), and the token never appears in a URL.
-import { BerthError, JobId, jobStates, terminalStates, linesOf, type JobRecord, type JobState } from '@berth/contracts';
 import { createBullBoard } from '@bull-board/api';
-import { BaseAdapter } from '@bull-board/api/dist/queueAdapters/base.js';
-import type {
-  AppJobScheduler,
-  ControllerHandlerReturnType,
-  HTTPStatus,
-  JobCounts,
-  JobState as BoardJobState,
-  JobStatus,
-  QueueJob,
-  QueueJobJson,
-  QueueMetrics,
-  QueueWorker,
-  Status,
-} from '@bull-board/api/typings/app';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import type { ControllerHandlerReturnType, HTTPStatus } from '@bull-board/api/typings/app';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Access } from '../auth/auth.js';
@@ -32,243 +19,26 @@ import type { Services } from '../services.js';
 
 export const boardBasePath = '/admin/queues';
 
-/** What the board calls berth's queue (its name in the board's URLs). */
-export const boardQueueName = 'berth';
-
-/** Log lines the board shows for a job: the newest ones. */
-const logTailLines = 1000;
-
-const readOnlyMessage =
-  "berth's queue is read-only on this board: submit, cancel and inspect jobs through /v1 (POST /v1/jobs, POST /v1/jobs/:id/cancel)";
-
-const readOnly = (): BerthError => new BerthError('FORBIDDEN', readOnlyMessage);
-
-/** The board's status for each berth state. */
-const boardStatusOf: Record<JobState, JobStatus> = {
-  queued: 'waiting',
-  pulling: 'active',
-  starting: 'active',
-  running: 'active',
-  uploading: 'active',
-  succeeded: 'completed',
-  failed: 'failed',
-  cancelled: 'failed',
-};
-
-/** The board statuses berth has, in the order its tabs show them. */
-const jobStatuses: JobStatus[] = ['active', 'waiting', 'completed', 'failed'];
-
-const berthStatesOf = (status: JobStatus): JobState[] => jobStates.filter((s) => boardStatusOf[s] === status);
-
-const time = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
-
-/** One berth job as the board shows it. Read-only: the board's actions on it are refused. */
-export class BerthBoardJob implements QueueJob {
-  readonly opts: QueueJob['opts'] & Record<string, unknown>;
-
-  constructor(readonly record: JobRecord) {
-    // What the board shows under Options: the exact berth state (the board's statuses merge several) and the
-    // job's attempts, each with where it ran and how it ended.
-    this.opts = {
-      state: record.state,
-      owner: record.owner,
-      attempt: record.attempt,
-      attempts: record.attempts,
-      ...(record.worker ? { worker: record.worker } : {}),
-      ...(record.exitCode !== undefined ? { exitCode: record.exitCode } : {}),
-    };
-  }
-
-  async promote(): Promise<void> {
-    throw readOnly();
-  }
-
-  async remove(): Promise<void> {
-    throw readOnly();
-  }
-
-  async retry(): Promise<void> {
-    throw readOnly();
-  }
-
-  async getState(): Promise<BoardJobState> {
-    return boardStatusOf[this.record.state];
-  }
-
-  toJSON(): QueueJobJson {
-    const r = this.record;
-    const last = r.attempts.at(-1);
-    return {
-      id: r.id,
-      name: r.spec.manifest,
-      timestamp: Date.parse(r.createdAt),
-      processedOn: time(last?.startedAt),
-      processedBy: last?.worker ?? r.worker ?? null,
-      finishedOn: terminalStates.has(r.state) ? time(r.finishedAt) : null,
-      // The berth state as progress: the board's `active` covers pulling, starting, running and uploading.
-      progress: r.state,
-      attemptsMade: r.attempts.filter((a) => a.finishedAt !== undefined).length,
-      attemptsStarted: r.attempts.length,
-      // The latest outcome's reason: on a failed or cancelled job why it ended, on a queued one why it is retried.
-      failedReason: r.reason ? (r.message ? `${r.reason}: ${r.message}` : r.reason) : '',
-      stacktrace: [],
-      data: r.spec,
-      returnvalue: r.summary ?? null,
-      opts: this.opts,
-    };
-  }
-}
+/** The GPU demands whose queues the board always shows: CPU jobs and one to eight GPUs. */
+const shownDemands = 9;
 
 /**
- * berth's job store as one bull-board queue. Placement is berth's own (a Redis script over its own indexes), so
- * this reads the store and never writes: every action the board offers is refused with a pointer to /v1.
+ * Every berth queue: gpus-0 … gpus-8, and any larger demand that has had a job (its BullMQ event stream exists). A
+ * queue first used after start-up shows from the next start.
  */
-export class BerthQueueAdapter extends BaseAdapter {
-  constructor(private readonly services: Services) {
-    super('bull', {
-      readOnlyMode: true,
-      displayName: 'berth jobs',
-      description: 'Every berth job, read-only; submit and cancel through /v1',
-    });
-  }
-
-  getName(): string {
-    return boardQueueName;
-  }
-
-  getStatuses(): Status[] {
-    return ['latest', ...jobStatuses];
-  }
-
-  getJobStatuses(): JobStatus[] {
-    return [...jobStatuses];
-  }
-
-  async getJobCounts(): Promise<JobCounts> {
-    const byState = await this.services.call(() => this.services.store.counts());
-    const counts: Record<JobStatus, number> = {
-      active: 0,
-      waiting: 0,
-      'waiting-children': 0,
-      prioritized: 0,
-      completed: 0,
-      failed: 0,
-      delayed: 0,
-      paused: 0,
-    };
-    for (const state of jobStates) counts[boardStatusOf[state]] += byState[state];
-    return counts;
-  }
-
-  /**
-   * Newest first. For one status, jobs `start`..`end` of all its berth states together; for several (the board's
-   * "latest"), that range of each, as BullMQ answers, merged newest first.
-   */
-  async getJobs(statuses: JobStatus[], start = 0, end = start + 9): Promise<QueueJob[]> {
-    const wanted = statuses.filter((s) => jobStatuses.includes(s));
-    const pages = await this.services.call(() =>
-      Promise.all(wanted.map((s) => this.services.store.newestInStates(berthStatesOf(s), start, end))),
-    );
-    const records = pages.flat();
-    if (pages.length > 1) records.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    return records.map((r) => new BerthBoardJob(r));
-  }
-
-  async getJob(id: string): Promise<QueueJob | null> {
-    if (!JobId.safeParse(id).success) return null;
-    const record = await this.services.call(() => this.services.store.get(id));
-    return record ? new BerthBoardJob(record) : null;
-  }
-
-  async getJobLogs(id: string): Promise<string[]> {
-    if (!JobId.safeParse(id).success) return [];
-    const entries = await this.services.call(() => this.services.logs.tail(id, logTailLines));
-    return linesOf(entries).map((l) => `[attempt ${l.attempt}${l.stream === 'stderr' ? ', stderr' : ''}] ${l.text}`);
-  }
-
-  async getRedisInfo(): Promise<string> {
-    return this.services.call(() => this.services.redis.info());
-  }
-
-  /** berth's workers, as the board lists a queue's consumers. */
-  override async getWorkers(): Promise<QueueWorker[]> {
-    const workers = await this.services.call(() => this.services.workers.list(this.services.lostAfterMs));
-    const now = Date.now();
-    return workers
-      .filter((w) => w.status === 'live')
-      .map((w) => ({
-        id: w.id,
-        name: w.id,
-        addr: w.host,
-        age: Math.max(0, Math.round((now - Date.parse(w.startedAt)) / 1000)),
-      }));
-  }
-
-  async getMetrics(): Promise<QueueMetrics> {
-    throw new BerthError('NOT_FOUND', 'berth keeps no per-minute queue metrics; GET /metrics has its Prometheus ones');
-  }
-
-  // berth has no pause, no schedulers and no queue-wide concurrency: these read as such.
-  async isPaused(): Promise<boolean> {
-    return false;
-  }
-
-  async getJobSchedulers(): Promise<Omit<AppJobScheduler, 'queueName'>[]> {
-    return [];
-  }
-
-  async getJobSchedulersCount(): Promise<number> {
-    return 0;
-  }
-
-  async getGlobalConcurrency(): Promise<number | null> {
-    return null;
-  }
-
-  // Every change is refused: the queue is managed through /v1.
-  async clean(): Promise<void> {
-    throw readOnly();
-  }
-
-  async addJob(): Promise<QueueJob> {
-    throw readOnly();
-  }
-
-  async pause(): Promise<void> {
-    throw readOnly();
-  }
-
-  async resume(): Promise<void> {
-    throw readOnly();
-  }
-
-  async empty(): Promise<void> {
-    throw readOnly();
-  }
-
-  async obliterate(): Promise<void> {
-    throw readOnly();
-  }
-
-  async promoteAll(): Promise<void> {
-    throw readOnly();
-  }
-
-  async removeJobScheduler(): Promise<boolean> {
-    throw readOnly();
-  }
-
-  async updateJobScheduler(): Promise<never> {
-    throw readOnly();
-  }
-
-  async runJobSchedulerNow(): Promise<never> {
-    throw readOnly();
-  }
-
-  async setGlobalConcurrency(): Promise<void> {
-    throw readOnly();
-  }
+async function berthQueueDemands(services: Services): Promise<number[]> {
+  const demands = new Set(Array.from({ length: shownDemands }, (_, n) => n));
+  const prefix = services.queues.prefix;
+  let cursor = '0';
+  do {
+    const [next, found] = await services.redis.scan(cursor, 'MATCH', `${prefix}:gpus-*:events`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of found) {
+      const n = Number(/:gpus-(\d+):events$/.exec(key)?.[1]);
+      if (Number.isInteger(n)) demands.add(n);
+    }
+  } while (cursor !== '0');
+  return [...demands].sort((a, b) => a - b);
 }
 
 /** The board's page routes (the UI routes itself from these), relative to the base path: the same HTML for all. */
@@ -355,12 +125,22 @@ const scriptAnchor = '<script id="__UI_CONFIG__"';
 export async function mountBullBoard(app: FastifyInstance, services: Services): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(boardBasePath);
+  // BullMQ's own adapter on each queue, read-only: jobs are submitted and cancelled through /v1, where berth keeps
+  // its record and the queue in step.
+  const demands = await services.call(() => berthQueueDemands(services));
   createBullBoard({
-    queues: [new BerthQueueAdapter(services)],
+    queues: demands.map(
+      (n) =>
+        new BullMQAdapter(services.queues.queue(n), {
+          readOnlyMode: true,
+          displayName: n === 0 ? 'CPU jobs (gpus-0)' : `jobs needing ${n} GPU${n === 1 ? '' : 's'} (gpus-${n})`,
+          description: 'read-only; submit and cancel through /v1',
+        }),
+    ),
     serverAdapter,
     options: {
       uiConfig: {
-        boardTitle: 'berth queue',
+        boardTitle: 'berth queues',
         miscLinks: [{ text: 'berth dashboard', url: '/' }],
         showMetrics: false,
       },
