@@ -43,7 +43,11 @@ test('cancelling a running job stops its container within the grace period and r
   expect(job).toMatchObject({ state: 'cancelled', reason: 'CANCELLED' });
   expect(job.attempts).toHaveLength(1);
   expect(job.attempts[0]).toMatchObject({ state: 'cancelled', reason: 'CANCELLED' });
-  expect(await docker.listContainers({ all: true, filters: { name: [`berth-${body.id}-a1`] } })).toEqual([]);
+  // The end is recorded first (exit code, every line), then its BullMQ job is finished and the container removed:
+  // gone within moments of the record, not left behind.
+  const left = () => docker.listContainers({ all: true, filters: { name: [`berth-${body.id}-a1`] } });
+  for (let i = 0; i < 40 && (await left()).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(await left()).toEqual([]);
   // A finished job can't be cancelled again.
   expect((await post(`/v1/jobs/${body.id}/cancel`)).body.error?.code).toBe('JOB_ALREADY_FINISHED');
 });
