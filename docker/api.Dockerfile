@@ -31,6 +31,7 @@ COPY --from=build /app/packages/contracts/package.json packages/contracts/
 COPY --from=build /app/packages/contracts/dist packages/contracts/dist
 COPY --from=build /app/packages/store/package.json packages/store/
 COPY --from=build /app/packages/store/dist packages/store/dist
+COPY --from=build /app/packages/store/lua packages/store/lua
 COPY --from=build /app/packages/manifests/package.json packages/manifests/
 COPY --from=build /app/packages/manifests/dist packages/manifests/dist
 # The recipe catalog, validated at start-up (BERTH_MANIFESTS_DIR defaults to ./ngc-manifests).

@@ -13,6 +13,7 @@ import {
   type NewMetric,
   type JobQueues,
   type Placement,
+  ownerToken,
   type RetryPolicy,
 } from '@berth/store';
 import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
@@ -89,7 +90,7 @@ export class Attempt {
     private readonly ctx: AttemptContext,
     readonly claim: Claim,
   ) {
-    this.owner = `${ctx.workerId}|${claim.attempt}`;
+    this.owner = ownerToken(ctx.workerId, claim.attempt);
     this.name = containerName(claim.jobId, claim.attempt);
     this.log = ctx.logger.child({ jobId: claim.jobId, attempt: claim.attempt });
   }

@@ -14,6 +14,7 @@ import {
   LogStream,
   MetricStream,
   defaultCaps,
+  ownerToken,
   parseHold,
   Placement,
   WorkerRegistry,
@@ -215,7 +216,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     for (const hold of await registry.active(deps.workerId)) {
       const { jobId, attempt } = parseHold(hold);
       if (attempts.has(jobId)) continue;
-      if ((await placement.owner(jobId)) === `${deps.workerId}|${attempt}`) {
+      if ((await placement.owner(jobId)) === ownerToken(deps.workerId, attempt)) {
         log.info({ jobId, attempt }, why);
         start({ jobId, attempt, devices: await placement.devices(jobId) });
       } else {

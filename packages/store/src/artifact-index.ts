@@ -2,26 +2,10 @@
 import { Artifact } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, scripts } from './scripts.js';
 
 /** Why an upload's index write was refused: its attempt does not own the job now, or the job ended. */
 export type UploadRefusal = 'fenced';
-
-// An upload is listed only if the attempt that sent it owns the job now, in a state where it may upload; checked in
-// the same step as the write, so a written-off attempt cannot slip in between a check and the write. The job hash's
-// `attempt` is advanced by placement the moment a new attempt is claimed and `state` by every transition, so an
-// attempt that was written off (queued again), superseded (a higher attempt) or finished (a terminal state) is out.
-// KEYS: job, artifacts; ARGV: attempt, path, artifact json. Returns the replaced json, '' when none, or 0 if fenced.
-const fencedPutScript = `
-local f = redis.call('HMGET', KEYS[1], 'state', 'attempt')
-local state = f[1]
-if f[2] ~= ARGV[1] or not (state == 'pulling' or state == 'starting' or state == 'running' or state == 'uploading') then
-  return 0
-end
-local old = redis.call('HGET', KEYS[2], ARGV[2]) or ''
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-return old
-`;
 
 export class ArtifactIndex {
   private readonly keys: Keys;
@@ -38,15 +22,12 @@ export class ArtifactIndex {
    * writes nothing) when that attempt does not own the job in an uploading state.
    */
   async put(jobId: string, artifact: Artifact): Promise<{ replaced: Artifact | null } | UploadRefusal> {
+    // Fenced in the same step as the write (lua/fenced-put-artifact-2.lua): a written-off attempt cannot slip in.
     const old = (await runScript(
       this.redis,
-      fencedPutScript,
-      2,
-      this.keys.job(jobId),
-      this.keys.artifacts(jobId),
-      artifact.attempt,
-      artifact.path,
-      JSON.stringify(artifact),
+      scripts.fencedPutArtifact,
+      [this.keys.job(jobId), this.keys.artifacts(jobId)],
+      [artifact.attempt, artifact.path, JSON.stringify(artifact)],
     )) as string | number;
     if (old === 0) return 'fenced';
     return { replaced: old ? Artifact.parse(JSON.parse(old as string)) : null };

@@ -3,6 +3,7 @@ import type { FailureReason, JobRecord } from '@berth/contracts';
 import { faultPoint } from './fault.js';
 import type { JobQueues } from './job-queues.js';
 import type { JobStore, TransitionRefusal } from './job-store.js';
+import { parseOwner } from './owner.js';
 
 export interface RetryPolicy {
   /** New attempts after infrastructure failures (WORKER_LOST, INFRA_ERROR), whatever the spec says. */
@@ -97,7 +98,7 @@ export async function endAttempt(
   const recorded = await recordEnd(store, job, owner, end, policy, hints, now);
   if (typeof recorded === 'string') return recorded;
   faultPoint('after-end-record');
-  const attempt = Number(owner.slice(owner.lastIndexOf('|') + 1));
+  const { attempt } = parseOwner(owner);
   const ticket = await queues.ticket(job.id, attempt);
   if (ticket) await queues.settle(ticket, recorded, token);
   return recorded;
@@ -112,7 +113,7 @@ async function recordEnd(
   hints: RetryHints | undefined,
   now: number,
 ): Promise<JobRecord | TransitionRefusal> {
-  const worker = owner.slice(0, owner.lastIndexOf('|'));
+  const { workerId: worker } = parseOwner(owner);
   const delay =
     end.state === 'failed' && end.reason
       ? retryDelay(

@@ -8,7 +8,8 @@ import { parseFields, type RawEntry } from './tail.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import { bullPriority, type AttemptTicket, type JobQueues } from './job-queues.js';
 import type { JobStore } from './job-store.js';
-import { parseHold, Placement } from './placement.js';
+import { ownerToken, parseHold } from './owner.js';
+import { Placement } from './placement.js';
 import { WorkerRegistry } from './worker-registry.js';
 
 type Hold = ReturnType<typeof parseHold>;
@@ -198,7 +199,7 @@ export class Housekeeper {
   private async orphan(workerId: string, { jobId, attempt }: Hold, now: number): Promise<boolean> {
     const job = await this.store.get(jobId);
     const owner = await this.placement.owner(jobId);
-    if (!job || owner !== `${workerId}|${attempt}`) {
+    if (!job || owner !== ownerToken(workerId, attempt)) {
       await this.placement.forget(workerId, jobId, attempt);
       return false;
     }

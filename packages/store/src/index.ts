@@ -44,18 +44,11 @@ export {
   type NewMetric,
   type SeriesQuery,
 } from './metric-stream.js';
-export {
-  holdOf,
-  parseHold,
-  Placement,
-  type Claim,
-  type PlacementOptions,
-  type PlacementWorker,
-  type QueuedJob,
-} from './placement.js';
+export { Placement, type Claim, type PlacementOptions, type PlacementWorker, type QueuedJob } from './placement.js';
 export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
 export { connectRedis, redisCall, redisReady, type ConnectOptions, type Redis } from './redis.js';
 export { StateChanges, type StateChangeEntry } from './state-changes.js';
 export type { TailSource } from './tail.js';
 export { WorkerRegistry, type WorkerProfile } from './worker-registry.js';
 export { redactDebugOutput } from './debug-redaction.js';
+export { holdOf, ownerToken, parseHold, parseOwner } from './owner.js';

@@ -1,5 +1,5 @@
-// JobStore.create against a real Redis. The create script builds its index keys itself (from the prefix and the
-// owner, not from arguments): every key it writes must be the one keys.ts names, which the readers use.
+// JobStore.create against a real Redis: every key the create script writes must be the one keys.ts names, which the
+// readers use (scripts.test.ts checks that the scripts touch only the keys they are given).
 import { newJobRecord, type JobRecord } from '@berth/contracts';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { AuthStore } from './auth-store.js';
@@ -52,6 +52,8 @@ test('create writes the record and every index keys.ts names, and wakes nobody b
     expect(deadline).toBeGreaterThanOrEqual(before + 60_000);
     expect(deadline).toBeLessThanOrEqual(Date.now() + 60_000);
     expect(await redis.hget(k.userUsage(owner), 'gpus')).toBe('2');
+    // The outbox entry the housekeeper checks for the BullMQ add that comes next.
+    expect(Number(await redis.zscore(k.unqueued, job.id))).toBeGreaterThanOrEqual(before);
     expect(await redis.get(k.idempotency(owner, 'retry-1'))).toBe(`${job.id}|h1`);
     expect(await redis.ttl(k.idempotency(owner, 'retry-1'))).toBeGreaterThan(86_000);
     // A wake-up now would send workers to BullMQ before the job is there: the submit wakes them after its add.

@@ -11,8 +11,9 @@ import {
 } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { bullPriority } from './job-queues.js';
-import { keys, userKeyPrefix, type Keys } from './keys.js';
-import { runScript } from './scripts.js';
+import { keys, type Keys } from './keys.js';
+import { holdOf, parseOwner } from './owner.js';
+import { runScript, scripts } from './scripts.js';
 
 export interface ListOptions {
   state?: JobState;
@@ -57,57 +58,6 @@ export interface TransitionGuard {
 /** Why a guarded transition did not apply. */
 export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 
-// Rewrites the job document only if nobody wrote it since it was read (ver), moves it between state indexes,
-// and applies the guard's conditions and side effects in the same step. A terminal state also closes the
-// job's log stream, so a follower never sees an ended job without its end entry.
-// The owning user's indexes and GPU count follow the job (their keys are built from the job's `user` field).
-// KEYS: job, jobsInState(old), jobsInState(new), logs, deadlines, ledger(release), active(release), metrics,
-//       stateChanges, unqueued
-// ARGV: json, newState, id, terminal, ver, owner, fromQueue, release, requeueAt, attempt, reason, userKeyPrefix,
-//       oldState, oldTerminal
-const saveScript = `
-local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner', 'user', 'gpus', 'state')
-if not f[1] then return -1 end
-if (f[2] or '0') ~= ARGV[5] then return -2 end
-if ARGV[6] ~= '' and f[3] ~= ARGV[6] then return -3 end
--- Still waiting: queued and not placed on a worker yet.
-if ARGV[7] == '1' and (f[6] ~= 'queued' or (f[3] and f[3] ~= '')) then return -4 end
-if ARGV[7] == '1' then redis.call('ZREM', KEYS[5], ARGV[3]) end
-redis.call('ZREM', KEYS[2], ARGV[3])
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', ARGV[2], 'ver', tonumber(ARGV[5]) + 1)
-redis.call('ZADD', KEYS[3], f[1], ARGV[3])
-local user = f[4] or ''
-if user ~= '' then
-  redis.call('ZREM', ARGV[12] .. user .. ':jobs:state:' .. ARGV[13], ARGV[3])
-  redis.call('ZADD', ARGV[12] .. user .. ':jobs:state:' .. ARGV[2], f[1], ARGV[3])
-  local gpus = tonumber(f[5] or '0')
-  -- (never HINCRBY by -0: Redis refuses it as not an integer, and a script error stops it halfway)
-  if ARGV[4] == '1' and ARGV[14] == '0' and gpus > 0 then
-    redis.call('HINCRBY', ARGV[12] .. user .. ':usage', 'gpus', -gpus)
-  end
-end
-if ARGV[8] == '1' then
-  local hold = ARGV[3] .. '#' .. string.match(ARGV[6], '|(%d+)$')
-  local ledger = redis.call('HGETALL', KEYS[6])
-  for i = 1, #ledger, 2 do
-    if ledger[i + 1] == hold then redis.call('HSET', KEYS[6], ledger[i], '') end
-  end
-  redis.call('SREM', KEYS[7], hold)
-  redis.call('HSET', KEYS[1], 'owner', '', 'devices', '')
-end
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[1], 'notBefore', ARGV[9])
-  local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[10], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[3])
-end
-if ARGV[4] == '1' then
-  redis.call('XADD', KEYS[4], '*', 'end', ARGV[2])
-  redis.call('XADD', KEYS[8], '*', 'end', ARGV[2])
-end
-redis.call('XADD', KEYS[9], 'MAXLEN', '~', 100000, '*', 'j', ARGV[3], 's', ARGV[2], 'a', ARGV[10], 'r', ARGV[11], 'u', user)
-return 1
-`;
-
 export interface CreateOptions {
   gpus: number;
   /** The job's BullMQ priority (bullPriorityOf; normal when left out), kept for its later attempts. */
@@ -124,52 +74,6 @@ export type CreateOutcome =
   | { quota: { limit: keyof Quotas; max: number; current: number } };
 
 const idempotencyTtlSeconds = 86_400;
-
-// The owner's quotas are read from their user record here, so a limit an admin just changed applies to the next
-// submit, and the check and the insert are one step. The caller then adds the job's BullMQ job (JobQueues).
-// The index keys are built here from the key prefix and the owner: eleven keys and ten values as arguments cost
-// the API more to encode per submit than the rest of the call (and the create path is its busiest).
-// KEYS: job
-// ARGV: json, id, gpus, deadlineAt, user, idempotency key, bodyHash, prefix, priority
-const createScript = `
-local p = ARGV[8]
-local u = p .. ':user:' .. ARGV[5]
-local owner = redis.call('HGET', p .. ':users', ARGV[5])
-if not owner then return {'no-user'} end
-local quotas = cjson.decode(owner).quotas or {}
-local maxQueued = type(quotas.queuedJobs) == 'number' and quotas.queuedJobs or nil
-local maxGpus = type(quotas.gpus) == 'number' and quotas.gpus or nil
-local idem = u .. ':idem:' .. ARGV[6]
-if ARGV[6] ~= '' then
-  local seen = redis.call('GET', idem)
-  if seen then
-    local sep = string.find(seen, '|', 1, true)
-    return {'idem', string.sub(seen, 1, sep - 1), string.sub(seen, sep + 1), ARGV[7]}
-  end
-end
-local mine = u .. ':jobs:state:queued'
-if maxQueued then
-  local queued = redis.call('ZCARD', mine)
-  if queued + 1 > maxQueued then return {'quota', 'queuedJobs', tostring(maxQueued), tostring(queued)} end
-end
-local gpus = tonumber(redis.call('HGET', u .. ':usage', 'gpus') or '0')
-if maxGpus and gpus + tonumber(ARGV[3]) > maxGpus then
-  return {'quota', 'gpus', tostring(maxGpus), tostring(gpus)}
-end
-local seq = redis.call('INCR', p .. ':jobs:seq')
-redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', 'queued', 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
-  'attempt', 0, 'user', ARGV[5], 'priority', ARGV[9])
-redis.call('ZADD', p .. ':jobs', seq, ARGV[2])
-redis.call('ZADD', p .. ':jobs:state:queued', seq, ARGV[2])
-redis.call('ZADD', u .. ':jobs', seq, ARGV[2])
-redis.call('ZADD', mine, seq, ARGV[2])
-redis.call('HINCRBY', u .. ':usage', 'gpus', ARGV[3])
-if ARGV[4] ~= '' then redis.call('ZADD', p .. ':queue:deadlines', ARGV[4], ARGV[2]) end
-local t = redis.call('TIME')
-redis.call('ZADD', p .. ':queue:unqueued', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])
-if ARGV[6] ~= '' then redis.call('SET', idem, ARGV[2] .. '|' .. ARGV[7], 'EX', ${idempotencyTtlSeconds}) end
-return {'ok'}
-`;
 
 const refusals: Record<number, TransitionRefusal> = { [-1]: 'gone', [-3]: 'not-owner', [-4]: 'not-queued' };
 
@@ -191,20 +95,35 @@ export class JobStore {
     if (record.state !== 'queued' || record.attempt !== 0) throw new Error('a new job starts queued, at attempt 0');
     const idem = o.idempotency;
     const json = JSON.stringify(record);
+    const k = this.keys;
+    const user = record.owner;
     const reply = (await runScript(
       this.redis,
-      createScript,
-      1,
-      this.keys.job(record.id),
-      json,
-      record.id,
-      o.gpus,
-      o.queueTtlMs === undefined ? '' : Date.now() + o.queueTtlMs,
-      record.owner,
-      idem ? idem.key : '',
-      idem ? idem.bodyHash : '',
-      this.prefix,
-      o.priority ?? bullPriority.normal,
+      scripts.createJob,
+      [
+        k.job(record.id),
+        k.users,
+        k.jobsAll,
+        k.jobsInState('queued'),
+        k.jobSeq,
+        k.deadlines,
+        k.unqueued,
+        k.jobsOfUser(user),
+        k.jobsOfUserInState(user, 'queued'),
+        k.userUsage(user),
+        k.idempotency(user, idem ? idem.key : ''),
+      ],
+      [
+        json,
+        record.id,
+        o.gpus,
+        o.queueTtlMs === undefined ? '' : Date.now() + o.queueTtlMs,
+        user,
+        idem ? idem.key : '',
+        idem ? idem.bodyHash : '',
+        o.priority ?? bullPriority.normal,
+        idempotencyTtlSeconds,
+      ],
     )) as string[];
     if (reply[0] === 'no-user') throw new Error(`no user ${record.owner}: jobs are submitted by users`);
     if (reply[0] === 'idem') return { existing: reply[1]!, sameBody: reply[2] === reply[3] };
@@ -305,34 +224,41 @@ export class JobStore {
       if (!current) return 'gone';
       const next = applyChange(current.record, change);
       const release = guard.release ?? '';
+      // The user's indexes are named from the record read; a job's owner never changes.
+      const user = current.record.owner;
+      const k = this.keys;
       const result = (await runScript(
         this.redis,
-        saveScript,
-        10,
-        this.keys.job(id),
-        this.keys.jobsInState(current.record.state),
-        this.keys.jobsInState(next.state),
-        this.keys.logs(id),
-        this.keys.deadlines,
-        this.keys.ledger(release),
-        this.keys.active(release),
-        this.keys.metrics(id),
-        this.keys.stateChanges,
-        this.keys.unqueued,
-        JSON.stringify(next),
-        next.state,
-        id,
-        terminalStates.has(next.state) ? '1' : '0',
-        current.ver,
-        guard.owner ?? '',
-        guard.fromQueue ? '1' : '0',
-        release ? '1' : '0',
-        guard.requeueAt === undefined ? '' : String(guard.requeueAt),
-        next.attempt,
-        change.reason ?? '',
-        userKeyPrefix(this.prefix),
-        current.record.state,
-        terminalStates.has(current.record.state) ? '1' : '0',
+        scripts.saveJob,
+        [
+          k.job(id),
+          k.jobsInState(current.record.state),
+          k.jobsInState(next.state),
+          k.logs(id),
+          k.deadlines,
+          k.ledger(release),
+          k.active(release),
+          k.metrics(id),
+          k.stateChanges,
+          k.unqueued,
+          k.jobsOfUserInState(user, current.record.state),
+          k.jobsOfUserInState(user, next.state),
+          k.userUsage(user),
+        ],
+        [
+          JSON.stringify(next),
+          next.state,
+          id,
+          terminalStates.has(next.state) ? '1' : '0',
+          current.ver,
+          guard.owner ?? '',
+          guard.fromQueue ? '1' : '0',
+          release && guard.owner ? holdOf(id, parseOwner(guard.owner).attempt) : '',
+          guard.requeueAt === undefined ? '' : String(guard.requeueAt),
+          next.attempt,
+          change.reason ?? '',
+          terminalStates.has(current.record.state) ? '1' : '0',
+        ],
       )) as number;
       if (result === 1) return next;
       const refusal = refusals[result];

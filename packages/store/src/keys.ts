@@ -107,6 +107,3 @@ export function keys(prefix: string): Keys {
     cancelChannel: `${prefix}:cancel`,
   };
 }
-
-/** The key prefix of a user's keys; the job scripts build the per-user indexes from it and the job's `user` field. */
-export const userKeyPrefix = (prefix: string): string => `${prefix}:user:`;

@@ -3,7 +3,7 @@ import { Pipeline } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { keys, type Keys } from './keys.js';
-import { runScript } from './scripts.js';
+import { runScript, scripts } from './scripts.js';
 
 export class PipelineStore {
   private readonly keys: Keys;
@@ -44,13 +44,7 @@ export class PipelineStore {
     try {
       return await fn();
     } finally {
-      await runScript(
-        this.redis,
-        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
-        1,
-        this.keys.pipelineLock(id),
-        token,
-      );
+      await runScript(this.redis, scripts.releaseLock, [this.keys.pipelineLock(id)], [token]);
     }
   }
 }

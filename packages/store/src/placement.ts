@@ -12,7 +12,8 @@ import type { Redis } from 'ioredis';
 import { bullJobId, queueName, type AttemptJob, type AttemptTaker, type JobQueues } from './job-queues.js';
 import { faultPoint } from './fault.js';
 import { keys, type Keys } from './keys.js';
-import { runScript } from './scripts.js';
+import { holdOf, ownerToken } from './owner.js';
+import { runScript, scripts } from './scripts.js';
 
 export interface PlacementWorker {
   id: string;
@@ -37,50 +38,6 @@ export interface PlacementOptions {
   maxBypass: number;
 }
 
-// Gives the attempt a BullMQ fetch handed this worker its GPUs, if its record still waits for exactly that attempt.
-// KEYS: job, ledger, active, deadlines; ARGV: jobId, attempt, mode, workerId, gpus (csv, device order)
-// Returns {'ok', devices csv}, {'stale'} (the record moved on: the BullMQ job is to be finished) or {'nofit'}.
-const assignScript = `
-local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt', 'gpus')
-local attempt = tonumber(ARGV[2])
-if f[1] ~= 'queued' or (f[2] and f[2] ~= '') or (tonumber(f[3]) or 0) + 1 ~= attempt then return {'stale'} end
-local need = tonumber(f[4]) or 0
-local order = {}
-for u in string.gmatch(ARGV[5], '[^,]+') do order[#order + 1] = u end
-local free = {}
-for _, u in ipairs(order) do
-  local holder = redis.call('HGET', KEYS[2], u)
-  if not holder or holder == '' then free[#free + 1] = u end
-end
-local take = nil
-if need == 0 then take = 0
-elseif ARGV[3] == 'whole-host' then if #free == #order and need <= #order then take = #order end
-elseif need <= #free then take = need end
-if not take then return {'nofit'} end
-local hold = ARGV[1] .. '#' .. attempt
-local devices = {}
-for i = 1, take do
-  devices[i] = free[i]
-  redis.call('HSET', KEYS[2], devices[i], hold)
-end
-redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', ARGV[4] .. '|' .. attempt, 'devices', table.concat(devices, ','))
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('SADD', KEYS[3], hold)
-return {'ok', table.concat(devices, ',')}
-`;
-
-// Drops a worker's hold on an attempt that ended or moved on without it: its GPUs and its slot.
-// KEYS: ledger, active, job; ARGV: hold (jobId#attempt), owner
-const forgetScript = `
-local ledger = redis.call('HGETALL', KEYS[1])
-for i = 1, #ledger, 2 do
-  if ledger[i + 1] == ARGV[1] then redis.call('HSET', KEYS[1], ledger[i], '') end
-end
-redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('HGET', KEYS[3], 'owner') == ARGV[2] then redis.call('HSET', KEYS[3], 'owner', '', 'devices', '') end
-return 1
-`;
-
 /** What placement needs to know of a queued job. */
 export interface QueuedJob {
   id: string;
@@ -93,16 +50,6 @@ export interface QueuedJob {
   skips: number;
   /** The user who owns it. */
   user: string;
-}
-
-/** A worker's hold on one attempt, as its ledger and active set record it: `jobId#attempt`. */
-export function holdOf(jobId: string, attempt: number): string {
-  return `${jobId}#${attempt}`;
-}
-
-export function parseHold(hold: string): { jobId: string; attempt: number } {
-  const at = hold.lastIndexOf('#');
-  return { jobId: hold.slice(0, at), attempt: Number(hold.slice(at + 1)) };
 }
 
 /** The head of one GPU-demand queue as BullMQ lists it. */
@@ -225,7 +172,7 @@ export class Placement {
         const ticket = await queues.ticket(bullId.slice(0, at), Number(bullId.slice(at + 2)));
         if (!ticket) continue;
         const [state, owner, attempt] = await this.redis.hmget(this.keys.job(ticket.id), 'state', 'owner', 'attempt');
-        if (owner === `${worker.id}|${ticket.attempt}`) continue;
+        if (owner === ownerToken(worker.id, ticket.attempt)) continue;
         if (state === 'queued' && !owner && Number(attempt ?? 0) + 1 === ticket.attempt) {
           await queues.putBack(ticket, token);
         } else {
@@ -270,17 +217,9 @@ export class Placement {
     const { id, attempt } = job.data;
     const reply = (await runScript(
       this.redis,
-      assignScript,
-      4,
-      this.keys.job(id),
-      this.keys.ledger(worker.id),
-      this.keys.active(worker.id),
-      this.keys.deadlines,
-      id,
-      attempt,
-      worker.mode,
-      worker.id,
-      worker.gpus.join(','),
+      scripts.assignGpus,
+      [this.keys.job(id), this.keys.ledger(worker.id), this.keys.active(worker.id), this.keys.deadlines],
+      [id, attempt, worker.mode, ownerToken(worker.id, attempt), holdOf(id, attempt), worker.gpus.join(',')],
     )) as string[];
     if (reply[0] === 'ok') return { jobId: id, attempt, devices: reply[1] ? reply[1].split(',') : [] };
     if (reply[0] === 'nofit') {
@@ -348,13 +287,9 @@ export class Placement {
   async forget(workerId: string, jobId: string, attempt: number): Promise<void> {
     await runScript(
       this.redis,
-      forgetScript,
-      3,
-      this.keys.ledger(workerId),
-      this.keys.active(workerId),
-      this.keys.job(jobId),
-      holdOf(jobId, attempt),
-      `${workerId}|${attempt}`,
+      scripts.forgetHold,
+      [this.keys.ledger(workerId), this.keys.active(workerId), this.keys.job(jobId)],
+      [holdOf(jobId, attempt), ownerToken(workerId, attempt)],
     );
   }
 

@@ -2,43 +2,13 @@
 import { WorkerInfo, type WorkerGpu } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
-import { runScript } from './scripts.js';
-import { parseHold } from './placement.js';
+import { parseHold } from './owner.js';
+import { runScript, scripts } from './scripts.js';
 
 /** What a worker says about itself when it registers; the rest of WorkerInfo is read from Redis. */
 export type WorkerProfile = Omit<WorkerInfo, 'lastHeartbeat' | 'status' | 'running' | 'gpus'> & {
   gpus: Omit<WorkerGpu, 'job'>[];
 };
-
-// Registers (or re-registers after a restart): the ledger keeps the holders of GPUs the worker still has.
-// KEYS: workers, worker, ledger; ARGV: id, json, now, gpu uuids...
-const registerScript = `
-redis.call('SADD', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'json', ARGV[2], 'heartbeat', ARGV[3], 'status', 'live')
-local keep = {}
-for i = 4, #ARGV do keep[ARGV[i]] = true end
-local ledger = redis.call('HGETALL', KEYS[3])
-for i = 1, #ledger, 2 do
-  if not keep[ledger[i]] then redis.call('HDEL', KEYS[3], ledger[i]) end
-end
-for i = 4, #ARGV do redis.call('HSETNX', KEYS[3], ARGV[i], '') end
-return 1
-`;
-
-// KEYS: worker; ARGV: now. Returns the status the worker had before this beat (lost = it was written off).
-const heartbeatScript = `
-local status = redis.call('HGET', KEYS[1], 'status')
-redis.call('HSET', KEYS[1], 'heartbeat', ARGV[1], 'status', 'live')
-return status or 'unknown'
-`;
-
-// KEYS: worker; ARGV: cutoff. Marks a silent worker lost once; returns 1 for the caller that did.
-const markLostScript = `
-local beat = tonumber(redis.call('HGET', KEYS[1], 'heartbeat') or '0')
-if beat >= tonumber(ARGV[1]) or redis.call('HGET', KEYS[1], 'status') == 'lost' then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'lost')
-return 1
-`;
 
 export class WorkerRegistry {
   private readonly keys: Keys;
@@ -53,26 +23,20 @@ export class WorkerRegistry {
   async register(profile: WorkerProfile, now = Date.now()): Promise<void> {
     await runScript(
       this.redis,
-      registerScript,
-      3,
-      this.keys.workers,
-      this.keys.worker(profile.id),
-      this.keys.ledger(profile.id),
-      profile.id,
-      JSON.stringify(profile),
-      now,
-      ...profile.gpus.map((g) => g.uuid),
+      scripts.registerWorker,
+      [this.keys.workers, this.keys.worker(profile.id), this.keys.ledger(profile.id)],
+      [profile.id, JSON.stringify(profile), now, ...profile.gpus.map((g) => g.uuid)],
     );
   }
 
   /** Records a heartbeat; returns true when the worker had been written off as lost meanwhile. */
   async heartbeat(id: string, now = Date.now()): Promise<boolean> {
-    return (await runScript(this.redis, heartbeatScript, 1, this.keys.worker(id), now)) === 'lost';
+    return (await runScript(this.redis, scripts.heartbeat, [this.keys.worker(id)], [now])) === 'lost';
   }
 
   /** Marks a worker lost when its last heartbeat is older than `cutoff`; true for the one caller that did. */
   async markLost(id: string, cutoff: number): Promise<boolean> {
-    return (await runScript(this.redis, markLostScript, 1, this.keys.worker(id), cutoff)) === 1;
+    return (await runScript(this.redis, scripts.markLost, [this.keys.worker(id)], [cutoff])) === 1;
   }
 
   /** The attempts (`jobId#attempt`) placed on the worker and not finished there. */

@@ -1,6 +1,6 @@
 // Stops and removes berth containers nobody owns any more, after a grace period: the attempt ended, moved to
 // another worker, or belonged to a worker that was written off.
-import type { Placement, WorkerRegistry } from '@berth/store';
+import { ownerToken, type Placement, type WorkerRegistry } from '@berth/store';
 import type { Logger } from 'pino';
 import type { ContainerRuntime } from '../executor/container-runtime.js';
 
@@ -49,7 +49,7 @@ export class OrphanSweeper {
   }
 
   private async owned(job: string, attempt: number, worker: string, live: Set<string>): Promise<boolean> {
-    if ((await this.o.placement.owner(job)) !== `${worker}|${attempt}`) return false;
+    if ((await this.o.placement.owner(job)) !== ownerToken(worker, attempt)) return false;
     return worker === this.o.workerId ? this.o.isRunningHere(job, attempt) : live.has(worker);
   }
 }
