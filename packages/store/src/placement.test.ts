@@ -258,3 +258,25 @@ test('aging moves a waiting low-priority job up until it starts before newer nor
   expect(await queues.age(tickets, 60_000, Date.now() + 120_000)).toBe(2);
   expect((await placement.claim(w, { maxBypass: 8 })).map((c) => c.jobId)).toEqual([old]);
 });
+
+test('a burst of wake-ups is folded into two messages, and every call is followed by one sent after it', async () => {
+  const prefix = testPrefix('wake');
+  const placement = new Placement(redis, prefix);
+  const listener = connectRedis(testRedisUrl());
+  const heard: number[] = [];
+  await listener.subscribe(`${prefix}:wake`);
+  listener.on('message', () => heard.push(Date.now()));
+  try {
+    await Promise.all(Array.from({ length: 50 }, () => placement.wake()));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(heard).toHaveLength(2);
+    // One more call, made while none is on its way, is its own message; so is one made while that one travels.
+    const first = placement.wake();
+    const second = placement.wake();
+    await Promise.all([first, second]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(heard).toHaveLength(4);
+  } finally {
+    listener.disconnect();
+  }
+});

@@ -77,6 +77,9 @@ const before = (a: Head, b: Head): boolean => a.priority < b.priority || (a.prio
 
 export class Placement {
   private readonly keys: Keys;
+  /** The wake-up on its way to Redis, and the one that follows it (wake). */
+  private waking: Promise<void> | undefined;
+  private nextWake: Promise<void> | undefined;
 
   constructor(
     private readonly redis: Redis,
@@ -304,8 +307,26 @@ export class Placement {
     return (await this.redis.hget(this.keys.job(jobId), 'owner')) || null;
   }
 
-  /** Wakes every worker to try placing jobs (a job was queued or GPUs were freed). */
-  async wake(): Promise<void> {
-    await this.redis.publish(this.keys.wakeChannel, '1');
+  /**
+   * Wakes every worker to try placing jobs (a job was queued or GPUs were freed); settles once a wake-up sent after
+   * this call has reached Redis. Calls made while one is on its way share the one sent right after it: a worker
+   * reads the queues afresh on each, so a burst of submits costs two messages, not one each.
+   */
+  wake(): Promise<void> {
+    if (!this.waking) {
+      this.waking = this.redis.publish(this.keys.wakeChannel, '1').then(() => undefined);
+      const done = () => {
+        this.waking = undefined;
+      };
+      this.waking.then(done, done);
+      return this.waking;
+    }
+    this.nextWake ??= this.waking
+      .catch(() => {})
+      .then(() => {
+        this.nextWake = undefined;
+        return this.wake();
+      });
+    return this.nextWake;
   }
 }
