@@ -1,7 +1,10 @@
 // Workers killed with SIGKILL mid-job. Coming back, a worker re-attaches to its container and finishes the job once
 // with a complete log; a container that exited meanwhile is judged by its real exit code; a worker that never comes
-// back is written off and its job retried elsewhere, and its leftover container is removed.
-import { testPrefix } from './support/env.js';
+// back is written off and its job retried elsewhere, and its leftover container is removed. BullMQ agrees: the
+// re-attached attempt is one BullMQ job, completed under the lock its worker took back.
+import { bullJobId, queueName } from '@berth/store';
+import { Queue } from 'bullmq';
+import { testPrefix, testRedisUrl } from './support/env.js';
 import { kill, spawnWorker } from './support/worker-process.js';
 import {
   createdContainers,
@@ -50,6 +53,16 @@ test('killed mid-job and restarted, a worker re-attaches: one container, one com
   const text = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   expect(text).toBe(Array.from({ length: 80 }, (_, i) => `tick ${i + 1}\n`).join(''));
   expect(await createdContainers(since, `berth.job=${body.id}`)).toEqual([body.id]);
+  // The restarted worker took over its own BullMQ lock (its id is the token): one BullMQ job, completed, no other.
+  const queue = new Queue(queueName(0), { connection: { url: testRedisUrl() }, prefix });
+  try {
+    const jobs = await queue.getJobs(['completed', 'failed', 'active', 'waiting', 'prioritized', 'delayed']);
+    expect(await Promise.all(jobs.map(async (j) => [j.id, await j.getState()]))).toEqual([
+      [bullJobId(body.id, 1), 'completed'],
+    ]);
+  } finally {
+    await queue.close();
+  }
 });
 
 test('a container that exits while its worker is down is reported with its real exit code', async () => {
