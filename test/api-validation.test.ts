@@ -154,3 +154,17 @@ test('a dry run renders the launch without queueing it, hiding host paths and en
   const listed = await (await stack.alice.fetch(`/v1/jobs?limit=200`)).json();
   expect(listed.jobs.filter((j: { spec: { params: { env?: unknown } } }) => j.spec.params.env)).toHaveLength(0);
 });
+
+test('initFrom without an artifact, from a job with no model or checkpoint yet, says what to name', async () => {
+  // A job that never ran has neither: the answer says so and how to go on.
+  const { body: source } = await submit(stack.alice, fixtureJob(['true']));
+  const res = await post(JSON.stringify({ ...fixtureJob(['ls', '/init']), inputs: { initFrom: { job: source.id } } }));
+  expect(res.status).toBe(400);
+  const issues: { path: string; message: string }[] = (await res.json()).error.issues;
+  expect(issues).toEqual([
+    {
+      path: 'inputs.initFrom',
+      message: `job ${source.id} has no model folder or checkpoint (yet); name one of its artifacts in inputs.initFrom.artifact`,
+    },
+  ]);
+});

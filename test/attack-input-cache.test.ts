@@ -136,9 +136,10 @@ test('a body that does not hash to what the API announced is refused, a file or 
     }
     expect(lied.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(tree(await cache.artifact('job_honest', 'model.pt'))).toEqual({ 'model.pt': real.toString() });
+    // A folder artifact is mounted as its own files (/init/config.json), a file under its name (/init/model.pt).
     expect(tree(await cache.artifact('job_honest', 'model'))).toEqual({
-      'model/config.json': '{"layers": 2}\n',
-      'model/weights.bin': 'step 100',
+      'config.json': '{"layers": 2}\n',
+      'weights.bin': 'step 100',
     });
   } finally {
     await api.close();
@@ -199,4 +200,32 @@ test('a dataset pushed twice with different file names is not served from the wr
   expect(tree(await cache.dataset(other.id))).toEqual({ 'wiki.txt': corpus.toString() });
   // Fetched again (from the cache now), each still has its own name.
   expect(tree(await cache.dataset(train.id))).toEqual({ 'train.txt': corpus.toString() });
+});
+
+test('a mounted folder holds its entry in the cache until released, then the entry may be evicted', async () => {
+  const small = folderTar('model', { 'weights.bin': 'a'.repeat(600) });
+  const other = folderTar('model', { 'weights.bin': 'b'.repeat(600) });
+  const api = await fakeApi((path) => {
+    if (path === '/v1/jobs/job_a/artifacts/model') return { ...small, tar: true };
+    if (path === '/v1/jobs/job_b/artifacts/model') return { ...other, tar: true };
+    if (path === '/v1/jobs/job_c/artifacts/model')
+      return { ...folderTar('model', { 'w.bin': 'c'.repeat(600) }), tar: true };
+    return undefined;
+  });
+  try {
+    // Room for one entry: each new one evicts every entry not in use.
+    const root = join(work, 'evict');
+    const cache = new InputCache(root, { url: api.url, token: 'worker' }, 1000);
+    const a = await cache.artifact('job_a', 'model');
+    const b = await cache.artifact('job_b', 'model');
+    // a is in use (mounted by a running attempt): b's arrival leaves it.
+    expect(tree(a)).toEqual({ 'weights.bin': 'a'.repeat(600) });
+    cache.release(a);
+    cache.release(b);
+    await cache.artifact('job_c', 'model');
+    // Released by the folder it mounted, both entries could go.
+    expect(readdirSync(root).filter((n) => !n.startsWith('.'))).toHaveLength(1);
+  } finally {
+    await api.close();
+  }
 });

@@ -73,7 +73,7 @@ test('a dataset with format errors is refused with file and line; an unsafe arch
   expect(execFileSync('find', ['/tmp', '-name', 'escaped.txt'], { encoding: 'utf8' })).toBe('');
 });
 
-test('pretrain on the corpus, fine-tune from its model, download the checkpoint: sha256 matches and it loads', async () => {
+test('pretrain on the corpus, fine-tune from it with the defaults, download the checkpoint: sha256 matches, it loads', async () => {
   const pretrain = await submit(stack.alice, {
     manifest: 'bert-pretrain',
     params: { train_file: 'corpus.txt', model_config: 'tiny', max_steps: 10, batch_size: 8, precision: 'fp32' },
@@ -88,8 +88,8 @@ test('pretrain on the corpus, fine-tune from its model, download the checkpoint:
 
   const finetune = await submit(stack.alice, {
     manifest: 'bert-finetune-squad',
+    // No init_from and no artifact: the recipe's /init holds the pretraining job's model folder.
     params: {
-      init_from: '/init/model',
       train_file: 'train.json',
       predict_file: 'dev.json',
       max_steps: 6,
@@ -99,9 +99,10 @@ test('pretrain on the corpus, fine-tune from its model, download the checkpoint:
       precision: 'fp32',
     },
     resources: { gpus: 0 },
-    inputs: { dataset: squad.id, initFrom: { job: pre.id, artifact: 'model' } },
+    inputs: { dataset: squad.id, initFrom: { job: pre.id } },
   });
   expect(finetune.status).toBe(201);
+  expect(finetune.body.spec.inputs?.initFrom).toEqual({ job: pre.id, artifact: 'model' });
   const ft = await waitForEnd(stack.alice, finetune.body.id, 240_000);
   expect([ft.state, ft.reason, ft.message]).toEqual(['succeeded', undefined, undefined]);
 

@@ -285,7 +285,8 @@ export class Attempt {
       this.held.push(out.data);
     }
     if (initFrom) {
-      out.init = await this.ctx.inputs.artifact(initFrom.job, initFrom.artifact);
+      // The API names the artifact in the record at submit (checkInputs); `latest` was the default before it did.
+      out.init = await this.ctx.inputs.artifact(initFrom.job, initFrom.artifact ?? 'latest');
       this.held.push(out.init);
     }
     return out;

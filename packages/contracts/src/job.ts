@@ -57,10 +57,14 @@ const labels = z
 
 // `manifest` names a recipe in ngc-manifests/; `params` are checked against that recipe's parameters by the API
 // (and again by the worker before it renders the launch).
-/** Another job's artifact mounted read-only at /init: a file, a folder, or `latest` (its newest checkpoint). */
+/**
+ * Another job's artifact, mounted read-only at /init: a folder's own files at /init (`/init/config.json`), a file as
+ * /init/<its name>, or `latest`, the job's newest checkpoint folder. Left out: `model` when the job has one, else
+ * `latest` (the API writes down which).
+ */
 export const InitFrom = z.strictObject({
   job: JobId,
-  artifact: z.string().min(1).max(1024).default('latest'),
+  artifact: z.string().min(1).max(1024).optional(),
 });
 
 export const JobInputs = z.strictObject({

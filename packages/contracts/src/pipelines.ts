@@ -6,8 +6,8 @@ const stepName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'step names are lowe
 
 /** A step's initFrom may name an earlier step instead of a job: its job's artifact once it succeeded. */
 export const StepInitFrom = z.union([
-  z.strictObject({ step: stepName, artifact: z.string().min(1).max(1024).default('latest') }),
-  z.strictObject({ job: JobId, artifact: z.string().min(1).max(1024).default('latest') }),
+  z.strictObject({ step: stepName, artifact: z.string().min(1).max(1024).optional() }),
+  z.strictObject({ job: JobId, artifact: z.string().min(1).max(1024).optional() }),
 ]);
 
 export const PipelineStep = JobSpec.omit({ inputs: true }).extend({

@@ -53,10 +53,12 @@ export async function submitValidSpec(
   idempotencyKey?: string,
 ): Promise<Submission> {
   const resolved = resolveSpec(manifests, valid);
-  const { spec, manifest } = resolved;
+  const { manifest } = resolved;
+  let spec = resolved.spec;
   const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
   checkImage(services.images, imageOf(manifest, resolved.params.values, gpus === 0));
-  if (spec.inputs) await checkInputs(services, spec, owner);
+  // The stored spec names the artifact that /init will hold, even where the submit left it out.
+  if (spec.inputs) spec = await checkInputs(services, spec, owner);
   const live = (await liveWorkers(services)).filter((w) => w.status === 'live');
   const largest = Math.max(0, ...live.map((w) => w.gpus.length));
   // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
@@ -176,9 +178,10 @@ export async function cancelJob(services: Services, job: JobRecord): Promise<Job
 
 /**
  * The inputs a spec names must exist now and be the submitter's to use: its dataset, and the other job's artifact it
- * starts from (someone else's reads as missing, as everywhere).
+ * starts from (someone else's reads as missing, as everywhere). Returns the spec with the artifact named where it was
+ * left out.
  */
-async function checkInputs(services: Services, spec: JobSpec, owner: User): Promise<void> {
+async function checkInputs(services: Services, spec: JobSpec, owner: User): Promise<JobSpec> {
   const issues: { path: string; message: string }[] = [];
   const { dataset, initFrom } = spec.inputs ?? {};
   const mine = (o: string | null | undefined) =>
@@ -186,21 +189,34 @@ async function checkInputs(services: Services, spec: JobSpec, owner: User): Prom
   if (dataset && !mine((await services.call(() => services.datasets.records.get(dataset)))?.owner)) {
     issues.push({ path: 'inputs.dataset', message: `no dataset ${dataset}` });
   }
+  let artifact = initFrom?.artifact;
   if (initFrom && !mine(await services.call(() => services.store.ownerOf(initFrom.job)))) {
     issues.push({ path: 'inputs.initFrom', message: `no job ${initFrom.job}` });
   } else if (initFrom) {
-    const found = await services
-      .call(() => services.artifacts.resolve(initFrom.job, initFrom.artifact))
-      .catch((err: unknown) => {
-        if (err instanceof BerthError && err.code === 'ARTIFACT_NOT_FOUND') return null;
-        throw err;
-      });
-    if (!found) {
+    const exists = (path: string) =>
+      services
+        .call(() => services.artifacts.resolve(initFrom.job, path))
+        .then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof BerthError && err.code === 'ARTIFACT_NOT_FOUND') return false;
+            throw err;
+          },
+        );
+    // Left out, it is the trained model when the job has one, else its newest checkpoint.
+    if (artifact === undefined) artifact = (await exists('model')) ? 'model' : 'latest';
+    if (!(await exists(artifact))) {
       issues.push({
         path: 'inputs.initFrom',
-        message: `job ${initFrom.job} has no artifact ${initFrom.artifact} (yet)`,
+        message:
+          initFrom.artifact === undefined
+            ? `job ${initFrom.job} has no model folder or checkpoint (yet); name one of its artifacts in inputs.initFrom.artifact`
+            : `job ${initFrom.job} has no artifact ${artifact} (yet)`,
       });
     }
   }
   if (issues.length > 0) throw new BerthError('VALIDATION_FAILED', 'the job inputs do not exist', { issues });
+  return initFrom && artifact !== undefined
+    ? { ...spec, inputs: { ...spec.inputs, initFrom: { ...initFrom, artifact } } }
+    : spec;
 }

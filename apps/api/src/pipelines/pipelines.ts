@@ -37,7 +37,6 @@ export function domainAdapt(p: DomainAdaptParams): PipelineStep[] {
       name: 'finetune',
       manifest: 'bert-finetune-squad',
       params: {
-        init_from: '/init/model',
         train_file: p.squadTrainFile,
         predict_file: p.squadDevFile,
         ...(p.finetuneSteps ? { max_steps: p.finetuneSteps } : {}),
@@ -49,7 +48,7 @@ export function domainAdapt(p: DomainAdaptParams): PipelineStep[] {
     {
       name: 'export',
       manifest: 'bert-export-onnx',
-      params: { init_from: '/init/model' },
+      params: {},
       resources: { gpus: 0 },
       inputs: { initFrom: { step: 'finetune', artifact: 'model' } },
     },

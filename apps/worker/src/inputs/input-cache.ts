@@ -48,19 +48,26 @@ export class InputCache {
     return this.fetch(`/v1/datasets/${id}/content`, `dataset ${id}`, 'dataset');
   }
 
-  /** A local folder holding a job's artifact: the folder's files, or the one file. */
+  /**
+   * A local folder to mount at /init, holding what a job's artifact holds: a folder artifact's own files at its top
+   * (`config.json`, `model.safetensors`, …, however the folder was named in the job), or the one file of a file
+   * artifact under its name. The API sends a folder as a tar of `<folder name>/…`; that one folder is what is mounted.
+   */
   async artifact(job: string, artifact: string): Promise<string> {
     const path = artifact.split('/').map(encodeURIComponent).join('/');
-    return this.fetch(
+    const dir = await this.fetch(
       `/v1/jobs/${job}/artifacts/${path}`,
       `artifact ${artifact} of ${job}`,
       'artifact',
       artifact.split('/').at(-1),
     );
+    const top = await readdir(dir, { withFileTypes: true });
+    return top.length === 1 && top[0]!.isDirectory() ? join(dir, top[0]!.name) : dir;
   }
 
-  /** Marks an entry free again once its attempt ended. */
-  release(dir: string): void {
+  /** Marks an entry free again once its attempt ended; `path` is what dataset or artifact gave, or a path inside it. */
+  release(path: string): void {
+    const dir = join(this.root, path.slice(this.root.length + 1).split(sep)[0]!);
     const n = (this.inUse.get(dir) ?? 1) - 1;
     if (n <= 0) this.inUse.delete(dir);
     else this.inUse.set(dir, n);
