@@ -48,8 +48,32 @@ test('a command exiting 3 fails with EXIT_NONZERO and exit code 3', async () => 
   const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', 'echo about to fail; exit 3']));
   const job = await waitForEnd(stack.alice, body.id);
   expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 3 });
-  expect(job.message).toContain('code 3');
+  // Nothing on stderr: the exit code is all there is to say.
+  expect(job.message).toBe('the container exited with code 3');
   expect(await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text()).toBe('about to fail\n');
+});
+
+test("a failure's message ends with the container's last five lines on stderr, each cut at 400 characters", async () => {
+  const script = [
+    'echo progress',
+    'for i in 1 2 3 4 5 6; do echo "warning $i" >&2; done',
+    `echo "${'x'.repeat(500)}" >&2`,
+    'echo "train: error: /init: no model.safetensors" >&2',
+    'exit 4',
+  ].join('; ');
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', script]));
+  const job = await waitForEnd(stack.alice, body.id);
+  expect(job).toMatchObject({ state: 'failed', reason: 'EXIT_NONZERO', exitCode: 4 });
+  expect(job.message).toBe(
+    [
+      'the container exited with code 4; its last lines on stderr:',
+      'warning 4',
+      'warning 5',
+      'warning 6',
+      `${'x'.repeat(400)}…`,
+      'train: error: /init: no model.safetensors',
+    ].join('\n'),
+  );
 });
 
 test('containers carry berth labels and the hardening defaults', async () => {

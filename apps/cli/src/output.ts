@@ -19,7 +19,11 @@ export function printTable(headers: string[], rows: string[][]): void {
 export function printFields(fields: [string, string | number | undefined][]): void {
   const shown = fields.filter((f): f is [string, string | number] => f[1] !== undefined && f[1] !== '');
   const width = Math.max(...shown.map(([k]) => k.length)) + 1;
-  process.stdout.write(shown.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}\n`).join(''));
+  // A value of several lines (a failure's last stderr lines) goes on indented under its first.
+  const indent = '\n' + ' '.repeat(width + 1);
+  process.stdout.write(
+    shown.map(([k, v]) => `${`${k}:`.padEnd(width)} ${String(v).split('\n').join(indent)}\n`).join(''),
+  );
 }
 
 /** A notice for the person at the terminal, kept off stdout. */

@@ -26,7 +26,7 @@ import { LaunchError, type ContainerRuntime, type ImageSource } from './executor
 import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
 import type { WorkerMetrics } from './observability/worker-metrics.js';
-import { dlloggerPrefixes, judge, MetricNames } from './executor/success.js';
+import { dlloggerPrefixes, judge, MetricNames, StderrTail } from './executor/success.js';
 import { countLogFileLines, LogPump } from './pump/log-pump.js';
 
 export interface AttemptContext {
@@ -82,6 +82,8 @@ export class Attempt {
   private uploads: NodeJS.Timeout | undefined;
   /** Cached input folders this attempt mounts, released when it ends. */
   private readonly held: string[] = [];
+  /** The container's last stderr lines, for the message of a failure (verdict). */
+  private readonly stderr = new StderrTail();
   /** Final figures the run reported (DLLogger summaries etc.), copied onto the job record at the end. */
   private readonly summary: Record<string, number> = {};
   private readonly log: Logger;
@@ -181,8 +183,9 @@ export class Attempt {
       pump = new LogPump(this.ctx.logs, jobId, attempt, {
         skip,
         file: { path: file, skip: await countLogFileLines(file) },
-        onLine: (text) => {
+        onLine: (text, stream) => {
           metrics.observe(text);
+          if (stream === 'stderr') this.stderr.push(text);
           this.ctx.observe.logLines.inc();
           this.ctx.observe.logBytes.inc(Buffer.byteLength(text));
         },
@@ -304,14 +307,21 @@ export class Attempt {
       return {
         state: 'failed',
         reason: 'OOM_KILLED',
-        message: `the container used more than its memory limit${launch.memoryBytes ? ` (${launch.memoryBytes} bytes)` : ''} and was killed`,
+        message: this.stderr.explain(
+          `the container used more than its memory limit${launch.memoryBytes ? ` (${launch.memoryBytes} bytes)` : ''} and was killed`,
+        ),
         exitCode: result.exitCode,
       };
     }
     const verdict = await judge(manifest, result.exitCode, results, metrics);
     return verdict.ok
       ? { state: 'succeeded', exitCode: result.exitCode }
-      : { state: 'failed', reason: verdict.reason, message: verdict.message, exitCode: result.exitCode };
+      : {
+          state: 'failed',
+          reason: verdict.reason,
+          message: this.stderr.explain(verdict.message),
+          exitCode: result.exitCode,
+        };
   }
 
   /** While the job runs, /results is scanned one scan at a time: past its budget it stops, else checkpoints go up. */

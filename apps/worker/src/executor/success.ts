@@ -24,6 +24,31 @@ export class MetricNames {
   }
 }
 
+/**
+ * The last lines a container wrote to stderr, kept to say why it failed: a trainer's last words (an argparse error, a
+ * Python exception) are the cause that an exit code only hints at. Bounded in lines and in characters a line.
+ */
+export class StderrTail {
+  private readonly lines: string[] = [];
+
+  constructor(
+    private readonly maxLines = 5,
+    private readonly maxChars = 400,
+  ) {}
+
+  push(text: string): void {
+    const line = text.trimEnd();
+    if (line === '') return;
+    this.lines.push(line.length > this.maxChars ? `${line.slice(0, this.maxChars)}…` : line);
+    if (this.lines.length > this.maxLines) this.lines.shift();
+  }
+
+  /** `message`, followed by the lines kept (if any). */
+  explain(message: string): string {
+    return this.lines.length === 0 ? message : `${message}; its last lines on stderr:\n${this.lines.join('\n')}`;
+  }
+}
+
 export function dlloggerPrefixes(m: Manifest): string[] {
   return m.metrics.flatMap((r) => (r.kind === 'dllogger-json' && !r.file ? [r.prefix] : []));
 }

@@ -24,7 +24,7 @@ export interface LogPumpOptions {
   flushLines?: number;
   flushMs?: number;
   /** Sees every line, skipped ones included (e.g. to note the metrics a recipe's success rule needs). */
-  onLine?: (text: string) => void;
+  onLine?: (text: string, stream: StreamName) => void;
   /** Reads metric points from a line; every line is parsed, points of skipped lines are not stored again. */
   parse?: (text: string) => NewMetric[];
   /** Sees every point, from skipped lines too (e.g. to collect the run's summary). */
@@ -136,7 +136,7 @@ export class LogPump {
     let last = this.pending.at(-1);
     if (last && (last.stream !== stream || last.time !== time)) last = undefined;
     for (const text of lines) {
-      this.opts.onLine?.(text);
+      this.opts.onLine?.(text, stream);
       const points = this.opts.parse?.(text) ?? [];
       for (const p of points) this.opts.onPoint?.(p);
       // A line's text is counted once towards a flush, whether it waits for the file, the stream or both.
