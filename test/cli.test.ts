@@ -321,6 +321,34 @@ describe('jobs', () => {
     expect(bad.stderr).toMatch(/job_\w+ failed: EXIT_NONZERO, exit code 7\n$/);
   });
 
+  test('submit --init-from mounts the source job model folder at /init, or the artifact named after the colon', async () => {
+    const source = await berth([
+      'submit',
+      '--follow',
+      ...fixtureFlags('mkdir -p /results/model && echo weights > /results/model/w.bin && echo hi > /results/notes.txt'),
+    ]);
+    expect(source.code).toBe(0);
+    const sourceId = /^(job_\w+) submitted/.exec(source.stderr)![1]!;
+    const fromModel = await berth([
+      'submit',
+      '--follow',
+      ...fixtureFlags('ls /init; cat /init/w.bin'),
+      '--init-from',
+      sourceId,
+    ]);
+    expect(fromModel).toMatchObject({ code: 0, stdout: 'w.bin\nweights\n' });
+    const fromFile = await berth([
+      'submit',
+      '--follow',
+      ...fixtureFlags('cat /init/notes.txt'),
+      '--init-from',
+      `${sourceId}:notes.txt`,
+    ]);
+    expect(fromFile).toMatchObject({ code: 0, stdout: 'hi\n' });
+    await fails(['submit', ...fixtureFlags('true'), '--init-from', 'model'], 'INVALID_ARGUMENT');
+    await fails(['submit', ...fixtureFlags('true'), '--init-from', `${sourceId}:nope`], 'VALIDATION_FAILED');
+  });
+
   test('submit --follow exits 2 when the job is cancelled; cancel of an ended job is refused', async () => {
     const follow = start(['submit', '--follow', ...fixtureFlags('echo started; sleep 60')]);
     let stderr = '';

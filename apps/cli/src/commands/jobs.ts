@@ -17,6 +17,7 @@ interface SubmitOptions {
   param?: string[];
   gpus?: number;
   dataset?: string;
+  initFrom?: string;
   label?: string[];
   priority?: string;
   idempotencyKey?: string;
@@ -46,11 +47,26 @@ async function buildSpec(opts: SubmitOptions): Promise<Record<string, unknown>> 
   if (opts.param) spec.params = { ...part('params'), ...parsePairs(opts.param, '--param', true) };
   if (opts.gpus !== undefined) spec.resources = { ...part('resources'), gpus: opts.gpus };
   if (opts.dataset) spec.inputs = { ...part('inputs'), dataset: opts.dataset };
+  if (opts.initFrom) spec.inputs = { ...part('inputs'), initFrom: parseInitFrom(opts.initFrom) };
   if (opts.label) spec.labels = { ...part('labels'), ...parsePairs(opts.label, '--label', false) };
   // The API checks the value and answers INVALID_ARGUMENT with the allowed ones.
   if (opts.priority) spec.priority = opts.priority;
   if (spec.manifest === undefined) throw new CliError('INVALID_ARGUMENT', 'submit needs --manifest or -f SPEC');
   return spec;
+}
+
+/** `job_x` or `job_x:path`: the job's model (or newest checkpoint) when no artifact is named. */
+function parseInitFrom(value: string): { job: string; artifact?: string } {
+  const at = value.indexOf(':');
+  const job = at < 0 ? value : value.slice(0, at);
+  const artifact = at < 0 ? '' : value.slice(at + 1);
+  if (!job.startsWith('job_') || (at >= 0 && artifact === '')) {
+    throw new CliError(
+      'INVALID_ARGUMENT',
+      `--init-from takes a job id, optionally with one of its artifacts: job_… or job_…:model (got ${value})`,
+    );
+  }
+  return artifact ? { job, artifact } : { job };
 }
 
 export function jobCommands(program: Command, context: ContextOf): void {
@@ -62,6 +78,10 @@ export function jobCommands(program: Command, context: ContextOf): void {
     .option('--param <k=v>', 'recipe parameter; values that parse as JSON are sent parsed (repeatable)', collect)
     .option('--gpus <n>', 'GPUs for the job (0: the CPU image)', wholeNumber)
     .option('--dataset <id>', 'dataset mounted at /data')
+    .option(
+      '--init-from <job[:artifact]>',
+      "another job's artifact mounted at /init: its model folder (or newest checkpoint) unless one is named",
+    )
     .option('--label <k=v>', 'label (repeatable)', collect)
     .option('--priority <level>', 'low, normal (the default) or high: which waiting jobs start first')
     .option('--idempotency-key <key>', 'resubmitting with the same key and spec gives the same job')
@@ -135,6 +155,11 @@ export function jobCommands(program: Command, context: ContextOf): void {
         ['params', JSON.stringify(job.spec.params)],
         ['gpus', job.spec.resources.gpus],
         ['dataset', job.spec.inputs?.dataset],
+        [
+          'init from',
+          job.spec.inputs?.initFrom &&
+            `${job.spec.inputs.initFrom.job}:${job.spec.inputs.initFrom.artifact ?? 'latest'}`,
+        ],
         [
           'labels',
           Object.entries(job.spec.labels ?? {})
