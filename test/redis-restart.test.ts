@@ -47,7 +47,7 @@ test('20 waiting and 2 running jobs all finish, each once, across a Redis restar
   try {
     const counts = await queue.getJobCounts('active', 'prioritized', 'waiting');
     expect(counts.active).toBe(2);
-    expect(counts.prioritized + counts.waiting).toBe(20);
+    expect((counts.prioritized ?? 0) + (counts.waiting ?? 0)).toBe(20);
 
     await redis.stop();
     await new Promise((r) => setTimeout(r, 1500));
