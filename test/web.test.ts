@@ -238,6 +238,35 @@ test('the job ends on its page without a reload; its artifact and log download t
   await shot(page, 'job-succeeded');
 }, 60_000);
 
+test('the form lists recipes in flow order, fits the GPUs live, and starts from a finished job picked from a list', async () => {
+  await page.goto(`${stack.url}/#/submit`);
+  await page.getByLabel('Recipe').selectOption('bert-finetune-squad');
+  const recipes = await page
+    .locator('#manifest option')
+    .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  expect(recipes[0]).toMatch(/pretrain/);
+  expect(recipes.at(-1)).toBe('custom');
+  // The one live worker has one GPU; at 0 GPUs the job runs on the CPU image, which trains in fp32.
+  await page.locator('#param-precision').waitFor();
+  expect(await page.locator('#gpus').inputValue()).toBe('1');
+  await page.locator('#gpus').fill('0');
+  await page.locator('#gpus').dispatchEvent('change');
+  expect(await page.locator('#param-precision').inputValue()).toBe('fp32');
+
+  await page.getByLabel('Recipe').selectOption('custom');
+  await page.locator('#param-image').fill('berth/fixture:dev');
+  await page.locator('#param-command').fill(['cat', '/init/model.txt'].join('\n'));
+  await page.locator('#init-job').selectOption(watched);
+  await page.waitForFunction(() => document.querySelector<HTMLSelectElement>('#init-artifact')?.value === 'model.txt');
+  await shot(page, 'submit-start-from');
+  await page.getByRole('button', { name: 'Submit', exact: true }).click();
+  await page.waitForURL(/#\/jobs\/job_[a-z2-7]{20}$/);
+  const id = /job_[a-z2-7]{20}/.exec(page.url())![0];
+  const job = await waitForEnd(stack.alice, id);
+  expect(job.spec.inputs?.initFrom).toEqual({ job: watched, artifact: 'model.txt' });
+  expect(await (await stack.alice.fetch(`/v1/jobs/${id}/logs`)).text()).toBe(artifactText);
+}, 60_000);
+
 test('a GPU job shows on the overview and in its GPU chart, and is cancelled from its page', async () => {
   const { body } = await submit(stack.alice, fixtureJob(['sleep', '300'], { resources: { gpus: 1 } }));
   await page.goto(`${stack.url}/#/`);

@@ -22,6 +22,8 @@ interface Field {
   el: HTMLElement;
   /** undefined: leave the parameter out. Throws a message for input that cannot be read. */
   read(): unknown;
+  /** Pre-selects a value the user has not set (choice fields only). */
+  suggest?(value: string): void;
 }
 
 export class SchemaForm {
@@ -38,6 +40,11 @@ export class SchemaForm {
       { class: 'fields' },
       this.fields.map((f) => f.el),
     );
+  }
+
+  /** Pre-selects `value` for a choice parameter the user left at its default; other fields are left alone. */
+  suggest(name: string, value: string): void {
+    this.fields.find((f) => f.name === name)?.suggest?.(value);
   }
 
   /** The params object; throws `{field, message}` for a value that cannot be read. */
@@ -96,6 +103,9 @@ function field(id: string, name: string, p: PropertySchema, required: boolean): 
       name,
       el: wrap(select),
       read: () => (select.value === '' ? undefined : (p.enum!.find((v) => String(v) === select.value) ?? select.value)),
+      suggest: (value) => {
+        if (select.value === '' && p.enum!.some((v) => String(v) === value)) select.value = value;
+      },
     };
   }
   if (p.type === 'boolean') {

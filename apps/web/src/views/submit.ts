@@ -1,5 +1,5 @@
 // Submit a job: pick a recipe, fill the form generated from its parameter schema, check it or submit it.
-import type { Dataset, JobRecord } from '@berth/contracts';
+import type { Artifact, Dataset, JobRecord, WorkerInfo } from '@berth/contracts';
 import { ApiError } from '../api.js';
 import { Disposer, type PageFactory } from '../context.js';
 import { fill, h, randomKey } from '../dom.js';
@@ -32,18 +32,30 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
     result,
   );
   let datasets: Dataset[] = [];
+  /** The user's succeeded jobs, newest first: what a job can start from. */
+  let finished: JobRecord[] = [];
+  /** The most GPUs a live worker has; undefined when none is live (the recipe's default stands). */
+  let largest: number | undefined;
 
   async function start() {
     try {
-      const [{ manifests }, ds] = await Promise.all([
+      const [{ manifests }, ds, done, ws] = await Promise.all([
         ctx.api.get<{ manifests: ManifestSummary[] }>('/v1/manifests'),
         ctx.api.get<{ datasets: Dataset[] }>('/v1/datasets').catch(() => ({ datasets: [] as Dataset[] })),
+        ctx.api
+          .get<{ jobs: JobRecord[] }>('/v1/jobs?state=succeeded&limit=100')
+          .catch(() => ({ jobs: [] as JobRecord[] })),
+        ctx.api.get<{ workers: WorkerInfo[] }>('/v1/workers').catch(() => ({ workers: [] as WorkerInfo[] })),
       ]);
       datasets = ds.datasets;
-      const wanted = query.get('manifest') ?? manifests[0]?.id;
+      finished = done.jobs;
+      const live = ws.workers.filter((w) => w.status === 'live');
+      largest = live.length > 0 ? Math.max(...live.map((w) => w.gpus.length)) : undefined;
+      const ordered = [...manifests].sort((a, b) => flowRank(a.id) - flowRank(b.id) || a.id.localeCompare(b.id));
+      const wanted = query.get('manifest') ?? ordered[0]?.id;
       fill(
         choose,
-        manifests.map((m) => h('option', { value: m.id, selected: m.id === wanted }, `${m.title} (${m.id})`)),
+        ordered.map((m) => h('option', { value: m.id, selected: m.id === wanted }, `${m.title} (${m.id})`)),
       );
       choose.setAttribute('aria-describedby', 'manifest-help');
       choose.onchange = () => void show(choose.value);
@@ -69,15 +81,23 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
   function jobForm(m: ManifestDetail): HTMLElement {
     const params = new SchemaForm(m.paramsSchema);
     const { gpus } = m.resources;
+    // No more GPUs than the largest live worker has: on a cluster of CPU workers the form starts at 0.
+    const gpuDefault = largest === undefined ? gpus.default : Math.max(gpus.min, Math.min(gpus.default, largest));
     const gpuInput = h('input', {
       id: 'gpus',
       type: 'number',
       min: gpus.min,
       max: gpus.max,
       step: 1,
-      value: gpus.default,
+      value: gpuDefault,
       inputmode: 'numeric',
     });
+    // The CPU image trains in fp32 only.
+    const cpuPrecision = () => {
+      if (gpuInput.value === '0') params.suggest('precision', 'fp32');
+    };
+    gpuInput.addEventListener('change', cpuPrecision);
+    cpuPrecision();
     const memory = h('input', { id: 'memory', type: 'text', placeholder: 'e.g. 16g', spellcheck: 'false' });
     const maxRuntime = h('input', { id: 'max-runtime', type: 'number', min: 1, step: 1, inputmode: 'numeric' });
     const mounts = new Set(m.mounts.map((x) => x.target));
@@ -87,8 +107,29 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
       h('option', { value: '' }, 'none'),
       datasets.map((x) => h('option', { value: x.id }, `${x.name} (${x.format}, ${x.id})`)),
     );
-    const initJob = h('input', { id: 'init-job', type: 'text', placeholder: 'job_…', spellcheck: 'false' });
-    const initArtifact = h('input', { id: 'init-artifact', type: 'text', placeholder: 'latest', spellcheck: 'false' });
+    const initJob = h(
+      'select',
+      { id: 'init-job' },
+      h('option', { value: '' }, 'none'),
+      finished.map((j) =>
+        h('option', { value: j.id }, `${j.spec.manifest} · ${j.id} · finished ${(j.finishedAt ?? '').slice(0, 16)}`),
+      ),
+    );
+    const initArtifact = h('select', { id: 'init-artifact', disabled: true });
+    initJob.onchange = () => void artifactsOf(initJob.value);
+    async function artifactsOf(jobId: string) {
+      fill(initArtifact);
+      initArtifact.disabled = jobId === '';
+      if (!jobId) return;
+      const { artifacts } = await ctx.api
+        .get<{ artifacts: Artifact[] }>(`/v1/jobs/${encodeURIComponent(jobId)}/artifacts`)
+        .catch(() => ({ artifacts: [] as Artifact[] }));
+      const choices = startingPoints(artifacts);
+      fill(
+        initArtifact,
+        choices.map((c, i) => h('option', { value: c.value, selected: i === 0 }, c.label)),
+      );
+    }
     const submit = h('button', { type: 'submit' }, 'Submit');
     const check = h('button', { type: 'button', class: 'secondary' }, 'Check');
     const simple = (id: string, path: string, label: string, control: HTMLElement, help: string) =>
@@ -128,10 +169,22 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
                 ? simple('dataset', 'inputs.dataset', 'Dataset', dataset, 'mounted read-only at /data')
                 : null,
               mounts.has('/init')
-                ? simple('init-job', 'inputs.initFrom', 'Start from job', initJob, 'its artifact is mounted at /init')
+                ? simple(
+                    'init-job',
+                    'inputs.initFrom',
+                    'Start from',
+                    initJob,
+                    'one of your finished jobs, mounted at /init',
+                  )
                 : null,
               mounts.has('/init')
-                ? simple('init-artifact', 'inputs.initFrom.artifact', 'Artifact', initArtifact, 'a path or latest')
+                ? simple(
+                    'init-artifact',
+                    'inputs.initFrom.artifact',
+                    'Artifact',
+                    initArtifact,
+                    'empty: its model, else latest',
+                  )
                 : null,
             ),
           )
@@ -145,8 +198,8 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
       if (memory.value.trim()) resources.memory = memory.value.trim();
       const inputs: Record<string, unknown> = {};
       if (dataset.value) inputs.dataset = dataset.value;
-      if (initJob.value.trim()) {
-        inputs.initFrom = { job: initJob.value.trim(), artifact: initArtifact.value.trim() || 'latest' };
+      if (initJob.value) {
+        inputs.initFrom = { job: initJob.value, ...(initArtifact.value ? { artifact: initArtifact.value } : {}) };
       }
       return {
         manifest: m.id,
@@ -220,3 +273,34 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
   void start();
   return { title: 'Submit a job', el, dispose: d.dispose };
 };
+
+/**
+ * What a job can start from, best first: its model folder, its newest checkpoint, then its other top-level folders
+ * and files (never its log). The first is what the API would pick when none is named, where it has either.
+ */
+export function startingPoints(artifacts: readonly Artifact[]): { value: string; label: string }[] {
+  const top = new Map<string, 'folder' | 'file'>();
+  for (const a of artifacts) {
+    // The attempt's own log is berth's, not the job's work.
+    if (a.kind === 'log') continue;
+    const at = a.path.indexOf('/');
+    top.set(at < 0 ? a.path : a.path.slice(0, at), at < 0 ? 'file' : 'folder');
+  }
+  const out: { value: string; label: string }[] = [];
+  if (top.get('model') === 'folder') out.push({ value: 'model', label: 'model (the trained model)' });
+  if (top.get('checkpoints') === 'folder') out.push({ value: 'latest', label: 'latest checkpoint' });
+  for (const [name, kind] of [...top].sort(([a], [b]) => a.localeCompare(b))) {
+    if (kind === 'folder' && (name === 'model' || name === 'checkpoints')) continue;
+    out.push({ value: name, label: kind === 'folder' ? `${name}/` : name });
+  }
+  return out;
+}
+
+/** Recipes in the order of the flow they serve: pretrain, fine-tune, export, TensorRT, then anything else. */
+function flowRank(id: string): number {
+  if (/pretrain/.test(id)) return 0;
+  if (/finetune|squad|glue/.test(id)) return 1;
+  if (/export/.test(id)) return 2;
+  if (/tensorrt/.test(id)) return 3;
+  return id === 'custom' ? 5 : 4;
+}
