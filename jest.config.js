@@ -8,6 +8,7 @@ export default {
   transformIgnorePatterns: ['/node_modules/(?!(cookie|content-disposition)/)'],
   moduleNameMapper: {
     '^@berth/(contracts|store|manifests|telemetry)$': '<rootDir>/packages/$1/src/index.ts',
+    '^@berth/telemetry/training-log$': '<rootDir>/packages/telemetry/src/training-log.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',

@@ -357,6 +357,17 @@ describe('jobs', () => {
     await waitFor('the job to run', async () =>
       (await json<JobRecord>(['show', id])).state === 'running' ? true : undefined,
     );
+    // Ctrl-C on a second follower detaches it and says how to come back or stop the job, which runs on.
+    const watcher = start(['logs', id, '-f']);
+    let seen = '';
+    watcher.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await waitFor('the log', async () => (seen.includes('started') ? true : undefined));
+    watcher.kill('SIGINT');
+    const detached = await watcher.result;
+    expect(detached.code).toBe(130);
+    expect(detached.stderr).toContain(`detached from ${id}; it keeps running. Follow it again: berth logs -f ${id}`);
+    expect(detached.stderr).toContain(`stop it: berth cancel ${id}`);
+    expect((await json<JobRecord>(['show', id])).state).toBe('running');
     expect(await ok(['cancel', id])).toBe(`${id} stopping\n`);
     const r = await follow.result;
     expect(r).toMatchObject({ code: 2, stdout: 'started\n' });
@@ -439,6 +450,7 @@ describe('logs and metrics', () => {
     expect(await ok(['logs', id, '--attempt', '2'])).toBe('');
     expect(await ok(['logs', id, '-f'])).toBe(numbers(1, 12));
     expect(await ok(['logs', id, '-f', '--tail', '2'])).toBe(numbers(11, 12));
+    expect((await berth(['logs', id, '-f'])).stderr).toBe(`${id} succeeded\n`);
   });
 
   test('logs -f follows a running job and, when the connection drops (twice), resumes with Last-Event-ID: no line lost or repeated', async () => {
@@ -456,6 +468,34 @@ describe('logs and metrics', () => {
     expect(heads[0]).not.toMatch(/last-event-id/i);
     const resumedFrom = heads.slice(1).map((h) => /last-event-id: (\S+)/i.exec(h)?.[1]);
     expect(resumedFrom).toEqual([expect.stringMatching(/^\d+-\d+$/), expect.stringMatching(/^\d+-\d+$/)]);
+  });
+
+  test('logs renders DLLogger records for reading (--raw shows them as printed); -f ends with the outcome', async () => {
+    const dlll = (o: object) => `echo 'DLLL ${JSON.stringify({ timestamp: '1', datetime: 'x', ...o })}'`;
+    const job = await submit(
+      [
+        dlll({ elapsedtime: '0', type: 'METADATA', metric: 'e2e_train_time', metadata: { unit: 's' } }),
+        dlll({ elapsedtime: '0', type: 'LOG', step: 'PARAMETER', data: { total_steps: 4 } }),
+        'echo starting',
+        dlll({ elapsedtime: '1', type: 'LOG', step: [0, 1], data: { step_loss: 3.5 } }),
+        dlll({ elapsedtime: '3', type: 'LOG', step: [0, 2], data: { step_loss: 2.25 } }),
+        dlll({ elapsedtime: '4', type: 'LOG', step: [], data: { e2e_train_time: 4.5 } }),
+        // (after a pause: lines of stdout and stderr are stored in the order they reach the worker)
+        'sleep 0.5',
+        'echo "trainer: error: out of data" >&2',
+        'exit 4',
+      ].join('; '),
+    );
+    expect((await ended(job)).state).toBe('failed');
+    expect(await ok(['logs', job])).toBe(
+      'starting\nstep 1/4  loss 3.5\nstep 2/4  loss 2.25  ETA 4s\nresults:\n  train time (end to end)  4.5 s\ntrainer: error: out of data\n',
+    );
+    const raw = await ok(['logs', job, '--raw']);
+    expect(raw.split('\n').filter((l) => l.startsWith('DLLL {'))).toHaveLength(5);
+    // Following it to its end: the outcome, the why, and the exit code of a failure.
+    const followed = await berth(['logs', job, '-f']);
+    expect(followed.code).toBe(1);
+    expect(followed.stderr).toBe(`${job} failed: EXIT_NONZERO, exit code 4\n  trainer: error: out of data\n`);
   });
 
   test('metrics: the latest value of each series and the summary; --json has the series', async () => {

@@ -303,7 +303,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 // diverged loss does not cost the rest of its record.
 const pythonNonFinite = /"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)/g;
 
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
+/** A JSON object as Python printed it (bare NaN and Infinity read as null); undefined for anything else. */
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
   const trimmed = text.trim();
   if (!trimmed.startsWith('{')) return undefined;
   let value: unknown;

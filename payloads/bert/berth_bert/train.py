@@ -144,6 +144,8 @@ class Trainer:
                              f"on {dist.world_size} process(es)")
         steps_per_epoch = self.batches_per_epoch // args.grad_accum
         self.total_steps = args.max_steps or max(1, int(args.epochs * steps_per_epoch))
+        # Known only now (it depends on the data): readers of the log show progress as a share of it.
+        self.log.parameters({"total_steps": self.total_steps})
         self.optimizer = make_optimizer(model, args.optimizer, args.lr, args.weight_decay, dist.device)
         self.scheduler = linear_schedule(self.optimizer, warmup_steps_for(self.total_steps, args.warmup),
                                          self.total_steps)

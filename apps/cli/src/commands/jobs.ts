@@ -6,10 +6,7 @@ import type { ContextOf } from '../cli.js';
 import { CliError } from '../cli-error.js';
 import { collect, isObject, parsePairs, positiveInt, readSpecFile, wholeNumber } from '../inputs.js';
 import { note, printFields, printJson, printTable, time } from '../output.js';
-import { followLogs } from './logs.js';
-
-/** `submit --follow` exits with the job's outcome. */
-const outcomeExitCodes: Partial<Record<JobState, number>> = { succeeded: 0, failed: 1, cancelled: 2 };
+import { followToOutcome, outcome, renderer } from './logs.js';
 
 interface SubmitOptions {
   file?: string;
@@ -22,6 +19,7 @@ interface SubmitOptions {
   priority?: string;
   idempotencyKey?: string;
   follow?: boolean;
+  raw?: boolean;
 }
 
 interface ListOptions {
@@ -31,13 +29,6 @@ interface ListOptions {
 }
 
 const jobPath = (id: string) => `/v1/jobs/${encodeURIComponent(id)}`;
-
-/** `failed: EXIT_NONZERO, exit code 3` — the state with why it ended, when it says more. */
-function outcome(job: JobRecord): string {
-  const why = [job.reason, job.exitCode !== undefined && job.exitCode !== 0 ? `exit code ${job.exitCode}` : undefined];
-  const said = why.filter(Boolean).join(', ');
-  return said ? `${job.state}: ${said}` : job.state;
-}
 
 /** The spec file (if any) with the flags laid over it. */
 async function buildSpec(opts: SubmitOptions): Promise<Record<string, unknown>> {
@@ -86,6 +77,7 @@ export function jobCommands(program: Command, context: ContextOf): void {
     .option('--priority <level>', 'low, normal (the default) or high: which waiting jobs start first')
     .option('--idempotency-key <key>', 'resubmitting with the same key and spec gives the same job')
     .option('--follow', "stream the log, then exit with the job's outcome: 0 succeeded, 1 failed, 2 cancelled")
+    .option('--raw', 'with --follow: the lines as the job printed them, not rendered for reading')
     .action(async (opts: SubmitOptions, cmd: Command) => {
       const ctx = context(cmd);
       const spec = await buildSpec(opts);
@@ -98,10 +90,7 @@ export function jobCommands(program: Command, context: ContextOf): void {
         return;
       }
       note(`${job.id} submitted; following its log`);
-      await followLogs(api, job.id, {});
-      const ended = await api.get<JobRecord>(jobPath(job.id));
-      note(`${job.id} ${outcome(ended)}`);
-      process.exitCode = outcomeExitCodes[ended.state] ?? 3;
+      await followToOutcome(api, job.id, { render: renderer(opts.raw) });
     });
 
   program
