@@ -4,6 +4,7 @@ import type { LogBatch } from '@berth/contracts';
 import { join, resolve } from 'node:path';
 import { loadStackConfig } from './env.js';
 import { StackError, startStack, type Stack } from './stack.js';
+import { TrainingLog } from '@berth/telemetry/training-log';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -31,8 +32,11 @@ async function run(stack: Stack, dataDir: string): Promise<number> {
   log(`berth: submitted ${job.id}; following its log (pretraining, then SQuAD fine-tuning: a few minutes on a CPU)`);
 
   let summary: Summary = {};
+  // Shown as berth logs shows it: one line a step, results as a block.
+  const reading = new TrainingLog();
   const state = await followLog(stack, `/v1/jobs/${job.id}/logs?follow=true`, (text) => {
-    process.stdout.write(`${text}\n`);
+    const shown = reading.line(text);
+    if (shown !== null) process.stdout.write(`${shown}\n`);
     if (text.startsWith('DLLL ')) {
       const record = JSON.parse(text.slice(5)) as { step?: unknown; data?: Summary };
       if (Array.isArray(record.step) && record.step.length === 0 && record.data?.F1 !== undefined)
