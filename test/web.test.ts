@@ -206,8 +206,18 @@ test('a job submitted from the generated form runs live on its page: log line an
   await shot(page, 'job-running');
 
   // The search narrows the log to matching lines.
-  await page.getByLabel('Search').fill('step 2');
+  await page.getByLabel('Search').fill('web-test: step 2');
   await expect(page.locator('.log .line:visible').allTextContents()).resolves.toEqual(['web-test: step 2']);
+  // DLLogger records read as one line a step, as berth logs shows them; Raw shows them as printed.
+  await page.getByLabel('Search').fill('loss');
+  await expect(page.locator('.log .line:visible').allTextContents()).resolves.toEqual([
+    'step 1  loss 9  lr 1e-3',
+    'step 2  loss 8  lr 1e-3',
+    'step 3  loss 7  lr 1e-3',
+  ]);
+  await page.getByLabel('Raw').check();
+  expect(await page.locator('.log .line:visible').first().textContent()).toMatch(/^DLLL \{"timestamp"/);
+  await page.getByLabel('Raw').uncheck();
   await page.getByLabel('Search').fill('');
 }, 60_000);
 

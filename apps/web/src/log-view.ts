@@ -1,5 +1,8 @@
 // A job's log as it arrives: the last lines kept on the page, a search that narrows them, follow-the-end scrolling.
+// Lines are shown as `berth logs` shows them (TrainingLog: one line a training step, metadata hidden); the Raw switch
+// shows them as the job printed them.
 import type { LogLine } from '@berth/contracts';
+import { TrainingLog } from '@berth/telemetry/training-log';
 import { h } from './dom.js';
 
 /** Lines kept on the page; the whole log is one download away. */
@@ -10,6 +13,8 @@ export class LogView {
   private readonly box: HTMLElement;
   private readonly search: HTMLInputElement;
   private readonly stick: HTMLInputElement;
+  private readonly raw: HTMLInputElement;
+  private readonly reading = new TrainingLog();
   private readonly count: HTMLElement;
   private readonly note: HTMLElement;
   private attempt: number | undefined;
@@ -23,6 +28,7 @@ export class LogView {
       oninput: () => this.applyFilter(),
     });
     this.stick = h('input', { id: 'log-follow', type: 'checkbox', checked: true });
+    this.raw = h('input', { id: 'log-raw', type: 'checkbox', onchange: () => this.showRaw() });
     this.count = h('span', { class: 'help', 'aria-live': 'polite' });
     this.note = h('p', { class: 'help', hidden: true });
     this.box = h('div', { class: 'log', role: 'log', 'aria-label': 'Job log', tabindex: '0' });
@@ -35,6 +41,7 @@ export class LogView {
         h('label', { for: 'log-search' }, 'Search'),
         this.search,
         h('label', { class: 'check' }, this.stick, ' Follow the end'),
+        h('label', { class: 'check' }, this.raw, ' Raw'),
         ...toolbar,
         this.count,
       ),
@@ -53,8 +60,17 @@ export class LogView {
         frag.append(h('div', { class: 'log-mark' }, `— attempt ${l.attempt} —`));
       }
       this.attempt = l.attempt;
-      const line = h('div', { class: l.stream === 'stderr' ? 'line stderr' : 'line', 'data-id': l.id }, l.text);
-      if (q && !l.text.toLowerCase().includes(q)) line.hidden = true;
+      const shown = this.reading.line(l.text);
+      const line = h(
+        'div',
+        { class: l.stream === 'stderr' ? 'line stderr' : 'line', 'data-id': l.id },
+        this.raw.checked ? l.text : (shown ?? l.text),
+      );
+      line.dataset.raw = l.text;
+      // A line the reading view hides (DLLogger metadata) is there in the raw view only.
+      if (shown === null) line.dataset.meta = '';
+      else line.dataset.shown = shown;
+      line.hidden = this.hides(line, q);
       frag.append(line);
       this.total++;
     }
@@ -79,17 +95,27 @@ export class LogView {
     return this.search.value.trim().toLowerCase();
   }
 
+  private hides(line: HTMLElement, q: string): boolean {
+    if (line.dataset.meta !== undefined && !this.raw.checked) return true;
+    return q !== '' && !(line.textContent ?? '').toLowerCase().includes(q);
+  }
+
+  private showRaw(): void {
+    for (const line of this.box.querySelectorAll<HTMLElement>('.line')) {
+      line.textContent = this.raw.checked ? (line.dataset.raw ?? '') : (line.dataset.shown ?? line.dataset.raw ?? '');
+    }
+    this.applyFilter();
+  }
+
   private applyFilter(): void {
     const q = this.query();
-    for (const line of this.box.querySelectorAll<HTMLElement>('.line')) {
-      line.hidden = q !== '' && !(line.textContent ?? '').toLowerCase().includes(q);
-    }
+    for (const line of this.box.querySelectorAll<HTMLElement>('.line')) line.hidden = this.hides(line, q);
     this.updateCount();
   }
 
   private updateCount(): void {
     const q = this.query();
-    const shown = this.box.querySelectorAll('.line').length;
+    const shown = this.box.querySelectorAll(this.raw.checked ? '.line' : '.line:not([data-meta])').length;
     if (!q) {
       this.count.textContent = `${this.total} lines`;
       return;

@@ -41,7 +41,7 @@ export function formatValue(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v)) return String(v);
   const a = Math.abs(v);
-  if (a !== 0 && a < 0.01) return v.toExponential(1).replace(/e-0?/, 'e-');
+  if (a !== 0 && a < 0.01) return Number(v.toPrecision(2)).toExponential();
   if (a >= 1000) return String(Math.round(v));
   return String(Number(v.toPrecision(3)));
 }
