@@ -4,7 +4,7 @@
 import type { Artifact, Dataset, JobRecord, Pipeline, TokenInfo, User, WorkerInfo } from '@berth/contracts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -232,7 +232,8 @@ describe('config and login', () => {
 
   test('login checks the token with GET /v1/me before it saves anything', async () => {
     const before = readFileSync(configFile, 'utf8');
-    await fails(['login', '--url', stack.url, '--token', 'berth_wrong'], 'UNAUTHENTICATED', noEnv);
+    const refused = await fails(['login', '--url', stack.url, '--token', 'berth_wrong'], 'UNAUTHENTICATED', noEnv);
+    expect(refused).toContain('refused this token (mistyped, revoked or expired): nothing was saved');
     expect(readFileSync(configFile, 'utf8')).toBe(before);
 
     expect(await ok(['login', '--url', stack.url, '--token', alice], noEnv)).toBe(
@@ -404,7 +405,11 @@ describe('jobs', () => {
 
     const table = await berth(['ls', '--limit', '1']);
     const [header, row, extra] = table.stdout.split('\n');
-    expect(header).toMatch(/^ID +STATE +MANIFEST +GPUS +CREATED +OUTCOME$/);
+    expect(header).toMatch(/^ID +STATE +MANIFEST +GPUS +CREATED +WHY$/);
+    // WHY says what the state does not: a failure's reason and exit code, never the state again.
+    const failedRow = (await ok(['ls', '--state', 'failed', '--limit', '1'])).split('\n')[1]!;
+    expect(failedRow).toMatch(/ failed +custom .* EXIT_NONZERO, exit code \d+$/);
+    expect(failedRow).not.toMatch(/failed: /);
     expect(row).toMatch(
       new RegExp(`^${page1.jobs[0]!.id} +\\w+ +custom +0 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d`),
     );
@@ -503,13 +508,18 @@ describe('logs and metrics', () => {
       `echo 'DLLL ${JSON.stringify({ timestamp: '1', datetime: 'x', elapsedtime: '0', ...o })}'`;
     const job = await submit(
       [
+        dlll({ type: 'LOG', step: 'PARAMETER', data: { batch_size: 8, lr: 0.001 } }),
         dlll({ type: 'LOG', step: [0, 1], data: { average_loss: 3.5 } }),
         dlll({ type: 'LOG', step: [0, 2], data: { average_loss: 2.25 } }),
         dlll({ type: 'LOG', step: [], data: { F1: 74.125, final_loss: 2.25 } }),
       ].join('; '),
     );
     expect((await ended(job)).state).toBe('succeeded');
-    const table = await ok(['metrics', job]);
+    const run = await berth(['metrics', job]);
+    const table = run.stdout;
+    // The run's settings are not metrics: only counted.
+    expect(table).not.toMatch(/^(batch_size|lr) /m);
+    expect(run.stderr).toBe(`(and 2 parameters the run printed: berth metrics ${job} --json)\n`);
     expect(table).toMatch(/^METRIC +LATEST +UNIT +KIND +POINTS$/m);
     expect(table).toMatch(/^average_loss +2\.25 +step +2$/m);
     expect(table).toMatch(/^SUMMARY +VALUE\n(.*\n)*F1 +74\.125$/m);
@@ -667,6 +677,15 @@ describe('datasets and pipelines', () => {
 
     writeFileSync(join(work, 'train.json'), '{"data": [');
     await fails(['datasets', 'push', join(work, 'train.json'), '--format', 'squad'], 'DATASET_INVALID');
+    // A folder is packed and pushed as one dataset of its files.
+    const folder = join(work, 'squad-folder');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(join(demo, 'train.json'), join(folder, 'train.json'));
+    copyFileSync(join(demo, 'dev.json'), join(folder, 'dev.json'));
+    const fromFolder = await json<Dataset>(['datasets', 'push', folder, '--format', 'squad']);
+    expect(fromFolder).toMatchObject({ name: 'squad-folder', format: 'squad', files: 2 });
+    mkdirSync(join(work, 'empty-folder'), { recursive: true });
+    await fails(['datasets', 'push', join(work, 'empty-folder'), '--format', 'squad'], 'INVALID_ARGUMENT');
     expect(await onTerminal(['datasets', 'push', archive, '--format', 'squad'])).toMatch(/squad\.tar \[#{30}\] 100%/);
   });
 

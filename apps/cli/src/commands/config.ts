@@ -32,7 +32,17 @@ export function configCommands(program: Command, context: ContextOf): void {
       const ctx = context(cmd);
       const api = await ctx.api();
       if (!api.token) throw new CliError('INVALID_ARGUMENT', 'login needs a token: --token TOKEN');
-      const me = await api.get<Me>('/v1/me');
+      const me = await api.get<Me>('/v1/me').catch((err: unknown) => {
+        if (err instanceof CliError && err.code === 'UNAUTHENTICATED') {
+          throw new CliError(
+            'UNAUTHENTICATED',
+            `${api.url} refused this token (mistyped, revoked or expired): nothing was saved. ` +
+              'Make a new one with berth tokens create (signed in), or ask an admin: berth users create',
+            err.status,
+          );
+        }
+        throw err;
+      });
       await saveConfig(ctx.env.configPath, { url: api.url, token: api.token });
       if (ctx.json) printJson(me);
       else process.stdout.write(`logged in to ${api.url} as ${me.user.name} (${me.user.role})\n`);

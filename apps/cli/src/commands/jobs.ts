@@ -7,6 +7,7 @@ import { CliError } from '../cli-error.js';
 import { collect, isObject, parsePairs, positiveInt, readSpecFile, wholeNumber } from '../inputs.js';
 import { note, printFields, printJson, printTable, time } from '../output.js';
 import { followToOutcome, outcome, renderer } from './logs.js';
+import { formatValue } from '@berth/telemetry/training-log';
 
 interface SubmitOptions {
   file?: string;
@@ -114,14 +115,15 @@ export function jobCommands(program: Command, context: ContextOf): void {
       } while (next && jobs.length < opts.limit);
       if (ctx.json) return printJson({ jobs, next });
       printTable(
-        ['ID', 'STATE', 'MANIFEST', 'GPUS', 'CREATED', 'OUTCOME'],
+        ['ID', 'STATE', 'MANIFEST', 'GPUS', 'CREATED', 'WHY'],
         jobs.map((j) => [
           j.id,
           j.state,
           j.spec.manifest,
           String(j.spec.resources.gpus ?? ''),
           time(j.createdAt),
-          outcome(j),
+          // Why it ended or waits, where that says more than the state.
+          [j.reason, j.exitCode ? `exit code ${j.exitCode}` : undefined, j.queue?.reason].filter(Boolean).join(', '),
         ]),
       );
       if (next) note(`more: berth ls --cursor ${next}`);
@@ -163,7 +165,7 @@ export function jobCommands(program: Command, context: ContextOf): void {
         [
           'summary',
           Object.entries(job.summary ?? {})
-            .map(([k, v]) => `${k}=${v}`)
+            .map(([k, v]) => `${k}=${formatValue(v)}`)
             .join(', '),
         ],
       ]);

@@ -21,10 +21,14 @@ export function metricsCommand(program: Command, context: ContextOf): void {
       const m = await (await ctx.api()).get<JobMetrics>(`/v1/jobs/${encodeURIComponent(id)}/metrics`);
       if (ctx.json) return printJson(m);
       if (m.series.length === 0 && !m.summary) return note(`${id} has reported no metrics`);
+      // The settings a run printed (DLLogger PARAMETER records) are not metrics: counted here, listed by --json.
+      const metrics = m.series.filter((s) => s.kind !== 'parameter');
+      const settings = m.series.length - metrics.length;
       printTable(
         ['METRIC', 'LATEST', 'UNIT', 'KIND', 'POINTS'],
-        m.series.map((s) => [s.name, figure(s.latest), s.unit ?? '', s.kind, String(s.count)]),
+        metrics.map((s) => [s.name, figure(s.latest), s.unit ?? '', s.kind, String(s.count)]),
       );
+      if (settings > 0) note(`(and ${settings} parameters the run printed: berth metrics ${id} --json)`);
       const summary = Object.entries(m.summary ?? {});
       if (summary.length === 0) return;
       process.stdout.write('\n');
