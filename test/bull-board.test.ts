@@ -160,6 +160,8 @@ test('the page shell and its assets are public and hold no job data; the shell c
     expect(html.indexOf('berth.token')).toBeLessThan(html.indexOf('__UI_CONFIG__'));
     for (const j of jobs) if (!path.includes(j.id)) expect(html).not.toContain(j.id);
     expect(html).not.toContain('echo');
+    // It loads nothing from another host (bull-board's own shell asks fonts.googleapis.com for its fonts).
+    expect(html).not.toMatch(/(href|src)="https?:\/\//);
   }
   const html = await (await fetch(`${stack.url}${boardBasePath}`)).text();
   const script = /src="(static\/js\/main\.[^"]+\.js)"/.exec(html)?.[1];

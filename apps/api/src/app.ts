@@ -80,6 +80,8 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
       },
     },
     bodyLimit,
+    // Every request at info level is hundreds of lines an hour of a dashboard open; they go at debug (below).
+    disableRequestLogging: true,
     // A request that stops moving is cut (slow clients, stalled uploads); one that keeps moving may take as long as
     // a 60 GB checkpoint upload needs — a whole-request deadline would cut those. Headers: Node's 60 s.
     connectionTimeout: config.idleTimeoutMs,
@@ -90,6 +92,10 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandler(app);
+  app.addHook('onRequest', async (request) => request.log.debug({ req: request }, 'incoming request'));
+  app.addHook('onResponse', async (request, reply) =>
+    request.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed'),
+  );
   // Bodies are JSON only: anything else is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
 

@@ -71,7 +71,8 @@ export async function startStack(config: StackConfig, log: (line: string) => voi
     const workerTokenFile = await ensureWorkerToken(apiUrl, adminToken, join(dataDir, 'worker-token'));
     launch('worker', 'worker/dist/main.js', { ...env, BERTH_API_URL: apiUrl, BERTH_API_TOKEN_FILE: workerTokenFile });
     log(`berth: API on ${apiUrl} (docs at ${apiUrl}/docs), one worker on the local Docker engine`);
-    log(`berth: the admin token is in ${join(dataDir, 'admin-token')}`);
+    log(`berth: dashboard ${apiUrl}/ — sign in with the admin token in ${join(dataDir, 'admin-token')}`);
+    log(`berth: CLI: npx berth login --url ${apiUrl} --token "$(cat ${join(dataDir, 'admin-token')})"`);
     return { apiUrl, redisUrl, adminToken, exited: Promise.race(exits), stop };
   } catch (err) {
     await stop();

@@ -106,7 +106,13 @@ const worker = buildWorker({
 const metricsServer =
   config.metricsPort > 0
     ? await worker.metrics.serve(config.metricsPort, config.metricsHost).catch((err: unknown) => {
-        logger.warn({ err, port: config.metricsPort, host: config.metricsHost }, 'Prometheus /metrics not served');
+        const inUse = (err as NodeJS.ErrnoException).code === 'EADDRINUSE';
+        logger.warn(
+          { port: config.metricsPort, host: config.metricsHost, ...(inUse ? {} : { err }) },
+          inUse
+            ? `port ${config.metricsPort} is in use (another worker on this host?): this worker's Prometheus /metrics is not served; set BERTH_WORKER_METRICS_PORT to another port, or 0 for none`
+            : 'Prometheus /metrics not served',
+        );
         return undefined;
       })
     : undefined;

@@ -58,6 +58,9 @@ export function boardAccess(url: string): Access {
   return shellRoutes.has(rest) || rest.startsWith('/static/') ? 'public' : 'admin';
 }
 
+/** `<link … rel="stylesheet">` tags of the shell that load from another host (its Google Fonts). */
+const thirdPartyStylesheets = /<link\s[^>]*href="https?:\/\/[^"]*"[^>]*>\s*/g;
+
 /** localStorage key the berth dashboard (apps/web) keeps its token under. */
 const dashboardTokenKey = 'berth.token';
 
@@ -169,7 +172,9 @@ export async function mountBullBoard(app: FastifyInstance, services: Services): 
       if (reply.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="berth"');
       const shell = shellRoutes.has((request.routeOptions.url ?? '').slice(boardBasePath.length));
       if (!shell || typeof payload !== 'string' || !payload.includes(scriptAnchor)) return payload;
-      return payload.replace(scriptAnchor, `${authScript}\n${scriptAnchor}`);
+      // The shell asks Google for its fonts: a browser on berth's page would tell a third party who opened it, and
+      // an offline install waits on it. The system's fonts stand in.
+      return payload.replace(thirdPartyStylesheets, '').replace(scriptAnchor, `${authScript}\n${scriptAnchor}`);
     });
     await board.register(serverAdapter.registerPlugin(), { prefix: boardBasePath });
   });

@@ -89,7 +89,14 @@ export class WorkerMetrics {
         () => res.writeHead(500).end(),
       );
     });
-    await new Promise<void>((resolve) => server.listen(port, host, resolve));
+    // A port in use (a second worker on the host) is an answer to the caller, not an unhandled 'error' event.
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
     return server;
   }
 }
