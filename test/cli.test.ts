@@ -645,6 +645,11 @@ describe('artifacts', () => {
       'dir/a.txt',
       'dir/b.txt',
     ]);
+    // Without -o it is named as the tar it is, and the CLI says how to unpack it.
+    const named = await berth(['artifacts', 'pull', id, 'dir'], {}, work);
+    expect(named).toMatchObject({ code: 0, stdout: 'dir.tar\n' });
+    expect(named.stderr).toBe('dir.tar is a tar of the folder dir/: unpack it with tar -xf dir.tar\n');
+    expect(existsSync(join(work, 'dir.tar'))).toBe(true);
     await fails(['artifacts', 'pull', id, 'nothing.bin'], 'ARTIFACT_NOT_FOUND');
     expect(existsSync(join(work, 'nothing.bin.part'))).toBe(false);
   });

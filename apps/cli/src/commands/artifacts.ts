@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { isTransient, networkCause, type ApiClient } from '../api-client.js';
 import type { ContextOf } from '../cli.js';
 import { CliError } from '../cli-error.js';
-import { bytes, printJson, printTable, time } from '../output.js';
+import { bytes, note, printJson, printTable, time } from '../output.js';
 import { progressBar } from '../progress.js';
 
 /** Tries in a row that may end without a byte more before a pull gives up (keeping the .part for a rerun). */
@@ -44,11 +44,17 @@ export function artifactCommands(program: Command, context: ContextOf): void {
     .option('-o, --output <file>', 'where to write it (default: the last part of the path)')
     .action(async (job: string, path: string, opts: { output?: string }, cmd: Command) => {
       const ctx = context(cmd);
-      const out = opts.output ?? basename(path);
+      let out = opts.output ?? basename(path);
       const url = `/v1/jobs/${encodeURIComponent(job)}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`;
-      const got = await pull(await ctx.api(), url, out);
-      if (ctx.json) printJson({ path: out, ...got });
+      const { tar, ...got } = await pull(await ctx.api(), url, out);
+      // A folder comes as a tar: named so, unless -o said otherwise, and said so.
+      if (tar && !opts.output && !out.endsWith('.tar')) {
+        await rename(out, `${out}.tar`);
+        out = `${out}.tar`;
+      }
+      if (ctx.json) printJson({ path: out, ...got, ...(tar ? { tar } : {}) });
       else process.stdout.write(`${out}\n`);
+      if (tar && !ctx.json) note(`${out} is a tar of the folder ${basename(path)}/: unpack it with tar -xf ${out}`);
     });
 }
 
@@ -57,11 +63,16 @@ export function artifactCommands(program: Command, context: ContextOf): void {
  * with Range + If-Range (the API sends the whole file instead when it changed). A file's bytes must hash to its
  * X-Berth-Sha256 before `out.part` becomes `out`; a mismatch removes the .part.
  */
-async function pull(api: ApiClient, url: string, out: string): Promise<{ size: number; sha256?: string }> {
+async function pull(
+  api: ApiClient,
+  url: string,
+  out: string,
+): Promise<{ size: number; sha256?: string; tar: boolean }> {
   const part = `${out}.part`;
   const etagFile = `${part}.etag`;
   let etag = await readFile(etagFile, 'utf8').catch(() => undefined);
   let sha256: string | null = null;
+  let tar = false;
   for (let stalls = 0; ;) {
     const offset = etag ? await sizeOf(part) : 0;
     let res: Response;
@@ -82,6 +93,7 @@ async function pull(api: ApiClient, url: string, out: string): Promise<{ size: n
       continue;
     }
     const resumed = res.status === 206;
+    tar = (res.headers.get('content-type') ?? '').includes('tar');
     etag = res.headers.get('etag') ?? undefined;
     sha256 = res.headers.get('x-berth-sha256');
     const total = resumed
@@ -132,7 +144,7 @@ async function pull(api: ApiClient, url: string, out: string): Promise<{ size: n
   }
   await rename(part, out);
   await rm(etagFile, { force: true });
-  return { size: await sizeOf(out), ...(etag && sha256 ? { sha256 } : {}) };
+  return { size: await sizeOf(out), ...(etag && sha256 ? { sha256 } : {}), tar };
 }
 
 async function sizeOf(path: string): Promise<number> {
