@@ -49,8 +49,8 @@ test('the quick start pretrains, fine-tunes from it with --init-from, and pulls 
 
   const [, pre, ft] = /jobs (job_\w+) (job_\w+)/.exec(stdout)!;
   // Both logs read as a training tool prints them: steps out of their total, then the results.
-  expect(stdout).toMatch(/^step 60\/60  loss \S+/m);
-  expect(stdout).toMatch(/^step 30\/30  loss \S+/m);
+  expect(stdout).toMatch(/^step 60\/60 {2}loss \S+/m);
+  expect(stdout).toMatch(/^step 30\/30 {2}loss \S+/m);
   expect(stdout).toMatch(/^ {2}F1 +\d+(\.\d+)?%$/m);
   expect(stdout).not.toContain('DLLL {');
   expect(stderr).toContain(`${pre} succeeded\n`);
