@@ -300,6 +300,10 @@ test('a GPU job shows on the overview and in its GPU chart, and is cancelled fro
   expect(await page.getByRole('button', { name: 'Cancel' }).isDisabled()).toBe(true);
   await shot(page, 'job-cancelled');
 
+  // Resume is offered for a cancelled job; the custom recipe keeps no checkpoints, and the page says so.
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await showsText(page.locator('.notice.error'), /Could not resume: recipe custom does not resume from a checkpoint/);
+
   // Retry makes a new job with the same spec and opens it.
   await page.getByRole('button', { name: 'Retry' }).click();
   await page.waitForURL((u) => /#\/jobs\/job_[a-z2-7]{20}$/.test(u.hash) && !u.hash.endsWith(body.id));

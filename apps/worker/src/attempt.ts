@@ -17,7 +17,8 @@ import {
   type RetryPolicy,
 } from '@berth/store';
 import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
-import { mkdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { overBudgetMessage, ResultsTree, type ResultsBudget, type ResultsScan } from './artifacts/results-tree.js';
 import { ArtifactUploader, AttemptFenced } from './artifacts/uploader.js';
@@ -169,6 +170,7 @@ export class Attempt {
         }
         await this.pull(launch.image);
         if (this.stopCause) return this.stoppedEnd();
+        await this.seedCheckpoint(manifest, current, launch.resultsDir);
         const starting = await store.transition(jobId, { state: 'starting' }, { owner: this.owner });
         if (typeof starting === 'string') return null;
       }
@@ -277,6 +279,31 @@ export class Attempt {
     this.ctx.observe.pulls.inc({ result: outcome });
     this.ctx.observe.pullBytes.inc(bytes);
     if (outcome === 'pulled') await events.add(jobId, attempt, 'pull-done', { image });
+  }
+
+  /**
+   * Puts the checkpoint this attempt continues from into its /results/checkpoints, where the trainer resumes: the
+   * newest of the job named by inputs.resumeFrom (berth resume), or, for a recipe that resumes, the newest of this
+   * job's previous attempt (a retry). Nothing when there is none: the attempt starts from the beginning.
+   */
+  private async seedCheckpoint(manifest: Manifest, job: JobRecord, resultsDir: string): Promise<void> {
+    const { attempt } = this.claim;
+    const resumeFrom = job.spec.inputs?.resumeFrom;
+    const from = resumeFrom
+      ? { job: resumeFrom }
+      : manifest.retry.resumes && attempt > 1
+        ? { job: job.id, attempt: attempt - 1 }
+        : undefined;
+    if (!from) return;
+    const entry = await this.ctx.inputs.checkpoint(from.job, from.attempt);
+    if (!entry) return;
+    this.held.push(entry);
+    // The entry holds the checkpoint's own folder (step-…), as the API's tar names it.
+    const [step] = await readdir(entry);
+    if (!step) return;
+    const target = join(resultsDir, 'checkpoints', step);
+    await mkdir(dirname(target), { recursive: true });
+    await cp(join(entry, step), target, { recursive: true, force: false, errorOnExist: false });
   }
 
   /** The job's dataset and initFrom artifact as local folders (fetched unless cached). */

@@ -32,6 +32,8 @@ export const errorStatus = {
   RESOURCES_UNSATISFIABLE: 422,
   /** The job already ended; it can no longer be cancelled. */
   JOB_ALREADY_FINISHED: 409,
+  /** Resume was asked of a job that cannot continue: still running, a recipe that does not resume, no checkpoint. */
+  NOTHING_TO_RESUME: 409,
   ARTIFACT_NOT_FOUND: 404,
   DATASET_NOT_FOUND: 404,
   PIPELINE_NOT_FOUND: 404,

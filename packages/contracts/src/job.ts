@@ -74,6 +74,11 @@ export const JobInputs = z.strictObject({
     .regex(/^ds_[a-z2-7]{20}$/, 'a dataset id looks like ds_ followed by 20 characters')
     .optional(),
   initFrom: InitFrom.optional(),
+  /**
+   * A job of yours whose newest checkpoint this one continues from: it is put in /results/checkpoints before the
+   * container starts, where the trainer resumes (POST /v1/jobs/<id>/resume sets it).
+   */
+  resumeFrom: JobId.optional(),
 });
 export type JobInputs = z.infer<typeof JobInputs>;
 

@@ -189,6 +189,10 @@ async function checkInputs(services: Services, spec: JobSpec, owner: User): Prom
   if (dataset && !mine((await services.call(() => services.datasets.records.get(dataset)))?.owner)) {
     issues.push({ path: 'inputs.dataset', message: `no dataset ${dataset}` });
   }
+  const { resumeFrom } = spec.inputs ?? {};
+  if (resumeFrom && !mine(await services.call(() => services.store.ownerOf(resumeFrom)))) {
+    issues.push({ path: 'inputs.resumeFrom', message: `no job ${resumeFrom}` });
+  }
   let artifact = initFrom?.artifact;
   if (initFrom && !mine(await services.call(() => services.store.ownerOf(initFrom.job)))) {
     issues.push({ path: 'inputs.initFrom', message: `no job ${initFrom.job}` });

@@ -128,7 +128,10 @@ export const artifactRoutes =
       const params = request.params as z.infer<typeof Params>;
       const job = await loadJob(services, params.id);
       const path = params['*'] === 'latest' ? 'latest' : artifactPath(params['*']);
-      const target = await services.call(() => services.artifacts.resolve(job.id, path, job.attempt));
+      // `latest` is the newest checkpoint of the job's current attempt, or of the one `?attempt=` names.
+      const asked = Number((request.query as { attempt?: string }).attempt);
+      const attempt = Number.isInteger(asked) && asked >= 1 ? asked : job.attempt;
+      const target = await services.call(() => services.artifacts.resolve(job.id, path, attempt));
       if ('folder' in target) {
         const name = `${target.folder.split('/').at(-1)}.tar`;
         // A folder's identity is its files' paths and contents: the key workers cache it under.

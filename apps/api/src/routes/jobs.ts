@@ -122,6 +122,60 @@ export const jobRoutes =
       },
     );
 
+    app.post(
+      '/v1/jobs/:id/resume',
+      {
+        schema: {
+          tags: ['jobs'],
+          operationId: 'resumeJob',
+          summary:
+            'Continue a failed or cancelled job from its newest checkpoint: a new job with the same spec, whose ' +
+            '/results starts with that checkpoint (inputs.resumeFrom), labelled berth.resume-of',
+          params: JobParams,
+          response: {
+            201: JobRecord,
+            404: ErrorResponse,
+            409: ErrorResponse,
+            422: ErrorResponse,
+            429: ErrorResponse,
+            503: ErrorResponse,
+          },
+        },
+      },
+      async (request, reply) => {
+        const job = await loadJob(services, request.params.id);
+        const manifest = manifests.get(job.spec.manifest);
+        if (job.state !== 'failed' && job.state !== 'cancelled') {
+          throw new BerthError(
+            'NOTHING_TO_RESUME',
+            `job ${job.id} is ${job.state}: only a failed or cancelled job resumes`,
+          );
+        }
+        if (!manifest?.retry.resumes) {
+          throw new BerthError(
+            'NOTHING_TO_RESUME',
+            `recipe ${job.spec.manifest} does not resume from a checkpoint: berth retry starts it again`,
+          );
+        }
+        const checkpoint = await services
+          .call(() => services.artifacts.resolve(job.id, 'latest', job.attempt))
+          .catch((err: unknown) => {
+            if (err instanceof BerthError && err.code === 'ARTIFACT_NOT_FOUND') return null;
+            throw err;
+          });
+        if (!checkpoint) {
+          throw new BerthError('NOTHING_TO_RESUME', `job ${job.id} left no checkpoint: berth retry starts it again`);
+        }
+        const spec = {
+          ...job.spec,
+          labels: { ...job.spec.labels, 'berth.resume-of': job.id },
+          inputs: { ...job.spec.inputs, resumeFrom: job.id },
+        };
+        const { record } = await submitJob(services, manifests, spec, request.caller.user);
+        return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
+      },
+    );
+
     app.get(
       '/v1/jobs',
       {

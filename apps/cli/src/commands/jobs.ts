@@ -1,4 +1,4 @@
-// Jobs: submit (and follow to the outcome), list, show, cancel, retry.
+// Jobs: submit (and follow to the outcome), list, show, cancel, retry, resume.
 import type { Command } from 'commander';
 import type { JobRecord, JobState } from '@berth/contracts';
 import { withQuery } from '../api-client.js';
@@ -204,6 +204,19 @@ export function jobCommands(program: Command, context: ContextOf): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = context(cmd);
       const job = await (await ctx.api()).call<JobRecord>('POST', `${jobPath(id)}/retry`);
+      if (ctx.json) printJson(job);
+      else process.stdout.write(`${job.id}\n`);
+    });
+
+  program
+    .command('resume')
+    .description(
+      'Continue a failed or cancelled job from its newest checkpoint (recipes that resume); prints the new job id',
+    )
+    .argument('<job>', 'job id')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      const job = await (await ctx.api()).call<JobRecord>('POST', `${jobPath(id)}/resume`);
       if (ctx.json) printJson(job);
       else process.stdout.write(`${job.id}\n`);
     });

@@ -1,5 +1,5 @@
 // One job: what it is and where it stands (timeline with reasons and attempts), its live log and charts, its
-// artifacts, and cancel / retry.
+// artifacts, and cancel / retry / resume.
 import type { Artifact, JobEvent, JobRecord, LogBatch, LogLine, MetricPoint, MetricSeries } from '@berth/contracts';
 import { ApiError } from '../api.js';
 import { MetricCharts } from '../charts.js';
@@ -98,6 +98,10 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
       actions,
       h('button', { type: 'button', class: 'danger', disabled: ended, onclick: () => void cancel() }, 'Cancel'),
       h('button', { type: 'button', class: 'secondary', disabled: !ended, onclick: () => void retry() }, 'Retry'),
+      // Continues from the newest checkpoint; the API says why when there is nothing to continue.
+      j.state === 'failed' || j.state === 'cancelled'
+        ? h('button', { type: 'button', class: 'secondary', onclick: () => void resume() }, 'Resume')
+        : null,
     );
     const params = j.spec.params as Record<string, unknown>;
     const started = j.startedAt ? Date.parse(j.startedAt) : undefined;
@@ -251,6 +255,16 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
       ctx.navigate(`#/jobs/${next.id}`);
     } catch (err) {
       ctx.notify(`Could not retry: ${(err as Error).message}`, 'error');
+    }
+  }
+
+  async function resume() {
+    try {
+      const next = await ctx.api.post<JobRecord>(`${base}/resume`);
+      ctx.notify(`Submitted ${next.id}: ${id} continued from its newest checkpoint.`);
+      ctx.navigate(`#/jobs/${next.id}`);
+    } catch (err) {
+      ctx.notify(`Could not resume: ${(err as Error).message}`, 'error');
     }
   }
 

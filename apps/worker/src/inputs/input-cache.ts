@@ -16,6 +16,9 @@ import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar-stream';
 
 const sha256Hex = /^[a-f0-9]{64}$/;
+
+/** The API has no such input (404): an error for a job's declared input, an answer for an optional one. */
+class InputGone extends LaunchError {}
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** What the API says it serves at a path: the same for a HEAD and the GET that follows, or the input changed. */
@@ -63,6 +66,20 @@ export class InputCache {
     );
     const top = await readdir(dir, { withFileTypes: true });
     return top.length === 1 && top[0]!.isDirectory() ? join(dir, top[0]!.name) : dir;
+  }
+
+  /**
+   * The newest checkpoint a job's attempt left (its current one unless `attempt` names another), as the cache entry
+   * holding its folder (`step-…/`); undefined when it left none. What a resumed attempt starts from.
+   */
+  async checkpoint(job: string, attempt?: number): Promise<string | undefined> {
+    const query = attempt === undefined ? '' : `?attempt=${attempt}`;
+    return this.fetch(`/v1/jobs/${job}/artifacts/latest${query}`, `the newest checkpoint of ${job}`, 'artifact').catch(
+      (err: unknown) => {
+        if (err instanceof InputGone) return undefined;
+        throw err;
+      },
+    );
   }
 
   /** Marks an entry free again once its attempt ended; `path` is what dataset or artifact gave, or a path inside it. */
@@ -188,7 +205,7 @@ async function request(url: URL, method: 'GET' | 'HEAD', what: string, api: ApiT
   const res = await fetch(url, { method, headers: authorization(api) }).catch((err: unknown) => {
     throw new LaunchError('INFRA_ERROR', `the API is unreachable for ${what}: ${(err as Error).message}`);
   });
-  if (res.status === 404) throw new LaunchError('INFRA_ERROR', `${what} no longer exists`);
+  if (res.status === 404) throw new InputGone('INFRA_ERROR', `${what} no longer exists`);
   if (!res.ok) throw new LaunchError('INFRA_ERROR', `fetching ${what} failed: the API answered ${res.status}`);
   return res;
 }

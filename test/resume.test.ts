@@ -1,0 +1,78 @@
+// A cancelled pretraining run continues where it stopped: cancel makes the trainer checkpoint and exit 75, and
+// `resume` starts a new job whose /results already holds that checkpoint, so it resumes instead of starting over.
+import type { Dataset, JobRecord } from '@berth/contracts';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
+
+const root = resolve(__dirname, '..');
+
+let stack: TestStack;
+let corpus: Dataset;
+beforeAll(async () => {
+  stack = await startTestStack('resume');
+  const res = await stack.alice.fetch(`/v1/datasets?name=corpus&format=corpus&filename=corpus.txt`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(readFileSync(join(root, 'payloads/bert/demo/data/corpus.txt'))),
+  });
+  expect(res.status).toBe(201);
+  corpus = (await res.json()) as Dataset;
+});
+afterAll(async () => stack?.close());
+
+const logOf = async (id: string) => (await stack.alice.fetch(`/v1/jobs/${id}/logs`)).text();
+/** The steps a log's DLLogger records logged, in order. */
+const steps = (log: string) => [...log.matchAll(/"step": \[\d+, (\d+)\]/g)].map((m) => Number(m[1]));
+const resume = (id: string) => stack.alice.fetch(`/v1/jobs/${id}/resume`, { method: 'POST' });
+
+test('a cancelled run resumes from its newest checkpoint as a new job, and goes on to the end', async () => {
+  const { body: first } = await submit(stack.alice, {
+    manifest: 'bert-pretrain',
+    params: {
+      train_file: 'corpus.txt',
+      model_config: 'tiny',
+      max_steps: 300,
+      batch_size: 8,
+      precision: 'fp32',
+      log_every: 5,
+      save_every: 10,
+    },
+    resources: { gpus: 0 },
+    inputs: { dataset: corpus.id },
+  });
+  for (let i = 0; i < 600 && !steps(await logOf(first.id)).some((s) => s >= 30); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect((await stack.alice.fetch(`/v1/jobs/${first.id}/cancel`, { method: 'POST' })).status).toBe(202);
+  const cancelled = await waitForEnd(stack.alice, first.id, 120_000);
+  // SIGTERM made the trainer save where it was and exit 75.
+  expect(cancelled).toMatchObject({ state: 'cancelled', exitCode: 75 });
+  const stoppedAt = Math.max(...steps(await logOf(first.id)));
+  expect(stoppedAt).toBeLessThan(300);
+
+  const res = await resume(first.id);
+  expect(res.status).toBe(201);
+  const next = (await res.json()) as JobRecord;
+  expect(next.spec.inputs?.resumeFrom).toBe(first.id);
+  expect(next.spec.labels?.['berth.resume-of']).toBe(first.id);
+  const done = await waitForEnd(stack.alice, next.id, 240_000);
+  expect([done.state, done.reason]).toEqual(['succeeded', undefined]);
+  const log = await logOf(next.id);
+  expect(log).toMatch(/checkpoint: resumed from \S+ \(step \d+\)/);
+  // It went on from where the first run saved, not from step 0, to the end.
+  const resumedAt = Number(/\(step (\d+)\)/.exec(log)![1]);
+  expect(resumedAt).toBeGreaterThanOrEqual(stoppedAt - 10);
+  expect(steps(log)[0]).toBeGreaterThan(resumedAt);
+  expect(steps(log).at(-1)).toBe(300);
+
+  // Only what can continue resumes: a job that succeeded, or one of a recipe that does not resume.
+  const again = await resume(next.id);
+  expect(again.status).toBe(409);
+  expect((await again.json()).error.code).toBe('NOTHING_TO_RESUME');
+  const { body: custom } = await submit(stack.alice, fixtureJob(['sh', '-c', 'exit 1']));
+  await waitForEnd(stack.alice, custom.id);
+  const refused = await resume(custom.id);
+  expect(refused.status).toBe(409);
+  expect((await refused.json()).error.message).toMatch(/does not resume from a checkpoint/);
+}, 600_000);
