@@ -172,6 +172,9 @@ test('a job submitted from the generated form runs live on its page: log line an
     ...[1, 2, 3].flatMap((i) => [dlll(i), `echo "web-test: step ${i}"`]),
     // The window in which the page must already show the line and the points.
     'sleep 8',
+    // End-of-run figures, one value each, with F1's unit announced as DLLogger does.
+    `echo 'DLLL {"timestamp": "1", "type": "METADATA", "metric": "F1", "metadata": {"unit": "%"}}'`,
+    `echo 'DLLL {"timestamp": "1", "type": "LOG", "step": [], "data": {"F1": 74.125}}'`,
     `printf '${artifactText.replace('\n', '\\n')}' > /results/model.txt`,
     'echo "web-test: done"',
   ].join('; ');
@@ -224,6 +227,12 @@ test('a job submitted from the generated form runs live on its page: log line an
 test('the job ends on its page without a reload; its artifact and log download through signed URLs', async () => {
   await page.waitForSelector('article.job[data-state=succeeded]', { timeout: 30_000 });
   await page.locator('.log .line', { hasText: 'web-test: done' }).waitFor();
+  // A single end-of-run value is a tile with its unit, not a dot on a time axis; the step charts have axis titles.
+  const tile = page.locator('[data-chart=quality] .tile[data-metric=F1]');
+  await showsText(tile, '74.1');
+  expect(await tile.textContent()).toBe('74.13 %F1');
+  expect(await page.locator('[data-chart=quality] canvas').count()).toBe(0);
+  expect(await page.locator('[data-chart=loss] .plot').getAttribute('aria-label')).toBe('Loss chart: Loss by step');
   const timeline = await page.locator('.timeline li').evaluateAll((lis) => lis.map((li) => li.dataset.state));
   expect(timeline).toEqual(expect.arrayContaining(['queued', 'running', 'succeeded']));
 

@@ -115,9 +115,12 @@ class Panel {
     // Step series share a step axis; series by time (summaries, GPU samples) are charted only when there are no
     // step series, and otherwise given as values in the caption.
     const xKind: XKind = all.some(([, l]) => l.x === 'step') ? 'step' : 'time';
-    const charted = all.filter(([, l]) => l.x === xKind && l.xs.length > 0);
+    // A line of one point (an end-of-run figure: F1, throughput) is a value, not a curve: it is shown as a tile.
+    const charted = all.filter(([, l]) => l.x === xKind && l.xs.length > 1);
+    const tiles = all.filter(([, l]) => l.xs.length === 1);
     const points = charted.reduce((n, [, l]) => n + l.xs.length, 0);
     this.el.dataset.points = String(points);
+    this.el.dataset.tiles = String(tiles.length);
     fill(
       this.caption,
       h('span', { class: 'title' }, this.group.title),
@@ -136,7 +139,28 @@ class Panel {
       this.plot?.destroy();
       this.plot = undefined;
       this.plotted = '';
-      fill(this.plotBox, h('p', { class: 'empty' }, 'No points yet.'));
+      fill(
+        this.plotBox,
+        tiles.length === 0
+          ? h('p', { class: 'empty' }, 'No points yet.')
+          : h(
+              'div',
+              { class: 'tiles' },
+              tiles.map(([name, l]) =>
+                h(
+                  'div',
+                  { class: 'tile', 'data-metric': name },
+                  h(
+                    'span',
+                    { class: 'tile-value' },
+                    formatNumber(l.ys[0]!),
+                    l.unit ? h('small', {}, ` ${l.unit}`) : null,
+                  ),
+                  h('span', { class: 'tile-name' }, name),
+                ),
+              ),
+            ),
+      );
       return;
     }
     const data = uPlot.join(charted.map(([, l]) => [l.xs, l.ys] as uPlot.AlignedData));
@@ -152,6 +176,12 @@ class Panel {
     const grid = css.getPropertyValue('--line').trim() || '#ddd';
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const values = (_u: uPlot, splits: number[]) => splits.map((v) => formatNumber(v));
+    const yTitle = axisTitle(
+      charted.map(([, l]) => l.unit),
+      this.group.title,
+    );
+    // The axes' titles are drawn on the canvas; a screen reader gets them here.
+    this.plotBox.setAttribute('aria-label', `${this.group.title} chart: ${yTitle} by ${xKind}`);
     this.plot = new uPlot(
       {
         ...this.size(),
@@ -166,7 +196,15 @@ class Panel {
           })),
         ],
         // Steps are whole numbers; values get enough digits to tell ticks apart (learning rates are small).
-        axes: [xKind === 'step' ? { ...axis, incrs: stepIncrs, values } : axis, { ...axis, size: 60, values }],
+        axes: [
+          xKind === 'step' ? { ...axis, incrs: stepIncrs, values, label: 'step' } : { ...axis, label: 'time' },
+          {
+            ...axis,
+            size: 60,
+            values,
+            label: yTitle,
+          },
+        ],
         legend: { show: true },
       },
       data,
@@ -174,6 +212,13 @@ class Panel {
     );
     this.plotted = key;
   }
+}
+
+/** The y axis's title: the lines' unit when they share one, else the panel's title. */
+function axisTitle(units: (string | undefined)[], title: string): string {
+  const shared = new Set(units);
+  const [unit] = shared;
+  return shared.size === 1 && unit ? unit : title;
 }
 
 /** Every chart panel of one job, fed by the series read so far and the points followed since. */
