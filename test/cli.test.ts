@@ -405,7 +405,11 @@ describe('jobs', () => {
 
     const table = await berth(['ls', '--limit', '1']);
     const [header, row, extra] = table.stdout.split('\n');
-    expect(header).toMatch(/^ID +STATE +MANIFEST +GPUS +CREATED +WHY$/);
+    expect(header).toMatch(/^ID +NAME +STATE +MANIFEST +GPUS +CREATED +WHY$/);
+    // A run's name and notes: given at submit, in the list and on show.
+    const named = await submit('true', '--name', 'squad lr 3e-5', '--notes', 'after the tokenizer fix');
+    expect(await ok(['ls', '--limit', '1'])).toMatch(new RegExp(`^${named} +squad lr 3e-5 +\\w+ +custom `, 'm'));
+    expect(await ok(['show', named])).toMatch(/^name: +squad lr 3e-5\nnotes: +after the tokenizer fix\n/m);
     // WHY says what the state does not: a failure's reason and exit code, never the state again.
     const failedRow = (await ok(['ls', '--state', 'failed', '--limit', '1'])).split('\n')[1]!;
     expect(failedRow).toMatch(/ failed +custom .* EXIT_NONZERO, exit code \d+$/);

@@ -286,6 +286,33 @@ test('the form lists recipes in flow order, fits the GPUs live, and starts from 
   expect(await (await stack.alice.fetch(`/v1/jobs/${id}/logs`)).text()).toBe(artifactText);
 }, 60_000);
 
+test('a run has a name and notes, found by the jobs search; its page shows where it started from', async () => {
+  const { body } = await submit(
+    stack.alice,
+    fixtureJob(['cat', '/init/model.txt'], {
+      name: 'nightly squad run',
+      notes: 'after the tokenizer fix',
+      inputs: { initFrom: { job: watched, artifact: 'model.txt' } },
+    }),
+  );
+  await waitForEnd(stack.alice, body.id);
+  await page.goto(`${stack.url}/#/jobs`);
+  await page.locator(`tr[data-job="${body.id}"]`).waitFor();
+  await page.getByLabel('Search').fill('nightly');
+  await expect(
+    page.locator('tbody tr').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-job'))),
+  ).resolves.toEqual([body.id]);
+  expect(await page.locator(`tr[data-job="${body.id}"] td.name`).textContent()).toBe('nightly squad run');
+
+  await page.goto(`${stack.url}/#/jobs/${body.id}`);
+  const details = page.locator('.details');
+  await showsText(details, 'nightly squad run');
+  await showsText(details, 'after the tokenizer fix');
+  await showsText(details, `${watched} · model.txt at /init`);
+  expect(await page.locator('.details a', { hasText: watched }).getAttribute('href')).toBe(`#/jobs/${watched}`);
+  await shot(page, 'job-lineage');
+}, 60_000);
+
 test('a GPU job shows on the overview and in its GPU chart, and is cancelled from its page', async () => {
   const { body } = await submit(stack.alice, fixtureJob(['sleep', '300'], { resources: { gpus: 1 } }));
   await page.goto(`${stack.url}/#/`);

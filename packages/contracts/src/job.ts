@@ -84,6 +84,10 @@ export type JobInputs = z.infer<typeof JobInputs>;
 
 export const JobSpec = z.strictObject({
   manifest: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'a recipe id, e.g. bert-finetune-squad or custom'),
+  /** What the run is, for people: shown in lists and on the job's page, and searched by the dashboard. */
+  name: z.string().trim().min(1).max(128).optional(),
+  /** Free text about the run (why, what changed); shown on its page. */
+  notes: z.string().max(4096).optional(),
   params: z.record(z.string(), z.unknown()).default({}),
   resources: Resources.default({}),
   labels: labels.optional(),

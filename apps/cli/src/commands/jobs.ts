@@ -16,6 +16,8 @@ interface SubmitOptions {
   gpus?: number;
   dataset?: string;
   initFrom?: string;
+  name?: string;
+  notes?: string;
   label?: string[];
   priority?: string;
   idempotencyKey?: string;
@@ -40,6 +42,8 @@ async function buildSpec(opts: SubmitOptions): Promise<Record<string, unknown>> 
   if (opts.gpus !== undefined) spec.resources = { ...part('resources'), gpus: opts.gpus };
   if (opts.dataset) spec.inputs = { ...part('inputs'), dataset: opts.dataset };
   if (opts.initFrom) spec.inputs = { ...part('inputs'), initFrom: parseInitFrom(opts.initFrom) };
+  if (opts.name) spec.name = opts.name;
+  if (opts.notes) spec.notes = opts.notes;
   if (opts.label) spec.labels = { ...part('labels'), ...parsePairs(opts.label, '--label', false) };
   // The API checks the value and answers INVALID_ARGUMENT with the allowed ones.
   if (opts.priority) spec.priority = opts.priority;
@@ -74,6 +78,8 @@ export function jobCommands(program: Command, context: ContextOf): void {
       '--init-from <job[:artifact]>',
       "another job's artifact mounted at /init: its model folder (or newest checkpoint) unless one is named",
     )
+    .option('--name <name>', 'what the run is, shown in lists and on its page')
+    .option('--notes <text>', 'free text about the run (why, what changed)')
     .option('--label <k=v>', 'label (repeatable)', collect)
     .option('--priority <level>', 'low, normal (the default) or high: which waiting jobs start first')
     .option('--idempotency-key <key>', 'resubmitting with the same key and spec gives the same job')
@@ -115,9 +121,10 @@ export function jobCommands(program: Command, context: ContextOf): void {
       } while (next && jobs.length < opts.limit);
       if (ctx.json) return printJson({ jobs, next });
       printTable(
-        ['ID', 'STATE', 'MANIFEST', 'GPUS', 'CREATED', 'WHY'],
+        ['ID', 'NAME', 'STATE', 'MANIFEST', 'GPUS', 'CREATED', 'WHY'],
         jobs.map((j) => [
           j.id,
+          j.spec.name ?? '',
           j.state,
           j.spec.manifest,
           String(j.spec.resources.gpus ?? ''),
@@ -139,6 +146,8 @@ export function jobCommands(program: Command, context: ContextOf): void {
       if (ctx.json) return printJson(job);
       printFields([
         ['id', job.id],
+        ['name', job.spec.name],
+        ['notes', job.spec.notes],
         ['state', outcome(job)],
         ['message', job.message],
         ['owner', (job as { owner?: string }).owner],

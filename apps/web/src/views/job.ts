@@ -4,7 +4,19 @@ import type { Artifact, JobEvent, JobRecord, LogBatch, LogLine, MetricPoint, Met
 import { ApiError } from '../api.js';
 import { MetricCharts } from '../charts.js';
 import { Disposer, type Ctx, type PageFactory } from '../context.js';
-import { download, fill, formatBytes, formatDuration, formatNumber, h, row, stateBadge, table, time } from '../dom.js';
+import {
+  download,
+  fill,
+  formatBytes,
+  formatDuration,
+  formatNumber,
+  h,
+  jobLink,
+  row,
+  stateBadge,
+  table,
+  time,
+} from '../dom.js';
 import { follow, type Follower } from '../live.js';
 import { LogView } from '../log-view.js';
 import { isTerminal } from '../states.js';
@@ -106,9 +118,22 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
     const params = j.spec.params as Record<string, unknown>;
     const started = j.startedAt ? Date.parse(j.startedAt) : undefined;
     const finished = j.finishedAt ? Date.parse(j.finishedAt) : Date.now();
+    const inputs = j.spec.inputs ?? {};
+    const rest = Object.entries(params).filter(([k]) => k !== 'image' && k !== 'command');
     fill(
       details,
+      j.spec.name ? item('Name', j.spec.name) : null,
+      j.spec.notes ? item('Notes', j.spec.notes) : null,
       item('Recipe', j.spec.manifest),
+      // Lineage: what the run read and what it started from.
+      inputs.dataset ? item('Dataset', h('code', {}, inputs.dataset)) : null,
+      inputs.initFrom
+        ? item(
+            'Started from',
+            h('span', {}, jobLink(inputs.initFrom.job), ` · ${inputs.initFrom.artifact ?? 'latest'} at /init`),
+          )
+        : null,
+      inputs.resumeFrom ? item('Resumed from', jobLink(inputs.resumeFrom)) : null,
       params.image !== undefined ? item('Image', h('code', {}, String(params.image))) : null,
       Array.isArray(params.command) ? item('Command', h('code', {}, params.command.map(shellWord).join(' '))) : null,
       item('GPUs', String(j.spec.resources.gpus ?? 0)),
@@ -119,8 +144,15 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
       j.reason ? item('Reason', `${j.reason}${j.message ? `: ${j.message}` : ''}`) : null,
       j.queue ? item('Queue', `#${j.queue.position}: ${j.queue.reason}`) : null,
       ...Object.entries(j.summary ?? {}).map(([k, v]) => item(k, formatNumber(v))),
-      Object.keys(params).some((k) => k !== 'image' && k !== 'command')
-        ? item('Parameters', h('code', {}, JSON.stringify(params)))
+      rest.length > 0
+        ? item(
+            'Parameters',
+            h(
+              'dl',
+              { class: 'params' },
+              rest.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, h('code', {}, paramText(v)))]),
+            ),
+          )
         : null,
     );
     fill(
@@ -337,6 +369,11 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
 
 function item(term: string, value: string | HTMLElement): HTMLElement[] {
   return [h('dt', {}, term), h('dd', {}, value)];
+}
+
+/** A parameter's value as it reads: numbers and text as they are, anything else as JSON. */
+function paramText(v: unknown): string {
+  return typeof v === 'number' ? formatNumber(v) : typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 /** An argument as a shell would need it written, so a command reads as it would be typed. */

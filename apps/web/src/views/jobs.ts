@@ -2,19 +2,40 @@
 import type { JobRecord } from '@berth/contracts';
 import { ApiError } from '../api.js';
 import { Disposer, type PageFactory } from '../context.js';
-import { fill, h, jobLink, stateBadge, time } from '../dom.js';
+import { fill, formatNumber, h, jobLink, stateBadge, time } from '../dom.js';
 import { jobStates } from '../states.js';
 
 type SortKey = 'createdAt' | 'updatedAt' | 'state' | 'manifest' | 'gpus';
 
 const columns: { key: SortKey | null; label: string }[] = [
   { key: null, label: 'Job' },
+  { key: null, label: 'Name' },
   { key: 'manifest', label: 'Recipe' },
   { key: 'state', label: 'State' },
   { key: 'gpus', label: 'GPUs' },
   { key: 'createdAt', label: 'Created' },
   { key: 'updatedAt', label: 'Updated' },
+  { key: null, label: 'Result' },
 ];
+
+/** The figures a run ended with that say how good it is, in this order (the first two present are shown). */
+const resultMetrics = ['F1', 'exact_match', 'accuracy', 'mcc', 'final_loss', 'sentences_per_second'];
+
+function resultOf(job: JobRecord): string {
+  const summary = job.summary ?? {};
+  return resultMetrics
+    .filter((m) => summary[m] !== undefined)
+    .slice(0, 2)
+    .map((m) => `${m} ${formatNumber(summary[m]!)}`)
+    .join(', ');
+}
+
+/** Whether a job matches the search: its name, notes, id, recipe or labels contain the text. */
+function matches(job: JobRecord, text: string): boolean {
+  if (!text) return true;
+  const hay = [job.id, job.spec.name, job.spec.notes, job.spec.manifest, ...Object.values(job.spec.labels ?? {})];
+  return hay.some((v) => v?.toLowerCase().includes(text));
+}
 
 function sortValue(job: JobRecord, key: SortKey): string | number {
   switch (key) {
@@ -48,6 +69,12 @@ export const jobsPage: PageFactory = (ctx, _params, query) => {
     h('option', { value: '' }, 'all states'),
     jobStates.map((s) => h('option', { value: s, selected: s === filter }, s)),
   );
+  const search = h('input', {
+    id: 'job-search',
+    type: 'search',
+    placeholder: 'name, notes, id, recipe, label',
+    oninput: () => render(),
+  });
   const thead = h('thead');
   const tbody = h('tbody');
   const status = h('p', { class: 'help', 'aria-live': 'polite' });
@@ -65,7 +92,14 @@ export const jobsPage: PageFactory = (ctx, _params, query) => {
       h('h1', {}, 'Jobs'),
       h('a', { href: '#/submit', class: 'button' }, 'Submit a job'),
     ),
-    h('div', { class: 'toolbar' }, h('label', { for: 'state-filter' }, 'State'), select),
+    h(
+      'div',
+      { class: 'toolbar' },
+      h('label', { for: 'state-filter' }, 'State'),
+      select,
+      h('label', { for: 'job-search' }, 'Search'),
+      search,
+    ),
     h('div', { class: 'table-wrap' }, h('table', { class: 'jobs' }, thead, tbody)),
     more,
     status,
@@ -107,21 +141,26 @@ export const jobsPage: PageFactory = (ctx, _params, query) => {
       'tr',
       { 'data-job': job.id, 'data-state': job.state },
       h('td', {}, jobLink(job.id)),
+      h('td', { class: 'name' }, job.spec.name ?? ''),
       h('td', {}, job.spec.manifest),
       h('td', {}, stateBadge(job.state), job.reason ? h('span', { class: 'reason' }, ` ${job.reason}`) : null),
       h('td', {}, job.spec.resources.gpus ?? 0),
       h('td', {}, time(job.createdAt)),
       h('td', {}, time(job.updatedAt)),
+      h('td', { class: 'result' }, resultOf(job)),
     );
   }
 
   function render() {
     renderHead();
-    const list = [...jobs.values()].sort((a, b) => {
-      const x = sortValue(a, sort.key);
-      const y = sortValue(b, sort.key);
-      return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
-    });
+    const text = search.value.trim().toLowerCase();
+    const list = [...jobs.values()]
+      .filter((j) => matches(j, text))
+      .sort((a, b) => {
+        const x = sortValue(a, sort.key);
+        const y = sortValue(b, sort.key);
+        return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
+      });
     fill(
       tbody,
       list.length === 0
