@@ -127,8 +127,10 @@ test('a recipe checks its parameters, GPU range and inputs, all in one 400', asy
   expect(byPath['params.colour']).toMatch(/unknown parameter/);
   expect(Object.keys(byPath)).toContain('params.env.NVIDIA_VISIBLE_DEVICES');
   expect(byPath['resources.gpus']).toBe('bert-finetune-squad runs on 0 to 8 GPUs');
-  expect(byPath['inputs.dataset']).toMatch(/needs \/data/);
-  expect(byPath['inputs.initFrom']).toMatch(/needs \/init/);
+  expect(byPath['inputs.dataset']).toBe(
+    'bert-finetune-squad needs a dataset at /data: choose one of yours (berth submit --dataset, inputs.dataset)',
+  );
+  expect(byPath['inputs.initFrom']).toMatch(/needs a model to start from at \/init: choose a finished job/);
 });
 
 test('a dry run renders the launch without queueing it, hiding host paths and environment values', async () => {

@@ -685,7 +685,9 @@ describe('datasets and pipelines', () => {
     expect(await ok(['datasets', 'ls'])).toMatch(new RegExp(`^${squad} +demo squad +squad +\\d+ +2 `, 'm'));
 
     writeFileSync(join(work, 'train.json'), '{"data": [');
-    await fails(['datasets', 'push', join(work, 'train.json'), '--format', 'squad'], 'DATASET_INVALID');
+    // The refusal names the file and line the API's report found, on the one error line.
+    const refusal = await fails(['datasets', 'push', join(work, 'train.json'), '--format', 'squad'], 'DATASET_INVALID');
+    expect(refusal).toMatch(/: train\.json line \d+: /);
     // A folder is packed and pushed as one dataset of its files.
     const folder = join(work, 'squad-folder');
     mkdirSync(folder, { recursive: true });

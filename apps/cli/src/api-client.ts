@@ -8,7 +8,12 @@ export interface RequestOptions extends RequestInit {
 }
 
 interface ErrorBody {
-  error?: { code?: string; message?: string; issues?: { path: string; message: string }[] };
+  error?: {
+    code?: string;
+    message?: string;
+    issues?: { path: string; message: string }[];
+    details?: { report?: { errors?: { file: string; line?: number; message: string }[] } };
+  };
 }
 
 /** `path?k=v&…`, leaving out undefined values. */
@@ -76,8 +81,17 @@ async function apiError(res: Response): Promise<CliError> {
   } catch {
     // Not berth's JSON (a proxy's page, say): the status says what happened.
   }
-  const { code, message, issues } = body.error ?? {};
-  const detail = issues?.length ? ` (${issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; ')})` : '';
+  const { code, message, issues, details } = body.error ?? {};
+  // The API's particulars, kept on the one line: bad fields by path, or a dataset report's first errors by file and line.
+  const found = details?.report?.errors ?? [];
+  const detail = issues?.length
+    ? ` (${issues.map((i) => `${i.path || '(body)'}: ${i.message}`).join('; ')})`
+    : found.length
+      ? `: ${found
+          .slice(0, 3)
+          .map((e) => `${e.file}${e.line ? ` line ${e.line}` : ''}: ${e.message}`)
+          .join('; ')}${found.length > 3 ? ` (and ${found.length - 3} more)` : ''}`
+      : '';
   return new CliError(
     code ?? `HTTP_${res.status}`,
     `${message ?? (text.slice(0, 200) || res.statusText)}${detail}`,

@@ -91,7 +91,11 @@ function buildJobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
         ctx.addIssue({
           code: 'custom',
           path: ['inputs', input],
-          message: `${m.id} needs ${target}: give inputs.${input}${input === 'dataset' ? ' (a dataset id from POST /v1/datasets)' : ' ({job, artifact})'}`,
+          // Said for the person choosing, with where each field lives for the CLI and REST.
+          message:
+            input === 'dataset'
+              ? `${m.id} needs a dataset at /data: choose one of yours (berth submit --dataset, inputs.dataset)`
+              : `${m.id} needs a model to start from at /init: choose a finished job of yours (berth submit --init-from, inputs.initFrom)`,
         });
       }
     }
