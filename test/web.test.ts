@@ -267,6 +267,11 @@ test('the form lists recipes in flow order, fits the GPUs live, and starts from 
   expect(recipes.at(-1)).toBe('custom');
   // The one live worker has one GPU; at 0 GPUs the job runs on the CPU image, which trains in fp32.
   await page.locator('#param-precision').waitFor();
+  // What most runs set is up front; the rest waits behind Advanced.
+  expect(await page.locator('#param-train_file').isVisible()).toBe(true);
+  expect(await page.locator('#param-doc_stride').isVisible()).toBe(false);
+  await page.getByText(/^Advanced parameters \(\d+\)$/).click();
+  expect(await page.locator('#param-doc_stride').isVisible()).toBe(true);
   expect(await page.locator('#gpus').inputValue()).toBe('1');
   await page.locator('#gpus').fill('0');
   await page.locator('#gpus').dispatchEvent('change');

@@ -26,6 +26,24 @@ interface Field {
   suggest?(value: string): void;
 }
 
+/** Parameters shown up front: what a run is about (data, model size, length, precision) and the recipes' must-haves. */
+const basicParams = new Set([
+  'image',
+  'command',
+  'train_file',
+  'predict_file',
+  'eval_file',
+  'model_config',
+  'max_steps',
+  'epochs',
+  'precision',
+  'batch_size',
+  'lr',
+  'task_name',
+  'onnx',
+  'engine',
+]);
+
 export class SchemaForm {
   readonly el: HTMLElement;
   private readonly fields: Field[];
@@ -35,10 +53,29 @@ export class SchemaForm {
     this.fields = Object.entries(schema.properties ?? {}).map(([name, p]) =>
       field(`${idPrefix}-${name}`, name, p, required.has(name)),
     );
+    // The parameters most runs set come first; the rest wait behind "Advanced", still sent when changed.
+    const basic = this.fields.filter((f) => required.has(f.name) || basicParams.has(f.name));
+    const advanced = this.fields.filter((f) => !basic.includes(f));
     this.el = h(
       'div',
-      { class: 'fields' },
-      this.fields.map((f) => f.el),
+      {},
+      h(
+        'div',
+        { class: 'fields' },
+        basic.map((f) => f.el),
+      ),
+      advanced.length > 0
+        ? h(
+            'details',
+            { class: 'advanced' },
+            h('summary', {}, `Advanced parameters (${advanced.length})`),
+            h(
+              'div',
+              { class: 'fields' },
+              advanced.map((f) => f.el),
+            ),
+          )
+        : null,
     );
   }
 
@@ -199,6 +236,9 @@ export function showIssues(form: HTMLElement, issues: { path: string; message: s
     msg.textContent = msg.textContent ? `${msg.textContent}; ${issue.message}` : issue.message;
     const control = target.querySelector<HTMLElement>('input, select, textarea');
     control?.setAttribute('aria-invalid', 'true');
+    // A field behind "Advanced" is shown when the API has something to say about it.
+    const folded = target.closest('details');
+    if (folded) folded.open = true;
     first ??= control;
   }
   first?.focus();
