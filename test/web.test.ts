@@ -294,7 +294,7 @@ test('the form lists recipes in flow order, fits the GPUs live, and starts from 
 test('a run has a name and notes, found by the jobs search; its page shows where it started from', async () => {
   const { body } = await submit(
     stack.alice,
-    fixtureJob(['cat', '/init/model.txt'], {
+    fixtureJob(['sh', '-c', 'cat /init/model.txt; mkdir -p /results/model; echo "{}" > /results/model/config.json'], {
       name: 'nightly squad run',
       notes: 'after the tokenizer fix',
       inputs: { initFrom: { job: watched, artifact: 'model.txt' } },
@@ -315,6 +315,12 @@ test('a run has a name and notes, found by the jobs search; its page shows where
   await showsText(details, 'after the tokenizer fix');
   await showsText(details, `${watched} · model.txt at /init`);
   expect(await page.locator('.details a', { hasText: watched }).getAttribute('href')).toBe(`#/jobs/${watched}`);
+  // It made a model folder: one button downloads all of it, as model.tar.
+  const button = page.getByRole('button', { name: /^Download the model/ });
+  await button.waitFor({ timeout: 15_000 });
+  const [tar] = await Promise.all([page.waitForEvent('download'), button.click()]);
+  expect(tar.suggestedFilename()).toBe('model.tar');
+  expect(execFileSync('tar', ['-tf', (await tar.path())!], { encoding: 'utf8' })).toBe('model/config.json\n');
   await shot(page, 'job-lineage');
 }, 60_000);
 

@@ -221,8 +221,21 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
   async function loadArtifacts() {
     try {
       const { artifacts: list } = await ctx.api.get<{ artifacts: Artifact[] }>(`${base}/artifacts`);
+      // The trained model, when the job made one: the whole folder in one download, a tar named after it.
+      const model = list.some((a) => a.path.startsWith('model/'))
+        ? h(
+            'button',
+            {
+              type: 'button',
+              class: 'model-download',
+              onclick: () => void downloadPath(ctx, `${base}/artifacts/model`, 'model.tar'),
+            },
+            'Download the model (model.tar, Hugging Face layout)',
+          )
+        : null;
       fill(
         artifacts,
+        model,
         list.length === 0
           ? h('p', { class: 'empty' }, 'None yet.')
           : h(
