@@ -324,6 +324,30 @@ test('a run has a name and notes, found by the jobs search; its page shows where
   await shot(page, 'job-lineage');
 }, 60_000);
 
+test('two runs ticked in the jobs table are compared: their loss curves over each other, named by run', async () => {
+  const dlll = (i: number) =>
+    `echo 'DLLL {"timestamp": "1", "type": "LOG", "step": [0, ${i}], "data": {"step_loss": ${i}}}'`;
+  const { body } = await submit(
+    stack.alice,
+    fixtureJob(['sh', '-c', [1, 2, 3].map(dlll).join('; ')], { name: 'second run' }),
+  );
+  await waitForEnd(stack.alice, body.id);
+  await page.goto(`${stack.url}/#/jobs`);
+  await page.getByLabel(`Compare ${watched}`).check();
+  await page.getByLabel('Compare second run').check();
+  await page.getByRole('button', { name: 'Compare', exact: true }).click();
+  await page.waitForURL(/#\/compare\?jobs=/);
+  await page.waitForFunction(
+    () => Number(document.querySelector<HTMLElement>('[data-chart=loss]')?.dataset.points) >= 6,
+    null,
+    { timeout: 15_000 },
+  );
+  const legend = await page.locator('[data-chart=loss] .u-legend').textContent();
+  expect(legend).toContain(`${watched}: step_loss`);
+  expect(legend).toContain('second run: step_loss');
+  await shot(page, 'compare');
+}, 60_000);
+
 test('a GPU job shows on the overview and in its GPU chart, and is cancelled from its page', async () => {
   const { body } = await submit(stack.alice, fixtureJob(['sleep', '300'], { resources: { gpus: 1 } }));
   await page.goto(`${stack.url}/#/`);

@@ -256,6 +256,19 @@ export class MetricCharts {
     for (const p of this.panels) p.dispose();
   }
 
+  /**
+   * Several runs' series over each other (the compare page): each line is named by its run, then its metric, so
+   * the panels and their legends tell the runs apart.
+   */
+  loadRuns(runs: { label: string; series: MetricSeries[] }[]): void {
+    for (const { label, series } of runs) {
+      for (const s of series) {
+        if (s.kind === 'parameter') continue;
+        this.panelFor(s.name)?.setSeries({ ...s, name: `${label}: ${s.name}` });
+      }
+    }
+  }
+
   private panelFor(name: string): Panel | undefined {
     return this.panels.find((p) => p.group.match(name));
   }

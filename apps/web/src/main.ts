@@ -8,6 +8,7 @@ import type { StreamStatus } from './live.js';
 import { datasetsPage } from './views/datasets.js';
 import { jobPage } from './views/job.js';
 import { jobsPage } from './views/jobs.js';
+import { comparePage } from './views/compare.js';
 import { overviewPage } from './views/overview.js';
 import { pipelinePage, pipelinesPage } from './views/pipelines.js';
 import { signInForm } from './views/sign-in.js';
@@ -19,6 +20,7 @@ const routes: [RegExp, PageFactory][] = [
   [/^\/$/, overviewPage],
   [/^\/jobs$/, jobsPage],
   [/^\/jobs\/(job_[a-z2-7]{20})$/, jobPage],
+  [/^\/compare$/, comparePage],
   [/^\/submit$/, submitPage],
   [/^\/datasets$/, datasetsPage],
   [/^\/pipelines$/, pipelinesPage],

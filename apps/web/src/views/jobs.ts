@@ -8,6 +8,7 @@ import { jobStates } from '../states.js';
 type SortKey = 'createdAt' | 'updatedAt' | 'state' | 'manifest' | 'gpus';
 
 const columns: { key: SortKey | null; label: string }[] = [
+  { key: null, label: 'Compare' },
   { key: null, label: 'Job' },
   { key: null, label: 'Name' },
   { key: 'manifest', label: 'Recipe' },
@@ -69,6 +70,18 @@ export const jobsPage: PageFactory = (ctx, _params, query) => {
     h('option', { value: '' }, 'all states'),
     jobStates.map((s) => h('option', { value: s, selected: s === filter }, s)),
   );
+  // Runs ticked for the compare page.
+  const ticked = new Set<string>();
+  const compare = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      disabled: true,
+      onclick: () => ctx.navigate(`#/compare?jobs=${[...ticked].join(',')}`),
+    },
+    'Compare',
+  );
   const search = h('input', {
     id: 'job-search',
     type: 'search',
@@ -99,6 +112,7 @@ export const jobsPage: PageFactory = (ctx, _params, query) => {
       select,
       h('label', { for: 'job-search' }, 'Search'),
       search,
+      compare,
     ),
     h('div', { class: 'table-wrap' }, h('table', { class: 'jobs' }, thead, tbody)),
     more,
@@ -140,6 +154,20 @@ export const jobsPage: PageFactory = (ctx, _params, query) => {
     return h(
       'tr',
       { 'data-job': job.id, 'data-state': job.state },
+      h(
+        'td',
+        {},
+        h('input', {
+          type: 'checkbox',
+          'aria-label': `Compare ${job.spec.name ?? job.id}`,
+          checked: ticked.has(job.id),
+          onchange: (e: Event) => {
+            if ((e.target as HTMLInputElement).checked) ticked.add(job.id);
+            else ticked.delete(job.id);
+            compare.disabled = ticked.size < 2;
+          },
+        }),
+      ),
       h('td', {}, jobLink(job.id)),
       h('td', { class: 'name' }, job.spec.name ?? ''),
       h('td', {}, job.spec.manifest),
