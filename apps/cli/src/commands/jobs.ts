@@ -206,27 +206,24 @@ export function jobCommands(program: Command, context: ContextOf): void {
       else process.stdout.write(`${job.id} ${job.state === 'cancelled' ? 'cancelled' : 'stopping'}\n`);
     });
 
-  program
-    .command('retry')
-    .description('Submit a job again with the same spec; prints the new job id')
-    .argument('<job>', 'job id')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const ctx = context(cmd);
-      const job = await (await ctx.api()).call<JobRecord>('POST', `${jobPath(id)}/retry`);
-      if (ctx.json) printJson(job);
-      else process.stdout.write(`${job.id}\n`);
-    });
-
-  program
-    .command('resume')
-    .description(
+  // Both make a new job from an ended one (the API's POST /v1/jobs/<id>/retry and /resume) and print its id.
+  const resubmit: [string, string][] = [
+    ['retry', 'Submit a job again with the same spec; prints the new job id'],
+    [
+      'resume',
       'Continue a failed or cancelled job from its newest checkpoint (recipes that resume); prints the new job id',
-    )
-    .argument('<job>', 'job id')
-    .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const ctx = context(cmd);
-      const job = await (await ctx.api()).call<JobRecord>('POST', `${jobPath(id)}/resume`);
-      if (ctx.json) printJson(job);
-      else process.stdout.write(`${job.id}\n`);
-    });
+    ],
+  ];
+  for (const [name, description] of resubmit) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<job>', 'job id')
+      .action(async (id: string, _opts: unknown, cmd: Command) => {
+        const ctx = context(cmd);
+        const job = await (await ctx.api()).call<JobRecord>('POST', `${jobPath(id)}/${name}`);
+        if (ctx.json) printJson(job);
+        else process.stdout.write(`${job.id}\n`);
+      });
+  }
 }
