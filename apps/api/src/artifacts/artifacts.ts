@@ -53,6 +53,17 @@ export class Artifacts {
     return artifact;
   }
 
+  /** Whether `resolve` would find something at `path`; a missing artifact is an answer here, not an error. */
+  async exists(jobId: string, path: string, attempt?: number): Promise<boolean> {
+    return this.resolve(jobId, path, attempt).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof BerthError && err.code === 'ARTIFACT_NOT_FOUND') return false;
+        throw err;
+      },
+    );
+  }
+
   /**
    * One file, every file under a folder, or (`latest`, `latest/…`) the newest checkpoint of `attempt` (the job's
    * current or final one): a checkpoint of an earlier attempt is never `latest`, whatever its step.

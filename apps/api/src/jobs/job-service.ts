@@ -197,16 +197,7 @@ async function checkInputs(services: Services, spec: JobSpec, owner: User): Prom
   if (initFrom && !mine(await services.call(() => services.store.ownerOf(initFrom.job)))) {
     issues.push({ path: 'inputs.initFrom', message: `no job ${initFrom.job}` });
   } else if (initFrom) {
-    const exists = (path: string) =>
-      services
-        .call(() => services.artifacts.resolve(initFrom.job, path))
-        .then(
-          () => true,
-          (err: unknown) => {
-            if (err instanceof BerthError && err.code === 'ARTIFACT_NOT_FOUND') return false;
-            throw err;
-          },
-        );
+    const exists = (path: string) => services.call(() => services.artifacts.exists(initFrom.job, path));
     // Left out, it is the trained model when the job has one, else its newest checkpoint.
     if (artifact === undefined) artifact = (await exists('model')) ? 'model' : 'latest';
     if (!(await exists(artifact))) {

@@ -157,13 +157,7 @@ export const jobRoutes =
             `recipe ${job.spec.manifest} does not resume from a checkpoint: berth retry starts it again`,
           );
         }
-        const checkpoint = await services
-          .call(() => services.artifacts.resolve(job.id, 'latest', job.attempt))
-          .catch((err: unknown) => {
-            if (err instanceof BerthError && err.code === 'ARTIFACT_NOT_FOUND') return null;
-            throw err;
-          });
-        if (!checkpoint) {
+        if (!(await services.call(() => services.artifacts.exists(job.id, 'latest', job.attempt)))) {
           throw new BerthError('NOTHING_TO_RESUME', `job ${job.id} left no checkpoint: berth retry starts it again`);
         }
         const spec = {
