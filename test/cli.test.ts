@@ -312,10 +312,16 @@ describe('jobs', () => {
     const good = await berth([
       'submit',
       '--follow',
-      ...fixtureFlags('for i in 1 2 3; do echo step $i; sleep 0.2; done'),
+      ...fixtureFlags('for i in 1 2 3; do echo step $i; sleep 0.5; done'),
     ]);
     expect(good).toMatchObject({ code: 0, stdout: 'step 1\nstep 2\nstep 3\n' });
-    expect(good.stderr).toMatch(/^job_\w+ submitted; following its log\njob_\w+ succeeded\n$/);
+    // State changes come on stderr as they happen, the worker named; the outcome line last.
+    expect(good.stderr).toMatch(
+      new RegExp(
+        '^job_\\w+ submitted; following its log\n(\\[berth\\] .+\n)*' +
+          `\\[berth\\] running on ${stack.workerId} \\(attempt 1\\)\n(\\[berth\\] uploading\n)?job_\\w+ succeeded\n$`,
+      ),
+    );
 
     const bad = await berth(['submit', '--follow', ...fixtureFlags('echo dying; exit 7')]);
     expect(bad).toMatchObject({ code: 1, stdout: 'dying\n' });

@@ -7,6 +7,7 @@ import type { ContextOf } from '../cli.js';
 import { positiveInt } from '../inputs.js';
 import { note } from '../output.js';
 import { followEvents } from '../sse.js';
+import { StateWatch } from '../state-watch.js';
 
 interface LogPage {
   lines: LogLine[];
@@ -41,7 +42,7 @@ export function outcome(job: JobRecord): string {
 }
 
 /**
- * Follows the log to the job's end, then says how it ended (and why, for a failure) and sets the exit code from it.
+ * Follows the log to the job's end, saying its state changes on the way, then says how it ended (and why, for a failure) and sets the exit code from it.
  * Ctrl-C detaches, saying how to follow again and how to stop the job: the job itself runs on.
  */
 export async function followToOutcome(
@@ -56,12 +57,15 @@ export async function followToOutcome(
     process.exit(130);
   };
   process.once('SIGINT', detach);
+  const states = new StateWatch(api, job);
+  states.start();
   try {
     await followLogs(api, job, o);
   } finally {
     process.off('SIGINT', detach);
   }
   const ended = await api.get<JobRecord>(`/v1/jobs/${encodeURIComponent(job)}`);
+  await states.finish(ended);
   note(`${job} ${outcome(ended)}`);
   if (ended.state === 'failed' && ended.message) {
     // Why, under the outcome: the message (an exit code is said above already) and the container's last stderr lines.
