@@ -233,6 +233,17 @@ test('the job ends on its page without a reload; its artifact and log download t
   expect(await tile.textContent()).toBe('74.13 %F1');
   expect(await page.locator('[data-chart=quality] canvas').count()).toBe(0);
   expect(await page.locator('[data-chart=loss] .plot').getAttribute('aria-label')).toBe('Loss chart: Loss by step');
+  // Time on x: the same points, drawn at the times they were logged, from a fresh read of the page as from the follow.
+  await page.reload();
+  await page.waitForFunction(
+    () => Number(document.querySelector<HTMLElement>('[data-chart=loss]')?.dataset.points) === 3,
+  );
+  await page.getByRole('button', { name: 'Time', exact: true }).click();
+  await page.waitForSelector('[data-chart=loss][data-axis=time][data-points="3"]');
+  expect(await page.locator('[data-chart=loss] .plot').getAttribute('aria-label')).toBe('Loss chart: Loss by time');
+  await shot(page, 'job-charts-by-time');
+  await page.getByRole('button', { name: 'Step', exact: true }).click();
+  await page.waitForSelector('[data-chart=loss][data-axis=step][data-points="3"]');
   const timeline = await page.locator('.timeline li').evaluateAll((lis) => lis.map((li) => li.dataset.state));
   expect(timeline).toEqual(expect.arrayContaining(['queued', 'running', 'succeeded']));
 

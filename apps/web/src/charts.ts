@@ -31,7 +31,10 @@ type XKind = 'step' | 'time';
 interface Line {
   x: XKind;
   unit: string | undefined;
+  /** Steps, or unix seconds for a series by time. */
   xs: number[];
+  /** Unix seconds of each point, when known (every point followed live; a read's step series says them). */
+  ts: (number | null)[];
   ys: number[];
 }
 
@@ -47,6 +50,10 @@ class Panel {
   private readonly lines = new Map<string, Line>();
   private plot: uPlot | undefined;
   private plotted = '';
+  /** What step series are drawn against: their steps, or the time each point was logged. */
+  private axis: XKind = 'step';
+  /** The lowest and highest x drawn. */
+  private xExtent: [number, number] = [0, 0];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly resize = new ResizeObserver(() => this.plot?.setSize(this.size()));
 
@@ -63,32 +70,41 @@ class Panel {
     this.schedule();
   }
 
+  setAxis(axis: XKind): void {
+    this.axis = axis;
+    this.schedule();
+  }
+
   setSeries(s: MetricSeries): void {
     const time = s.x === 'time';
+    const xs = s.points.map(([x]) => (time ? x / 1000 : x));
     this.lines.set(s.name, {
       x: s.x,
       unit: s.unit,
-      xs: s.points.map(([x]) => (time ? x / 1000 : x)),
+      xs,
+      ts: time ? xs : s.points.map((_, i) => (s.times?.[i] !== undefined ? s.times[i] / 1000 : null)),
       ys: s.points.map(([, y]) => y),
     });
     this.schedule();
   }
 
   addPoint(p: MetricPoint): void {
-    const x = p.step ?? Date.parse(p.time) / 1000;
+    const t = Date.parse(p.time) / 1000;
+    const x = p.step ?? t;
     let line = this.lines.get(p.name);
     if (!line) {
-      line = { x: p.step === null ? 'time' : 'step', unit: p.unit, xs: [], ys: [] };
+      line = { x: p.step === null ? 'time' : 'step', unit: p.unit, xs: [], ts: [], ys: [] };
       this.lines.set(p.name, line);
     }
     // Points the first read already gave (the follow starts a little before it) are not added twice.
     const last = line.xs.at(-1);
     if (last !== undefined && x <= last) return;
     line.xs.push(x);
+    line.ts.push(t);
     line.ys.push(p.value);
     if (line.xs.length > maxPoints) {
-      line.xs = line.xs.filter((_, i) => i % 2 === 0 || i === line.xs.length - 1);
-      line.ys = line.ys.filter((_, i) => i % 2 === 0 || i === line.ys.length - 1);
+      const keep = (_: unknown, i: number) => i % 2 === 0 || i === line.xs.length - 1;
+      [line.xs, line.ts, line.ys] = [line.xs.filter(keep), line.ts.filter(keep), line.ys.filter(keep)];
     }
     this.schedule();
   }
@@ -113,13 +129,23 @@ class Panel {
   private render(): void {
     const all = [...this.lines.entries()];
     // Step series share a step axis; series by time (summaries, GPU samples) are charted only when there are no
-    // step series, and otherwise given as values in the caption.
-    const xKind: XKind = all.some(([, l]) => l.x === 'step') ? 'step' : 'time';
+    // step series, and otherwise given as values in the caption. Drawn by time, every series shares the time axis.
+    const byTime = this.axis === 'time' || !all.some(([, l]) => l.x === 'step');
+    const xKind: XKind = byTime ? 'time' : 'step';
+    const xsOf = (l: Line): (number | null)[] => (byTime ? l.ts : l.xs);
     // A line of one point (an end-of-run figure: F1, throughput) is a value, not a curve: it is shown as a tile.
-    const charted = all.filter(([, l]) => l.x === xKind && l.xs.length > 1);
+    const charted = all.filter(([, l]) => (byTime || l.x === 'step') && l.xs.length > 1);
     const tiles = all.filter(([, l]) => l.xs.length === 1);
-    const points = charted.reduce((n, [, l]) => n + l.xs.length, 0);
-    this.el.dataset.points = String(points);
+    // What is drawn against x: points whose x is not known (a time the API did not say) are left out.
+    const drawn = charted.map(([name, l]): [string, number[], number[]] => {
+      const xs = xsOf(l);
+      const kept = xs.flatMap((x, i) => (x === null ? [] : [i]));
+      return [name, kept.map((i) => xs[i]!), kept.map((i) => l.ys[i]!)];
+    });
+    this.el.dataset.points = String(drawn.reduce((n, [, xs]) => n + xs.length, 0));
+    const xs = drawn.flatMap(([, x]) => x);
+    this.xExtent = [Math.min(...xs), Math.max(...xs)];
+    this.el.dataset.axis = xKind;
     this.el.dataset.tiles = String(tiles.length);
     fill(
       this.caption,
@@ -163,7 +189,7 @@ class Panel {
       );
       return;
     }
-    const data = uPlot.join(charted.map(([, l]) => [l.xs, l.ys] as uPlot.AlignedData));
+    const data = uPlot.join(drawn.map(([, xs, ys]) => [xs, ys] as uPlot.AlignedData));
     const key = `${xKind}:${charted.map(([n]) => n).join(',')}`;
     if (this.plot && key === this.plotted) {
       this.plot.setData(data);
@@ -185,7 +211,9 @@ class Panel {
     this.plot = new uPlot(
       {
         ...this.size(),
-        scales: { x: { time: xKind === 'time' } },
+        // Points logged at one time (one batch of lines) would otherwise get uPlot's axis of years: a time axis
+        // spans a minute at least, around the points.
+        scales: { x: xKind === 'time' ? { time: true, range: () => atLeastAMinute(this.xExtent) } : { time: false } },
         series: [
           { label: xKind === 'step' ? 'step' : 'time' },
           ...charted.map(([name, l], i) => ({
@@ -214,6 +242,11 @@ class Panel {
   }
 }
 
+function atLeastAMinute([min, max]: [number, number]): uPlot.Range.MinMax {
+  const pad = Math.max(0, 60 - (max - min)) / 2;
+  return [min - pad, max + pad];
+}
+
 /** The y axis's title: the lines' unit when they share one, else the panel's title. */
 function axisTitle(units: (string | undefined)[], title: string): string {
   const shared = new Set(units);
@@ -229,11 +262,25 @@ export class MetricCharts {
 
   constructor() {
     this.panels = groups.map((g) => new Panel(g));
-    this.el = h(
-      'div',
-      { class: 'charts' },
-      this.panels.map((p) => p.el),
+    this.el = h('div', { class: 'charts' }, this.axisSwitch(), ...this.panels.map((p) => p.el));
+  }
+
+  /** Step or time on x, for every panel at once: two toggle buttons, the pressed one in use. */
+  private axisSwitch(): HTMLElement {
+    const buttons = (['step', 'time'] as const).map((axis) =>
+      h(
+        'button',
+        { type: 'button', class: 'secondary', 'data-axis': axis, 'aria-pressed': String(axis === 'step') },
+        axis === 'step' ? 'Step' : 'Time',
+      ),
     );
+    for (const b of buttons) {
+      b.addEventListener('click', () => {
+        for (const other of buttons) other.setAttribute('aria-pressed', String(other === b));
+        for (const p of this.panels) p.setAxis(b.dataset.axis as XKind);
+      });
+    }
+    return h('div', { class: 'axis-switch', role: 'group', 'aria-label': 'x axis' }, h('span', {}, 'x axis'), buttons);
   }
 
   load(attempt: number | null, series: MetricSeries[]): void {

@@ -28,6 +28,8 @@ export const MetricSeries = z.object({
   points: z.array(z.tuple([z.number(), z.number()])),
   /** What the x values are: training steps, or unix milliseconds for series without steps. */
   x: z.enum(['step', 'time']),
+  /** For a series by step: the unix ms each point was logged at, one per point, so it can be drawn by time too. */
+  times: z.array(z.number()).optional(),
   latest: z.number(),
 });
 export type MetricSeries = z.infer<typeof MetricSeries>;

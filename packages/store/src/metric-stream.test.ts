@@ -24,8 +24,10 @@ test('the one-point-at-a-time downsampler gives what downsample gives', () => {
   ] as const) {
     const xy = Array.from({ length: n }, (_, i): [number, number] => [i * 3, Math.sin(i)]);
     const d = new Downsampler(n, limit);
-    for (const [x, y] of xy) d.push(x, y);
+    for (const [x, y] of xy) d.push(x, y, 1e9 + x);
     expect(d.result()).toEqual(downsample(xy, limit));
+    // Each kept point's time is the one logged with its x (a bucket's last point's).
+    expect(d.times()).toEqual(d.result().map(([x]) => 1e9 + x));
   }
 });
 
@@ -71,6 +73,9 @@ test.each([
         200,
       ),
     );
+    // A step series says when each of its points was logged; a time series needs no second clock.
+    expect(got.series[0]!.times).toEqual(got.series[0]!.points.map(([step]) => 1_700_000_000_000 + step));
+    expect(got.series[1]!.times).toBeUndefined();
     expect(got.series[1]!.points).toEqual(
       downsample(
         lr.map((i) => [1_700_000_000_000 + i, i / 10]),

@@ -113,12 +113,14 @@ export class MetricStream {
         '-',
         (p) => {
           const s = keep(p) ? found.get(p.name) : undefined;
-          if (s) samplers.get(p.name)!.push(x(s, p), p.value);
+          if (s) samplers.get(p.name)!.push(x(s, p), p.value, Date.parse(p.time));
         },
         last,
       );
     } else {
-      for (const [name, s] of found) for (const p of s.points) samplers.get(name)!.push(x(s, p), p.value);
+      for (const [name, s] of found) {
+        for (const p of s.points) samplers.get(name)!.push(x(s, p), p.value, Date.parse(p.time));
+      }
     }
     const series = [...found.entries()].map(([name, s]): MetricSeries => ({
       name,
@@ -127,6 +129,7 @@ export class MetricStream {
       count: s.count,
       points: samplers.get(name)!.result(),
       x: s.byStep ? 'step' : 'time',
+      ...(s.byStep ? { times: samplers.get(name)!.times() } : {}),
       latest: s.last.value,
     }));
     return { attempt, series: series.sort((a, b) => a.name.localeCompare(b.name)) };
@@ -180,14 +183,16 @@ const heldPointsMax = 100_000;
  * `downsample` one point at a time, knowing the count in advance: the same buckets, holding one bucket's sum.
  */
 export class Downsampler {
-  private readonly out: [number, number][] = [];
+  /** [x, y, t]: `t` rides along with each kept point (a step series' unix ms), the bucket's last one for a mean. */
+  private readonly out: [number, number, number][] = [];
   private seen = 0;
   private bucket = 0;
   private bucketEnd = 0;
   private sum = 0;
   private inBucket = 0;
   private lastX = 0;
-  private final: [number, number] | undefined;
+  private lastT = 0;
+  private final: [number, number, number] | undefined;
 
   constructor(
     private readonly count: number,
@@ -196,18 +201,18 @@ export class Downsampler {
     this.bucketEnd = this.edge(1);
   }
 
-  push(x: number, y: number): void {
+  push(x: number, y: number, t = x): void {
     const i = this.seen++;
     if (this.count <= this.limit) {
-      this.out.push([x, y]);
+      this.out.push([x, y, t]);
       return;
     }
     if (this.limit < 3 || i === this.count - 1) {
-      this.final = [x, y];
+      this.final = [x, y, t];
       return;
     }
     if (i === 0) {
-      this.out.push([x, y]);
+      this.out.push([x, y, t]);
       return;
     }
     // Inner points (all but the first and last) go into limit - 2 equal runs.
@@ -220,13 +225,24 @@ export class Downsampler {
     this.sum += y;
     this.inBucket++;
     this.lastX = x;
+    this.lastT = t;
   }
 
+  /** The kept points as [x, y]. */
   result(): [number, number][] {
-    if (this.count <= this.limit) return [...this.out];
+    return this.kept().map(([x, y]) => [x, y]);
+  }
+
+  /** The `t` of each point `result()` gives, in the same order. */
+  times(): number[] {
+    return this.kept().map(([, , t]) => t);
+  }
+
+  private kept(): [number, number, number][] {
+    if (this.count <= this.limit) return this.out;
     this.close();
     if (this.limit < 3) return this.final ? [this.final] : [];
-    return this.final ? [...this.out, this.final] : [...this.out];
+    return this.final ? [...this.out, this.final] : this.out;
   }
 
   private edge(b: number): number {
@@ -234,7 +250,7 @@ export class Downsampler {
   }
 
   private close(): void {
-    if (this.inBucket > 0) this.out.push([this.lastX, this.sum / this.inBucket]);
+    if (this.inBucket > 0) this.out.push([this.lastX, this.sum / this.inBucket, this.lastT]);
     this.sum = 0;
     this.inBucket = 0;
   }
