@@ -4,10 +4,10 @@
 // (Debian's Chromium) an admin signed in to the dashboard sees the board while a member sees why not.
 import type { JobRecord } from '@berth/contracts';
 import { bullJobId } from '@berth/store';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { boardBasePath } from '../apps/api/src/admin/bull-board.js';
+import { launchChromium } from './support/browser.js';
 import { fixtureJob, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
@@ -187,8 +187,7 @@ test('the page shell and its assets are public and hold no job data; the shell c
 describe('in a browser', () => {
   let browser: Browser;
   beforeAll(async () => {
-    mkdirSync(join(__dirname, 'output'), { recursive: true });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => browser?.close());
 

@@ -6,24 +6,17 @@ import type { JobRecord } from '@berth/contracts';
 import Fastify from 'fastify';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { webRoutes } from '../apps/api/src/routes/web.js';
 import { NvidiaSmiInventory } from '../apps/worker/src/gpu/inventory.js';
 import { GpuTelemetry } from '../apps/worker/src/gpu/telemetry.js';
+import { launchChromium, shot, showsText, shownState, signIn as signInAt } from './support/browser.js';
 import { fixtureJob, submit, waitForEnd, type TestStack, startTestStack } from './support/stack.js';
 
 const root = resolve(__dirname, '..');
-const output = join(__dirname, 'output');
-const chromiumFlags = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const h200 = resolve(root, 'test/fixtures/nvidia-smi-h200');
 const h200Uuid = 'GPU-e04940e4-4467-8624-647f-1be10c338fe5';
 /** Signed URLs live this long here, so the test can watch one expire under an open page. */
@@ -35,15 +28,9 @@ let context: BrowserContext;
 let page: Page;
 const pageErrors: string[] = [];
 
-/** Waits until the element shows this text (the page renders answers asynchronously: never read it just once). */
-async function showsText(locator: Locator, text: string | RegExp): Promise<void> {
-  await locator.filter({ hasText: text }).first().waitFor({ timeout: 15_000 });
-}
-
 beforeAll(async () => {
   // The bundle under test is built from the sources, as `npm run build` builds it.
   execFileSync(process.execPath, [join(root, 'apps/web/build.mjs')], { stdio: 'inherit' });
-  mkdirSync(output, { recursive: true });
   // One GPU; nvidia-smi can't run here, so the sampler replays a real H200's answer (as in live-streams.test.ts).
   const smi = join(mkdtempSync(join(tmpdir(), 'berth-web-')), 'nvidia-smi');
   writeFileSync(smi, `#!/bin/sh\ncat '${join(h200, 'nvidia-smi-query.csv')}'\n`);
@@ -54,7 +41,7 @@ beforeAll(async () => {
     gpus: h200Uuid,
     gpuTelemetry: new GpuTelemetry(new NvidiaSmiInventory({ binary: smi }), 500),
   });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumFlags });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -70,17 +57,7 @@ afterEach(() => {
   expect(pageErrors).toEqual([]);
 });
 
-const shot = (p: Page, name: string) => p.screenshot({ path: join(output, `web-${name}.png`), fullPage: true });
-
-async function signIn(p: Page, token: string) {
-  await p.goto(`${stack.url}/`);
-  await p.getByLabel('API token').fill(token);
-  await p.getByRole('button', { name: 'Sign in' }).click();
-  await p.locator('[data-testid=user]').waitFor();
-}
-
-/** The job's state as the page shows it. */
-const shownState = (p: Page) => p.locator('article.job').getAttribute('data-state');
+const signIn = (p: Page, token: string) => signInAt(p, stack.url, token);
 
 async function until(done: () => boolean, timeoutMs: number): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !done(); await new Promise((r) => setTimeout(r, 100))) {

@@ -98,6 +98,8 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
     };
     gpuInput.addEventListener('change', cpuPrecision);
     cpuPrecision();
+    const name = h('input', { id: 'name', type: 'text', maxlength: 128, placeholder: 'e.g. squad lr 3e-5' });
+    const notes = h('textarea', { id: 'notes', rows: 2, maxlength: 4096 });
     const memory = h('input', { id: 'memory', type: 'text', placeholder: 'e.g. 16g', spellcheck: 'false' });
     const maxRuntime = h('input', { id: 'max-runtime', type: 'number', min: 1, step: 1, inputmode: 'numeric' });
     const mounts = new Set(m.mounts.map((x) => x.target));
@@ -112,7 +114,11 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
       { id: 'init-job' },
       h('option', { value: '' }, 'none'),
       finished.map((j) =>
-        h('option', { value: j.id }, `${j.spec.manifest} · ${j.id} · finished ${(j.finishedAt ?? '').slice(0, 16)}`),
+        h(
+          'option',
+          { value: j.id },
+          `${j.spec.name ?? j.spec.manifest} · ${j.id} · finished ${(j.finishedAt ?? '').slice(0, 16)}`,
+        ),
       ),
     );
     const initArtifact = h('select', { id: 'init-artifact', disabled: true });
@@ -144,6 +150,17 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
     const form = h(
       'form',
       { class: 'job-form', novalidate: true },
+      h(
+        'fieldset',
+        {},
+        h('legend', {}, 'Run'),
+        h(
+          'div',
+          { class: 'fields' },
+          simple('name', 'name', 'Name', name, 'shown in the jobs list and searched by it'),
+          simple('notes', 'notes', 'Notes', notes, 'why this run, what changed'),
+        ),
+      ),
       h('fieldset', {}, h('legend', {}, 'Parameters'), params.el),
       h(
         'fieldset',
@@ -203,6 +220,8 @@ export const submitPage: PageFactory = (ctx, _params, query) => {
       }
       return {
         manifest: m.id,
+        ...(name.value.trim() ? { name: name.value.trim() } : {}),
+        ...(notes.value.trim() ? { notes: notes.value.trim() } : {}),
         params: params.values(),
         resources,
         ...(Object.keys(inputs).length ? { inputs } : {}),
