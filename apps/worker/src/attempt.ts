@@ -15,6 +15,7 @@ import {
   type Placement,
   ownerToken,
   type RetryPolicy,
+  untilRedisTakes,
 } from '@berth/store';
 import { MetricLineParser, summaryMetricNames } from '@berth/telemetry';
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
@@ -23,7 +24,12 @@ import type { Logger } from 'pino';
 import { overBudgetMessage, ResultsTree, type ResultsBudget, type ResultsScan } from './artifacts/results-tree.js';
 import { ArtifactUploader, AttemptFenced } from './artifacts/uploader.js';
 import type { InputCache } from './inputs/input-cache.js';
-import { LaunchError, type ContainerRuntime, type ImageSource } from './executor/container-runtime.js';
+import {
+  LaunchError,
+  type AttemptResult,
+  type ContainerRuntime,
+  type ImageSource,
+} from './executor/container-runtime.js';
 import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
 import type { WorkerMetrics } from './observability/worker-metrics.js';
@@ -62,6 +68,8 @@ export interface AttemptContext {
   uploadIntervalMs: number;
   /** What one attempt may leave under /results. */
   resultsBudget: ResultsBudget;
+  /** Log text an attempt may hold in memory while Redis does not take it (BERTH_WORKER_BUFFER_BYTES). */
+  logBufferBytes: number;
   logger: Logger;
 }
 
@@ -113,6 +121,16 @@ export class Attempt {
     });
   }
 
+  /**
+   * A write of the attempt's progress or outcome, retried while Redis is away or full: it is delayed, never lost,
+   * and never the reason a running container is stopped.
+   */
+  private persist<T>(op: () => Promise<T>): Promise<T> {
+    return untilRedisTakes(op, (err, tries) => {
+      if (tries === 1 || tries % 20 === 0) this.log.warn({ err, tries }, 'Redis did not take a write; retrying');
+    });
+  }
+
   /** Runs the attempt to its end and records it; never throws. */
   async run(): Promise<void> {
     try {
@@ -137,21 +155,23 @@ export class Attempt {
     let current: JobRecord = job;
 
     if (job.attempts.at(-1)?.attempt !== attempt) {
-      const placed = await store.transition(
-        jobId,
-        {
-          state: 'pulling',
-          attempt,
-          worker: this.ctx.workerId,
-          container: this.name,
-          newAttempt: { worker: this.ctx.workerId, gpus: devices },
-        },
-        { owner: this.owner },
+      const placed = await this.persist(() =>
+        store.transition(
+          jobId,
+          {
+            state: 'pulling',
+            attempt,
+            worker: this.ctx.workerId,
+            container: this.name,
+            newAttempt: { worker: this.ctx.workerId, gpus: devices },
+          },
+          { owner: this.owner },
+        ),
       );
       if (typeof placed === 'string') return null;
       current = placed;
     }
-    if (await store.cancelRequested(jobId)) return cancelled();
+    if (await this.persist(() => store.cancelRequested(jobId))) return cancelled();
 
     let pump: LogPump | undefined;
     try {
@@ -165,13 +185,24 @@ export class Attempt {
         inputs,
       });
       if (!(await runtime.exists(this.name))) {
-        if (current.state === 'running') {
-          return infra('the container disappeared while its worker was away');
+        // A container that had run and is gone is never made again under the same attempt: that would run the job
+        // twice. Its log file says whether a `starting` attempt's container had started before its worker went.
+        const ran =
+          current.state === 'running' ||
+          current.state === 'uploading' ||
+          (current.state === 'starting' && (await countLogFileLines(logFile(this.ctx.dataDir, jobId, attempt))) > 0);
+        if (ran) {
+          return infra(
+            `the container disappeared while its worker was away (the attempt was ${current.state}); its exit ` +
+              'code is unknown',
+          );
         }
         await this.pull(launch.image);
         if (this.stopCause) return this.stoppedEnd();
         await this.seedCheckpoint(manifest, current, launch.resultsDir);
-        const starting = await store.transition(jobId, { state: 'starting' }, { owner: this.owner });
+        const starting = await this.persist(() =>
+          store.transition(jobId, { state: 'starting' }, { owner: this.owner }),
+        );
         if (typeof starting === 'string') return null;
       }
       // onLine sees skipped lines too: a re-attached worker still learns every metric the attempt reported.
@@ -180,7 +211,7 @@ export class Attempt {
         manifest.metrics.filter((r) => !r.file),
         current.spec.params,
       );
-      const skip = await this.ctx.logs.storedLines(jobId, attempt);
+      const skip = await this.persist(() => this.ctx.logs.storedLines(jobId, attempt));
       const file = logFile(this.ctx.dataDir, jobId, attempt);
       pump = new LogPump(this.ctx.logs, jobId, attempt, {
         skip,
@@ -200,6 +231,12 @@ export class Attempt {
         onPoint: (p) => {
           if (p.kind === 'summary' || summaryMetricNames.includes(p.name)) this.summary[p.name] = p.value;
         },
+        bufferChars: this.ctx.logBufferBytes,
+        onRetry: (err, tries) => {
+          if (tries === 1 || tries % 20 === 0) {
+            this.log.warn({ err, tries }, 'Redis did not take log lines; the container runs on, retrying');
+          }
+        },
       });
       const output = pump;
       await mkdir(launch.resultsDir, { recursive: true });
@@ -213,7 +250,7 @@ export class Attempt {
           const running =
             current.state === 'running'
               ? current
-              : await store.transition(jobId, { state: 'running' }, { owner: this.owner });
+              : await this.persist(() => store.transition(jobId, { state: 'running' }, { owner: this.owner }));
           if (typeof running === 'string') this.stop('FENCED');
           else {
             if (current.state !== 'running') this.ctx.observe.queueWait.observe(queuedFor(running));
@@ -234,7 +271,9 @@ export class Attempt {
       const end = await this.verdict(manifest, launch, result, metrics, { tree: results, scan });
       if (!end) return end;
       // Results of a failed or cancelled run are kept too: its last checkpoint is what a retry or a user needs.
-      const uploading = await store.transition(jobId, { state: 'uploading' }, { owner: this.owner });
+      const uploading = await this.persist(() =>
+        store.transition(jobId, { state: 'uploading' }, { owner: this.owner }),
+      );
       if (typeof uploading === 'string') return null;
       try {
         if (scan.over) {
@@ -325,7 +364,7 @@ export class Attempt {
   private async verdict(
     manifest: Manifest,
     launch: { memoryBytes?: number },
-    result: { exitCode: number; oomKilled: boolean },
+    result: AttemptResult,
     metrics: MetricNames,
     results: { tree: ResultsTree; scan: ResultsScan },
   ): Promise<AttemptEnd | null> {
@@ -337,6 +376,16 @@ export class Attempt {
         message: this.stderr.explain(
           `the container used more than its memory limit${launch.memoryBytes ? ` (${launch.memoryBytes} bytes)` : ''} and was killed`,
         ),
+        exitCode: result.exitCode,
+      };
+    }
+    if (result.engineOutage && result.exitCode !== 0) {
+      return {
+        state: 'failed',
+        reason: 'INFRA_ERROR',
+        message:
+          `the Docker engine went away while the job ran and the container ended with exit code ${result.exitCode}: ` +
+          'it most likely died with the engine. Run dockerd with "live-restore": true so jobs outlive engine restarts.',
         exitCode: result.exitCode,
       };
     }
@@ -426,13 +475,15 @@ export class Attempt {
 
   private async finish(end: AttemptEnd): Promise<void> {
     const { store, runtime, events } = this.ctx;
-    const job = await store.get(this.jobId);
+    const job = await this.persist(() => store.get(this.jobId));
     if (!job) return;
     const hints = this.ctx.manifests.get(job.spec.manifest)?.retry;
     clearInterval(this.sampler);
     const summary = Object.keys(this.summary).length > 0 ? { summary: this.summary } : {};
     const ender = { store, queues: this.ctx.queues, token: this.ctx.lockToken };
-    const recorded = await endAttempt(ender, job, this.owner, { ...end, ...summary }, this.ctx.retry, hints);
+    const recorded = await this.persist(() =>
+      endAttempt(ender, job, this.owner, { ...end, ...summary }, this.ctx.retry, hints),
+    );
     if (job.startedAt && job.attempts.at(-1)?.attempt === this.claim.attempt) {
       this.ctx.observe.runTime.observe(
         { outcome: end.reason ?? end.state },

@@ -90,6 +90,8 @@ export interface WorkerDeps {
   inputCacheBytes?: number;
   /** How much of each job's log and metrics stays in Redis (the full log is in a file either way). */
   caps?: StreamCaps;
+  /** Log text each attempt may hold in memory while Redis does not take it (default 64 MiB). */
+  bufferBytes?: number;
   /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
   gpuTelemetry?: GpuTelemetry;
   logger: Logger;
@@ -137,6 +139,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     inputs: new InputCache(join(deps.dataDir, 'cache'), deps.api, deps.inputCacheBytes ?? 100 * 1024 ** 3),
     uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
     resultsBudget: deps.resultsBudget ?? defaultResultsBudget,
+    logBufferBytes: deps.bufferBytes ?? 64 * 1024 ** 2,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix, caps.metricBytes),

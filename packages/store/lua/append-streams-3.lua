@@ -11,6 +11,9 @@
   Metrics: entries are small and alike, so the bytes held are counted in the hash (`mbytes`) as points go in and
   out; past a cap the oldest points are read (their size is what the count needs) and cut with one XTRIM MINID.
   Under a steady flood each call reads about as many old points as it wrote, and one more.
+  A writer that retries (its reply was lost: Redis restarted, the connection cut) says how many lines of the
+  attempt were stored before its call; a call whose lines are already there changes nothing, so a retry never
+  stores a batch twice.
 
   Input:
     KEYS[1] logs(job)
@@ -22,18 +25,22 @@
     ARGV[3] metric point cap
     ARGV[4] metric byte cap
     ARGV[5] attempt
-    ARGV[6] number of log batches, then (lines in the batch, packed text) for each
+    ARGV[6] lines of the attempt stored before this call as the writer counts them, or -1 to append unchecked
+    ARGV[7] number of log batches, then (lines in the batch, packed text) for each
     then    number of metric points, then (number of fields, fields...) for each
 
   Output:
-    nothing
+    the attempt's stored lines before this call, negated when the call changed nothing (its lines were there)
 ]]
 local lineCap = tonumber(ARGV[1])
 local byteCap = tonumber(ARGV[2])
 local pointCap = tonumber(ARGV[3])
 local pointByteCap = tonumber(ARGV[4])
-local n = tonumber(ARGV[6])
-local i = 7
+local from = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
+local i = 8
+local before = tonumber(redis.call('HGET', KEYS[3], ARGV[5]) or '0')
+if from >= 0 and n > 0 and before > from then return -before end
 if n > 0 then
   local seq = tonumber(redis.call('HGET', KEYS[3], 'lines') or '0')
   local bytes = tonumber(redis.call('HGET', KEYS[3], 'bytes') or '0')
@@ -100,3 +107,4 @@ if m > 0 then
   end
   redis.call('HSET', KEYS[3], 'mbytes', bytes)
 end
+return before

@@ -86,3 +86,19 @@ test('metric points past the byte cap drop the oldest, whoever writes them', asy
   // The newest points are the ones kept.
   expect(raw.at(-1)![1]).toContain('1995');
 });
+
+test('an append retried after a lost reply stores its lines and points once; a later one goes on after them', async () => {
+  const prefix = testPrefix('log-retry');
+  const logs = new LogStream(redis, prefix);
+  const metrics = new MetricStream(redis, prefix);
+  const batch = (text: string) => [{ stream: 'stdout' as const, time, lines: [text, `${text}+`] }];
+  const point = { name: 'loss', value: 1, step: 1, kind: 'step' as const, time };
+  expect(await logs.append('job', 1, batch('a'), [point], 0)).toEqual({ before: 0, applied: true });
+  // The writer did not hear back, and sends the same call again: it finds its lines there and changes nothing.
+  expect(await logs.append('job', 1, batch('a'), [point], 0)).toEqual({ before: 2, applied: false });
+  expect(await logs.append('job', 1, batch('b'), [], 2)).toEqual({ before: 2, applied: true });
+  const texts = (await logs.read('job', '0', 100)).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
+  expect(texts).toEqual(['a', 'a+', 'b', 'b+']);
+  expect(await logs.storedLines('job', 1)).toBe(4);
+  expect((await metrics.series('job')).series.map((s) => s.count)).toEqual([1]);
+});

@@ -4,7 +4,7 @@ import type { JobState, LogEntry } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
 import { metricFields, type NewMetric } from './metric-stream.js';
-import { appendToStreams } from './stream-append.js';
+import { appendToStreams, type AppendAnswer } from './stream-append.js';
 import { latestId, type RawEntry, type TailSource } from './tail.js';
 
 /** Consecutive lines of one output stream, read at one time: one entry of the log stream. */
@@ -60,27 +60,30 @@ export class LogStream {
 
   /**
    * Appends batches of lines and the metric points read from them, and counts the lines for the attempt, in one
-   * transaction: the count never disagrees with the stream, and a point never exists without its line.
+   * transaction: the count never disagrees with the stream, and a point never exists without its line. With `from`
+   * (the attempt's lines the writer knows are stored before this call) a retried call stores nothing twice.
    */
   async append(
     jobId: string,
     attempt: number,
     batches: readonly NewBatch[],
     points: readonly NewMetric[] = [],
-  ): Promise<void> {
+    from?: number,
+  ): Promise<AppendAnswer> {
     const filled = batches.filter((b) => b.lines.length > 0);
-    if (filled.length === 0 && points.length === 0) return;
+    if (filled.length === 0 && points.length === 0) return { before: from ?? 0, applied: true };
     const packed = filled.map((b) => ({
       lines: b.lines.length,
       packed: `${attempt}\t${b.stream === 'stdout' ? 'o' : 'e'}\t${b.time}\t${b.lines.join('\n')}`,
     }));
-    await appendToStreams(
+    return appendToStreams(
       this.redis,
       { logs: this.keys.logs(jobId), metrics: this.keys.metrics(jobId), counts: this.keys.logCount(jobId) },
       this.caps,
       attempt,
       packed,
       points.map((p) => metricFields(attempt, p)),
+      from,
     );
   }
 

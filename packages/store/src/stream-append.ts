@@ -10,12 +10,22 @@ export interface AppendCaps {
   metricBytes: number;
 }
 
+/** What an append found: the attempt's lines stored before it, and false when its lines were already there. */
+export interface AppendAnswer {
+  before: number;
+  applied: boolean;
+}
+
 /** Consecutive lines of one output stream, packed as the log stream stores them. */
 export interface PackedBatch {
   lines: number;
   packed: string;
 }
 
+/**
+ * Appends batches and points; with `from` (the attempt's lines the writer knows are stored), a call whose lines are
+ * already there (a retry after a lost reply) changes nothing.
+ */
 export async function appendToStreams(
   redis: Redis,
   streamKeys: { logs: string; metrics: string; counts: string },
@@ -23,17 +33,22 @@ export async function appendToStreams(
   attempt: number,
   batches: readonly PackedBatch[],
   points: readonly (readonly (string | number)[])[],
-): Promise<void> {
+  from = -1,
+): Promise<AppendAnswer> {
   const args: (string | number)[] = [
     caps.logLines,
     caps.logBytes,
     caps.metricPoints,
     caps.metricBytes,
     attempt,
+    from,
     batches.length,
   ];
   for (const b of batches) args.push(b.lines, b.packed);
   args.push(points.length);
   for (const fields of points) args.push(fields.length, ...fields);
-  await runScript(redis, scripts.appendStreams, [streamKeys.logs, streamKeys.metrics, streamKeys.counts], args);
+  const before = Number(
+    await runScript(redis, scripts.appendStreams, [streamKeys.logs, streamKeys.metrics, streamKeys.counts], args),
+  );
+  return { before: Math.abs(before), applied: before >= 0 };
 }

@@ -22,6 +22,11 @@ export interface AttemptHooks {
 export interface AttemptResult {
   exitCode: number;
   oomKilled: boolean;
+  /**
+   * The engine was away (restarted, unreachable) while the container ran: a container that died then most likely
+   * died with the engine, not of its own job.
+   */
+  engineOutage?: boolean;
 }
 
 /** A launch that failed for a reason the user should see (image missing, GPU runtime missing…). */

@@ -29,6 +29,11 @@ export interface ContainerDefaults extends JobLimitDefaults {
 }
 
 export interface DockerRuntimeOptions {
+  /**
+   * How long the engine may stay unreachable while a container runs before the attempt is given up as INFRA_ERROR
+   * (default 10 minutes): long enough for a dockerd restart or upgrade.
+   */
+  engineGraceMs?: number;
   /** Default memlockLimit(): -1 unless this host's own hard limit is lower. */
   memlock?: number;
   /** Limits of launches whose job and recipe set none. Default jobLimitDefaults({}): the host's share. */
@@ -107,8 +112,29 @@ export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.Conta
   };
 }
 
+/** Output the hooks could not take (the log file's disk is full…): the attempt's own failure, never retried here. */
+class HookFailed extends Error {
+  constructor(readonly inner: unknown) {
+    super('output hook failed');
+  }
+}
+
+/**
+ * Failures that say the engine is away for now, not that the container is: the socket gone or refusing while dockerd
+ * restarts, a connection cut mid-stream, an engine answering 5xx while it starts up.
+ */
+function engineAway(err: unknown): boolean {
+  const status = statusOf(err);
+  if (status !== undefined) return status >= 500;
+  const code = (err as { code?: string } | null)?.code;
+  if (code && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED'].includes(code))
+    return true;
+  return err instanceof Error && /socket hang up|aborted|premature close/i.test(err.message);
+}
+
 export class DockerRuntime implements ContainerRuntime {
   private readonly defaults: ContainerDefaults;
+  private readonly engineGraceMs: number;
 
   constructor(
     private readonly docker: Docker,
@@ -119,11 +145,13 @@ export class DockerRuntime implements ContainerRuntime {
       ...(o.limits ?? jobLimitDefaults({})),
       network: o.network ?? 'bridge',
     };
+    this.engineGraceMs = o.engineGraceMs ?? 10 * 60_000;
   }
 
   async run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult> {
     const container = this.docker.getContainer(spec.name);
-    let info = await this.inspect(spec.name);
+    const outage = { seen: false };
+    let info = await this.inspectThrough(spec.name, outage);
     if (!info) {
       await this.create(spec);
       info = await this.inspect(spec.name);
@@ -142,40 +170,91 @@ export class DockerRuntime implements ContainerRuntime {
     }
     if (info.State.Status === 'created' || info.State.Running) await hooks.onRunning();
 
-    // Docker's follow can stop early: when the engine rotates its log file, or when the container exits while the
-    // reader is behind (seen on engine 20.10). So the log is read again from the last message's timestamp until a
-    // read that started after the exit has been read to its end; the cursor drops what was already passed on.
+    // Docker's follow can stop early: when the engine rotates its log file, when the container exits while the
+    // reader is behind (seen on engine 20.10), when the connection is cut or dockerd restarts. So the log is read
+    // again from the last message's timestamp until a read that started after the exit has been read to its end;
+    // the cursor drops what was already passed on. Only evidence that the container is gone ends the follow early.
     const cursor = new LogCursor();
     let state = info.State;
     for (;;) {
       const since = cursor.rewind();
       // A read that begins after the exit is the last one, and does not follow.
       const last = !(state.Running || state.Status === 'created');
-      const logs = await this.logStream(spec.name, { follow: !last, since });
-      const demux = new Demuxer();
-      for await (const chunk of logs) {
-        // The engine frames each line; the frames of one stream in a chunk go on together, as one write.
-        let run: { stream: StreamName; payloads: Buffer[] } | undefined;
-        for (const frame of demux.push(chunk)) {
-          const payload = cursor.accept(frame.payload);
-          if (!payload) continue;
-          if (run && run.stream !== frame.stream) {
-            await hooks.onOutput(run.stream, Buffer.concat(run.payloads));
-            run = undefined;
-          }
-          run ??= { stream: frame.stream, payloads: [] };
-          run.payloads.push(payload);
-        }
-        if (run) await hooks.onOutput(run.stream, Buffer.concat(run.payloads));
+      try {
+        await this.readLog(spec.name, { follow: !last, since }, cursor, hooks);
+      } catch (err) {
+        if (err instanceof HookFailed) throw err.inner;
+        if (!engineAway(err) && statusOf(err) !== 404) throw err;
+        outage.seen ||= engineAway(err);
       }
-      const now = (await this.inspect(spec.name))?.State;
+      const now = (await this.inspectThrough(spec.name, outage))?.State;
       if (!now || last) break;
       // The follow ended: follow again if the container still runs, else one more read to the end.
       state = now;
     }
-    const final = (await this.inspect(spec.name))?.State;
+    const final = (await this.inspectThrough(spec.name, outage))?.State;
     if (!final) throw new LaunchError('INFRA_ERROR', `container ${spec.name} disappeared before its exit was read`);
-    return { exitCode: final.ExitCode, oomKilled: final.OOMKilled };
+    return {
+      exitCode: final.ExitCode,
+      oomKilled: final.OOMKilled,
+      ...(outage.seen ? { engineOutage: true } : {}),
+    };
+  }
+
+  /** One read of the container's log (following it or not), its lines handed to the hooks past the cursor. */
+  private async readLog(
+    name: string,
+    o: { follow: boolean; since: string | undefined },
+    cursor: LogCursor,
+    hooks: AttemptHooks,
+  ): Promise<void> {
+    const output = async (stream: StreamName, payloads: Buffer[]) => {
+      try {
+        await hooks.onOutput(stream, Buffer.concat(payloads));
+      } catch (err) {
+        throw new HookFailed(err);
+      }
+    };
+    const logs = await this.logStream(name, o);
+    const demux = new Demuxer();
+    for await (const chunk of logs) {
+      // The engine frames each line; the frames of one stream in a chunk go on together, as one write.
+      let run: { stream: StreamName; payloads: Buffer[] } | undefined;
+      for (const frame of demux.push(chunk)) {
+        const payload = cursor.accept(frame.payload);
+        if (!payload) continue;
+        if (run && run.stream !== frame.stream) {
+          await output(run.stream, run.payloads);
+          run = undefined;
+        }
+        run ??= { stream: frame.stream, payloads: [] };
+        run.payloads.push(payload);
+      }
+      if (run) await output(run.stream, run.payloads);
+    }
+  }
+
+  /**
+   * Inspects the container, waiting out an engine that is away (restarting, its socket refusing) for up to
+   * engineGraceMs; null when the engine says the container is gone.
+   */
+  private async inspectThrough(name: string, outage: { seen: boolean }): Promise<Docker.ContainerInspectInfo | null> {
+    const deadline = Date.now() + this.engineGraceMs;
+    for (let tries = 0; ; tries++) {
+      try {
+        return await this.inspect(name);
+      } catch (err) {
+        if (!engineAway(err)) throw err;
+        outage.seen = true;
+        if (Date.now() > deadline) {
+          throw new LaunchError(
+            'INFRA_ERROR',
+            `the Docker engine did not answer for ${Math.round(this.engineGraceMs / 1000)} s while ${name} ran: ${describe(err)}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** tries, 2000)));
+      }
+    }
   }
 
   /**

@@ -1,11 +1,13 @@
 // The log pump's own bounds, against a real Redis: the attempt's log file past its cap keeps its newest half under
-// a marker line that counts what went, and a pump that takes over the file (a re-attached worker) resumes it right.
+// a marker line that counts what went, a pump that takes over the file (a re-attached worker) resumes it right, and
+// a Redis that stops, comes back and then refuses writes (full) loses no line and stores none twice.
 import { LogStream } from '@berth/store';
 import { connectRedis, type Redis } from '@berth/store';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testPrefix, testRedisUrl } from '../../../../test/support/env.js';
+import { startRedis, type TestRedis } from '../../../../test/support/redis-server.js';
 import { countLogFileLines, LogPump } from './log-pump.js';
 
 let redis: Redis;
@@ -76,9 +78,9 @@ test('a flood of long lines goes to Redis in appends of about a megabyte, not 50
   const logs = new LogStream(redis, prefix);
   const sizes: number[] = [];
   const append = logs.append.bind(logs);
-  logs.append = async (jobId, attempt, batches, points) => {
+  logs.append = async (jobId, attempt, batches, points, from) => {
     sizes.push(batches.reduce((n, b) => n + b.lines.reduce((m, l) => m + l.length, 0), 0));
-    return append(jobId, attempt, batches, points);
+    return append(jobId, attempt, batches, points, from);
   };
   const pump = new LogPump(logs, 'job', 1, { skip: 0, flushMs: 1000 });
   const long = 'y'.repeat(64 * 1024 - 1);
@@ -87,3 +89,51 @@ test('a flood of long lines goes to Redis in appends of about a megabyte, not 50
   expect(sizes.reduce((a, b) => a + b, 0)).toBe(200 * long.length);
   expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024 + long.length);
 });
+
+test('Redis stopped, then full: every line lands once and in order, the file keeps up, memory waits bounded', async () => {
+  // A Redis of its own, to stop and fill; port from the test's own so side-by-side runs do not meet.
+  const own: TestRedis = await startRedis(Number(new URL(testRedisUrl()).port) + 20);
+  const client = connectRedis(own.url);
+  const path = join(dir, 'outage', 'attempt-1.log');
+  const logs = new LogStream(client, testPrefix('log-pump-outage'));
+  const retried: unknown[] = [];
+  const pump = new LogPump(logs, 'job', 1, {
+    skip: 0,
+    file: { path, skip: 0 },
+    flushMs: 1,
+    bufferChars: 20_000,
+    retryMaxMs: 100,
+    onRetry: (err) => retried.push(err),
+  });
+  try {
+    await pumpLines(pump, 0, 1000);
+    await own.stop();
+    // Redis is away: writes go on into the file until the lines waiting for Redis pass the buffer, then hold.
+    let held = false;
+    const writing = pumpLines(pump, 1000, 3000).then(() => (held = false));
+    held = true;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(held).toBe(true);
+    const fileLines = readFileSync(path, 'utf8').split('\n').length - 1;
+    expect(fileLines).toBeGreaterThan(1000);
+    expect(fileLines).toBeLessThan(3000);
+    await own.start();
+    await writing;
+    // Full: Redis answers OOM to every write for a second, then has room again.
+    await client.config('SET', 'maxmemory', '1');
+    const full = pumpLines(pump, 3000, 4000);
+    await new Promise((r) => setTimeout(r, 1000));
+    await client.config('SET', 'maxmemory', '0');
+    await full;
+    await pump.close();
+
+    const texts = (await logs.read('job', '0', 1_000_000)).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
+    expect(texts.length).toBe(4000);
+    expect(texts).toEqual(Array.from({ length: 4000 }, (_, i) => line(i)));
+    expect(readFileSync(path, 'utf8')).toBe(texts.map((t) => `${t}\n`).join(''));
+    expect(retried.some((e) => /OOM/.test(String(e)))).toBe(true);
+  } finally {
+    client.disconnect();
+    await own.destroy();
+  }
+}, 60_000);

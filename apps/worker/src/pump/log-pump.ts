@@ -1,6 +1,9 @@
 // Carries one attempt's output into the job's streams: the lines of each read of the container's output become one
 // stream entry (a batch), and entries with the metric points read from them go out in pipelined writes, in order;
 // every line also goes to the attempt's log file, which the stream caps never trim and which has a cap of its own.
+// Redis may be away, slow or full for a while: the file is written first and on its own, writes to Redis are retried
+// until they land (each retry stores nothing twice), and what waits for Redis is bounded in memory by holding back
+// the reader, while the container runs on and the engine keeps its output.
 import { isoNow } from '@berth/contracts';
 import type { LogStream, NewBatch, NewMetric } from '@berth/store';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -29,6 +32,15 @@ export interface LogPumpOptions {
   parse?: (text: string) => NewMetric[];
   /** Sees every point, from skipped lines too (e.g. to collect the run's summary). */
   onPoint?: (point: NewMetric) => void;
+  /**
+   * Text (UTF-16 units) that may wait for Redis before the reader is held back; default 64 MiB
+   * (BERTH_WORKER_BUFFER_BYTES).
+   */
+  bufferChars?: number;
+  /** Told of each failed write to Redis, before it is retried; `tries` counts from 1. */
+  onRetry?: (err: unknown, tries: number) => void;
+  /** Longest wait between tries of a write to Redis (default 5 s); the first wait is 50 ms, doubling. */
+  retryMaxMs?: number;
 }
 
 /**
@@ -89,7 +101,17 @@ export class LogPump {
   private fileBytes = 0;
   private readonly fileMaxBytes: number;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  /** Writes to the log file, in order; one that fails fails every later flush (the disk is what broke). */
+  private filing: Promise<void> = Promise.resolve();
+  /** Writes to Redis, in order, each retried until it lands: this chain never rejects. */
+  private sending: Promise<void> = Promise.resolve();
+  /** Text of the batches flushed but not yet in Redis. */
+  private unsentChars = 0;
+  private readonly bufferChars: number;
+  /** Called when unsent text falls back under the buffer, releasing a held-back writer. */
+  private drained: (() => void) | undefined;
+  /** Lines of this attempt in Redis once every write sent so far has landed. */
+  private sentLines: number;
   private readonly flushLines: number;
   private readonly flushMs: number;
 
@@ -100,6 +122,8 @@ export class LogPump {
     private readonly opts: LogPumpOptions,
   ) {
     this.toSkip = opts.skip;
+    this.sentLines = opts.skip;
+    this.bufferChars = opts.bufferChars ?? 64 * 1024 ** 2;
     this.fileSkip = opts.file?.skip ?? 0;
     this.flushLines = opts.flushLines ?? 500;
     // A batch waits at most this long for more lines: at low rates it bounds a line's delay to followers.
@@ -107,7 +131,10 @@ export class LogPump {
     this.fileMaxBytes = opts.fileMaxBytes ?? logs.caps.logFileBytes;
   }
 
-  /** Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader). */
+  /**
+   * Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader): its lines are
+   * in the log file, and what waits for Redis is within the buffer.
+   */
   async write(stream: StreamName, chunk: Buffer): Promise<void> {
     this.add(stream, this.splitters[stream].push(chunk));
     if (
@@ -117,13 +144,15 @@ export class LogPump {
     )
       await this.flush();
     else this.timer ??= setTimeout(() => void this.flush().catch(() => {}), this.flushMs);
+    while (this.unsentChars > this.bufferChars) await new Promise<void>((resolve) => (this.drained = resolve));
   }
 
-  /** Emits partial last lines, writes everything still buffered, and closes the log file. */
+  /** Emits partial last lines, writes everything still buffered (to Redis once it takes it), and closes the file. */
   async close(): Promise<void> {
     this.add('stdout', this.splitters.stdout.end());
     this.add('stderr', this.splitters.stderr.end());
     await this.flush();
+    await this.sending;
     const file = this.file;
     if (file)
       await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
@@ -165,23 +194,48 @@ export class LogPump {
     }
   }
 
-  /** Flushes are chained so batches land in the order they were read. */
+  /**
+   * Hands what is pending to the file's chain and to Redis's, each in the order it was read; resolves once the file
+   * has it (Redis's writes go on behind, counted in unsentChars).
+   */
   private flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.pending;
     const points = this.points;
     const fileLines = this.fileLines;
+    const lines = this.pendingLines;
     this.pending = [];
     this.pendingLines = 0;
     this.pendingChars = 0;
     this.points = [];
     this.fileLines = [];
-    this.flushing = this.flushing.then(async () => {
-      await this.logs.append(this.jobId, this.attempt, batch, points);
-      if (fileLines.length > 0) await this.writeFile(`${fileLines.join('\n')}\n`);
-    });
-    return this.flushing;
+    if (fileLines.length > 0) this.filing = this.filing.then(() => this.writeFile(`${fileLines.join('\n')}\n`));
+    if (batch.length > 0 || points.length > 0) {
+      const chars = batch.reduce((n, b) => n + b.lines.reduce((m, l) => m + l.length, 0), 0);
+      const from = this.sentLines;
+      this.sentLines += lines;
+      this.unsentChars += chars;
+      this.sending = this.sending.then(async () => {
+        await this.send(batch, points, from);
+        this.unsentChars -= chars;
+        if (this.unsentChars <= this.bufferChars) this.drained?.();
+      });
+    }
+    return this.filing;
+  }
+
+  /** One write to Redis, tried until it lands: a try whose reply was lost is not stored twice (`from`). */
+  private async send(batch: NewBatch[], points: NewMetric[], from: number): Promise<void> {
+    for (let tries = 1; ; tries++) {
+      try {
+        await this.logs.append(this.jobId, this.attempt, batch, points, from);
+        return;
+      } catch (err) {
+        this.opts.onRetry?.(err, tries);
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** (tries - 1), this.opts.retryMaxMs ?? 5000)));
+      }
+    }
   }
 
   private async writeFile(text: string): Promise<void> {
