@@ -4,13 +4,18 @@
 // runtimes, another default runtime) or keep the stand-in GPU hook, for tests of a differently configured host.
 import Docker from 'dockerode';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface BareDockerd {
   docker: Docker;
   socket: string;
+  /**
+   * Stops dockerd (SIGTERM, as systemd does) and starts it again on the same data root, with `daemonConfig` when
+   * given; resolves once it answers. `away` is how long it stays down.
+   */
+  restart(o?: { daemonConfig?: Record<string, unknown>; awayMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -39,40 +44,56 @@ export async function startBareDockerd(images: string[], o: BareDockerdOptions =
   ].join(':');
   const config = join(dir, 'daemon.json');
   writeFileSync(config, JSON.stringify(o.daemonConfig ?? {}));
-  const child: ChildProcess = spawn(
-    'dockerd',
-    [
-      `--host=unix://${socket}`,
-      `--data-root=${join(dir, 'data')}`,
-      `--exec-root=${join(dir, 'exec')}`,
-      `--pidfile=${join(dir, 'docker.pid')}`,
-      `--bridge=${bridge}`,
-      '--iptables=false',
-      '--ip-masq=false',
-      `--containerd-namespace=${name}`,
-      `--containerd-plugins-namespace=${name}-plugins`,
-      `--config-file=${config}`,
-    ],
-    { env: { ...process.env, PATH: path }, stdio: 'ignore' },
-  );
+  const launch = (): ChildProcess =>
+    spawn(
+      'dockerd',
+      [
+        `--host=unix://${socket}`,
+        `--data-root=${join(dir, 'data')}`,
+        `--exec-root=${join(dir, 'exec')}`,
+        `--pidfile=${join(dir, 'docker.pid')}`,
+        `--bridge=${bridge}`,
+        '--iptables=false',
+        '--ip-masq=false',
+        `--containerd-namespace=${name}`,
+        `--containerd-plugins-namespace=${name}-plugins`,
+        `--config-file=${config}`,
+      ],
+      { env: { ...process.env, PATH: path }, stdio: 'ignore' },
+    );
   const docker = new Docker({ socketPath: socket });
-  for (let i = 0; ; i++) {
-    if (
-      await docker.ping().then(
-        () => true,
-        () => false,
+  const answers = async () => {
+    for (let i = 0; ; i++) {
+      if (
+        await docker.ping().then(
+          () => true,
+          () => false,
+        )
       )
-    )
-      break;
-    if (i > 80) throw new Error('the bare dockerd did not start');
-    await new Promise((r) => setTimeout(r, 250));
-  }
+        return;
+      if (i > 80) throw new Error('the bare dockerd did not start');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  let child = launch();
+  const exit = async () => {
+    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+  };
+  await answers();
   for (const image of images) {
     execFileSync('sh', ['-c', `docker save ${image} | docker -H unix://${socket} load`], { stdio: 'ignore' });
   }
   return {
     docker,
     socket,
+    async restart(r = {}) {
+      await exit();
+      if (r.daemonConfig) writeFileSync(config, JSON.stringify(r.daemonConfig));
+      await new Promise((done) => setTimeout(done, r.awayMs ?? 0));
+      child = launch();
+      await answers();
+    },
     async stop() {
       for (const c of await docker.listContainers({ all: true })) {
         await docker
@@ -80,9 +101,14 @@ export async function startBareDockerd(images: string[], o: BareDockerdOptions =
           .remove({ force: true })
           .catch(() => {});
       }
-      child.kill('SIGTERM');
-      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
-      execFileSync('sh', ['-c', `umount ${join(dir, 'data')}/* 2>/dev/null || true`]);
+      await exit();
+      // Whatever the engine left mounted under its folders (a restarted engine leaves more than data/*) goes first.
+      const mounts = readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(dir))
+        .reverse();
+      for (const m of mounts) execFileSync('umount', ['-l', m]);
       rmSync(dir, { recursive: true, force: true });
       execFileSync('ip', ['link', 'del', bridge]);
     },

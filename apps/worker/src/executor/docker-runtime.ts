@@ -34,6 +34,12 @@ export interface DockerRuntimeOptions {
    * (default 10 minutes): long enough for a dockerd restart or upgrade.
    */
   engineGraceMs?: number;
+  /**
+   * How long after a container's unasked-for non-zero exit the engine is watched (default 2 s): an engine shutting
+   * down without live-restore stops its containers and then goes, and a container that died that way died of the
+   * engine, not of its job.
+   */
+  exitSettleMs?: number;
   /** Default memlockLimit(): -1 unless this host's own hard limit is lower. */
   memlock?: number;
   /** Limits of launches whose job and recipe set none. Default jobLimitDefaults({}): the host's share. */
@@ -135,6 +141,9 @@ function engineAway(err: unknown): boolean {
 export class DockerRuntime implements ContainerRuntime {
   private readonly defaults: ContainerDefaults;
   private readonly engineGraceMs: number;
+  private readonly exitSettleMs: number;
+  /** Containers berth asked to stop: their exits are berth's doing, not the engine's. */
+  private readonly stopping = new Set<string>();
 
   constructor(
     private readonly docker: Docker,
@@ -146,6 +155,7 @@ export class DockerRuntime implements ContainerRuntime {
       network: o.network ?? 'bridge',
     };
     this.engineGraceMs = o.engineGraceMs ?? 10 * 60_000;
+    this.exitSettleMs = o.exitSettleMs ?? 2000;
   }
 
   async run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult> {
@@ -194,6 +204,10 @@ export class DockerRuntime implements ContainerRuntime {
     }
     const final = (await this.inspectThrough(spec.name, outage))?.State;
     if (!final) throw new LaunchError('INFRA_ERROR', `container ${spec.name} disappeared before its exit was read`);
+    if (!outage.seen && final.ExitCode !== 0 && !final.OOMKilled && !this.stopping.has(spec.name)) {
+      outage.seen = await this.engineGoes();
+    }
+    this.stopping.delete(spec.name);
     return {
       exitCode: final.ExitCode,
       oomKilled: final.OOMKilled,
@@ -232,6 +246,19 @@ export class DockerRuntime implements ContainerRuntime {
       }
       if (run) await output(run.stream, run.payloads);
     }
+  }
+
+  /** True when the engine stops answering within exitSettleMs. */
+  private async engineGoes(): Promise<boolean> {
+    for (const deadline = Date.now() + this.exitSettleMs; Date.now() < deadline; ) {
+      const up = await this.docker.ping().then(
+        () => true,
+        (err: unknown) => !engineAway(err),
+      );
+      if (!up) return true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return false;
   }
 
   /**
@@ -288,11 +315,13 @@ export class DockerRuntime implements ContainerRuntime {
     );
   }
 
+  /** Waits out an engine that is away (a dockerd restart) rather than failing the attempt that asks. */
   async exists(name: string): Promise<boolean> {
-    return (await this.inspect(name)) !== null;
+    return (await this.inspectThrough(name, { seen: false })) !== null;
   }
 
   async stop(name: string, graceSeconds: number): Promise<void> {
+    this.stopping.add(name);
     try {
       await this.docker.getContainer(name).stop({ t: graceSeconds });
     } catch (err) {
