@@ -288,6 +288,9 @@ async function main() {
       BERTH_DATA_DIR: dataDir,
       BERTH_MANIFESTS_DIR: join(repo, 'ngc-manifests'),
       BERTH_BOOTSTRAP_TOKEN_FILE: admin.file,
+      // This Redis is thrown away after the run and has no AOF on purpose (no disk writes beside the downloads
+      // measured), so the API is told to start on it anyway.
+      BERTH_ALLOW_UNSAFE_REDIS: '1',
       LOG_LEVEL: 'warn',
     },
   });
@@ -326,6 +329,8 @@ async function main() {
       BERTH_WORKER_ID: `${PREFIX}-w`,
       BERTH_GPUS: '0',
       BERTH_WORKER_METRICS_PORT: '0',
+      // The same throwaway Redis without AOF as the API's above.
+      BERTH_ALLOW_UNSAFE_REDIS: '1',
       LOG_LEVEL: 'warn',
     },
   });

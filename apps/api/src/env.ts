@@ -48,6 +48,8 @@ const Env = z.object({
   BERTH_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).default(64),
   /** The built dashboard (apps/web/dist), served at /. */
   BERTH_WEB_DIR: z.string().default('./apps/web/dist'),
+  /** Start on a Redis without AOF or with an evicting maxmemory-policy (one warning a problem); never in production. */
+  BERTH_ALLOW_UNSAFE_REDIS: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * How far V8 lets the heap grow past what the last full GC kept, in percent (--heap-growing-percent; 0 leaves it to
@@ -61,6 +63,8 @@ export interface ApiConfig {
   port: number;
   host: string;
   redisUrl: string;
+  /** Start even though Redis may lose or evict writes (BERTH_ALLOW_UNSAFE_REDIS); read by main.ts, not by buildApp. */
+  allowUnsafeRedis?: boolean;
   dataDir: string;
   /** Folder of recipe YAML files, all validated at start-up. */
   manifestsDir: string;
@@ -93,6 +97,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
+    allowUnsafeRedis: e.BERTH_ALLOW_UNSAFE_REDIS,
     dataDir: e.BERTH_DATA_DIR,
     manifestsDir: e.BERTH_MANIFESTS_DIR,
     prefix: e.BERTH_PREFIX,

@@ -83,6 +83,8 @@ const Env = z.object({
   BERTH_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Where the metrics listen: loopback, so that jobs on this host cannot read them. */
   BERTH_WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+  /** Start on a Redis without AOF or with an evicting maxmemory-policy (one warning a problem); never in production. */
+  BERTH_ALLOW_UNSAFE_REDIS: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * How far V8 lets the heap grow past what the last full GC kept, in percent (--heap-growing-percent; 0 leaves it to
@@ -94,6 +96,8 @@ const Env = z.object({
 
 export interface WorkerConfig {
   redisUrl: string;
+  /** Start even though Redis may lose or evict writes (BERTH_ALLOW_UNSAFE_REDIS). */
+  allowUnsafeRedis: boolean;
   api: { url: string; token?: string; tokenFile?: string };
   /** unix:///path or tcp://host:port; the local socket when unset. */
   dockerHost: string | undefined;
@@ -133,6 +137,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const e = Env.parse(env);
   return {
     redisUrl: e.REDIS_URL,
+    allowUnsafeRedis: e.BERTH_ALLOW_UNSAFE_REDIS,
     api: {
       url: e.BERTH_API_URL,
       ...(e.BERTH_API_TOKEN ? { token: e.BERTH_API_TOKEN } : {}),

@@ -1,6 +1,7 @@
-// Reads config, detects the GPUs, builds the worker on the local Docker engine, and shuts down gracefully.
+// Reads config, checks Redis, detects the GPUs, builds the worker on the local Docker engine, and shuts down
+// gracefully.
 import { exitOnSignals, maskUrl } from '@berth/contracts';
-import { redactDebugOutput } from '@berth/store';
+import { checkRedisSafety, redactDebugOutput } from '@berth/store';
 import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { resolve } from 'node:path';
@@ -33,6 +34,17 @@ const fatal = (message: string): never => {
   logger.fatal(message);
   process.exit(1);
 };
+
+const redisAt = maskUrl(config.redisUrl);
+// Before anything is written: on a Redis that can lose or evict writes, jobs and BullMQ's locks vanish silently.
+const unsafe = await checkRedisSafety(config.redisUrl, {
+  allowUnsafe: config.allowUnsafeRedis,
+  name: `berth-worker-${config.workerId}-check`,
+  waiting: () => logger.warn({ redis: redisAt }, 'waiting for Redis to answer before starting'),
+}).catch((err: unknown) => fatal(`${redisAt}: ${err instanceof Error ? err.message : String(err)}`));
+for (const problem of unsafe) {
+  logger.warn({ redis: redisAt }, `UNSAFE REDIS, starting only because BERTH_ALLOW_UNSAFE_REDIS is set: ${problem}`);
+}
 
 const docker = new Docker(dockerOptions(config.dockerHost));
 const dockerVersion = await docker.version().then(

@@ -47,6 +47,14 @@ export {
 export { Placement, type Claim, type PlacementOptions, type PlacementWorker, type QueuedJob } from './placement.js';
 export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
 export { connectRedis, redisCall, redisReady, type ConnectOptions, type Redis } from './redis.js';
+export {
+  checkRedisSafety,
+  readRedisSettings,
+  redisProblems,
+  UnsafeRedisError,
+  type RedisSafetyOptions,
+  type RedisSettings,
+} from './redis-safety.js';
 export { isTransientRedisError, untilRedisTakes } from './redis-retry.js';
 export { StateChanges, type StateChangeEntry } from './state-changes.js';
 export type { TailSource } from './tail.js';
