@@ -83,6 +83,19 @@ const Env = z.object({
   BERTH_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Where the metrics listen: loopback, so that jobs on this host cannot read them. */
   BERTH_WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
+  /** /healthz says unhealthy when the event loop lagged this long (the worst delay over the last few seconds). */
+  BERTH_WORKER_MAX_LAG_MS: z.coerce.number().int().min(100).default(2000),
+  /**
+   * /healthz says unhealthy when jobs that fit waited this long while BullMQ handed over none, through the watchdog's
+   * renewals of its workers; kept above the watchdog's wait so that it reports only what renewing did not cure.
+   */
+  BERTH_WORKER_STUCK_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** Bytes of log output the worker holds in memory for each attempt while Redis is away. */
+  BERTH_WORKER_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024 ** 2)
+    .default(64 * 1024 ** 2),
   /** Start on a Redis without AOF or with an evicting maxmemory-policy (one warning a problem); never in production. */
   BERTH_ALLOW_UNSAFE_REDIS: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -127,6 +140,10 @@ export interface WorkerConfig {
   gpuSampleMs: number;
   metricsPort: number;
   metricsHost: string;
+  /** When /healthz says unhealthy: event-loop lag, and fitting jobs waiting with nothing fetched. */
+  health: { maxLagMs: number; stuckMs: number };
+  /** Bytes of one attempt's log output held in memory while Redis is away. */
+  bufferBytes: number;
   inputCacheBytes: number;
   logLevel: string;
   /** V8's heap growing factor, in percent over the live heap (0: V8's own rule). */
@@ -179,6 +196,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     gpuSampleMs: e.BERTH_GPU_SAMPLE_MS,
     metricsPort: e.BERTH_WORKER_METRICS_PORT,
     metricsHost: e.BERTH_WORKER_METRICS_HOST,
+    health: { maxLagMs: e.BERTH_WORKER_MAX_LAG_MS, stuckMs: e.BERTH_WORKER_STUCK_MS },
+    bufferBytes: e.BERTH_WORKER_BUFFER_BYTES,
     inputCacheBytes: e.BERTH_INPUT_CACHE_BYTES,
     logLevel: e.LOG_LEVEL,
     heapGrowthPercent: e.BERTH_HEAP_GROWTH_PERCENT,

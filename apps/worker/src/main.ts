@@ -15,6 +15,7 @@ import { ensureJobNetwork } from './executor/job-network.js';
 import { ImagePuller, ngcCredential } from './executor/image-puller.js';
 import { detectGpus, NvidiaSmiInventory } from './gpu/inventory.js';
 import { GpuTelemetry } from './gpu/telemetry.js';
+import { WorkerHealth } from './observability/worker-health.js';
 import { buildWorker } from './worker.js';
 
 redactDebugOutput();
@@ -115,6 +116,10 @@ const worker = buildWorker({
     : {}),
   logger,
 });
+// Liveness for a supervisor: /healthz and berth_worker_healthy, served with the metrics.
+const health =
+  config.metricsPort > 0 ? new WorkerHealth({ ...config.health, queueStuckSince: worker.queueStuckSince }) : undefined;
+if (health) worker.metrics.watch(health);
 const metricsServer =
   config.metricsPort > 0
     ? await worker.metrics.serve(config.metricsPort, config.metricsHost).catch((err: unknown) => {
@@ -142,5 +147,6 @@ logger.info(
 
 exitOnSignals(async () => {
   metricsServer?.close();
+  health?.close();
   await worker.close();
 });

@@ -102,6 +102,8 @@ export interface BerthWorker {
   readonly metrics: WorkerMetrics;
   /** Resolves once the worker is registered, has re-attached to its containers and takes jobs. */
   readonly ready: Promise<void>;
+  /** Since when jobs that fit have waited while BullMQ handed over none, renewals included (the liveness check's). */
+  queueStuckSince(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -172,6 +174,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     logger: log,
   });
   let closing = false;
+  // The watchdog's clock restarts with each renewal; this one runs on until a fetch succeeds or nothing waits.
+  let stuckSince: number | undefined;
 
   const start = (claim: Claim): void => {
     if (attempts.has(claim.jobId)) return;
@@ -203,6 +207,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
           taker,
         );
         for (const claim of claims) start(claim);
+        if (claims.length > 0 || !taker.stuck(0)) stuckSince = undefined;
       } while (again && !closing);
     })()
       .catch((err: unknown) => log.warn({ err }, 'placement failed; retrying on the next tick'))
@@ -245,6 +250,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       }
     }
     if (taker.stuck(timings.watchdogMs)) {
+      stuckSince ??= Date.now() - timings.watchdogMs;
       log.warn('jobs that fit have waited while BullMQ handed over none; making new BullMQ workers');
       await taker.renew();
     }
@@ -296,6 +302,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   return {
     ready,
     metrics: observe,
+    queueStuckSince: () => stuckSince,
     async close() {
       closing = true;
       for (const t of timers) clearInterval(t);

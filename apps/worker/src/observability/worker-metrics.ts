@@ -1,9 +1,12 @@
-// The worker's Prometheus metrics: queue wait and run time, pulls, log volume, GPUs in use, Redis round-trip.
+// The worker's Prometheus metrics (queue wait and run time, pulls, log volume, GPUs in use, Redis round-trip, health)
+// and its /healthz.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { WorkerHealth } from './worker-health.js';
 
 export class WorkerMetrics {
   readonly registry = new Registry();
+  private health: WorkerHealth | undefined;
   readonly queueWait = new Histogram({
     name: 'berth_queue_wait_seconds',
     help: 'Time from queued (or requeued) to running',
@@ -74,12 +77,39 @@ export class WorkerMetrics {
     });
   }
 
+  /** Reports this health as gauges and answers /healthz from it (404 until then). */
+  watch(health: WorkerHealth): void {
+    if (this.health) throw new Error('WorkerMetrics already watches a WorkerHealth');
+    this.health = health;
+    new Gauge({
+      name: 'berth_worker_healthy',
+      help: '1 while /healthz answers 200: the event loop keeps up and the queue client fetches when jobs fit',
+      registers: [this.registry],
+      collect() {
+        this.set(health.check().ok ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'berth_worker_event_loop_lag_seconds',
+      help: 'The worst event-loop delay of the recent window, as /healthz judges it',
+      registers: [this.registry],
+      collect() {
+        this.set(health.check().eventLoopLagMs / 1000);
+      },
+    });
+  }
+
   /**
-   * Serves GET /metrics on this port (0: any free one) and host (loopback unless told otherwise: jobs on this host
-   * must not read it); the caller closes the server.
+   * Serves GET /metrics and GET /healthz on this port (0: any free one) and host (loopback unless told otherwise:
+   * jobs on this host must not read it); the caller closes the server.
    */
   async serve(port: number, host = '127.0.0.1'): Promise<Server> {
     const server = createServer((req, res) => {
+      if (req.url === '/healthz' && this.health) {
+        const report = this.health.check();
+        res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(report));
+        return;
+      }
       if (req.url !== '/metrics') {
         res.writeHead(404).end();
         return;
