@@ -1,6 +1,9 @@
 // Cluster chores any process may run, idempotently: write off silent workers and retry their jobs elsewhere,
 // end jobs that waited past their queueTtl, give a waiting job whose BullMQ job is missing (a process died between
 // recording it and adding it) its BullMQ job, and delete ended jobs' streams once their retention time is over.
+// The write-off is the one chore a single process does at a time, under a lease, and it judges silence by Redis's
+// clock alone.
+import { randomUUID } from 'node:crypto';
 import { terminalStates, type JobState } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
@@ -10,7 +13,7 @@ import { bullPriority, type AttemptTicket, type JobQueues } from './job-queues.j
 import type { JobStore } from './job-store.js';
 import { ownerToken, parseHold } from './owner.js';
 import { Placement } from './placement.js';
-import { WorkerRegistry } from './worker-registry.js';
+import { WorkerRegistry, type SweepLease } from './worker-registry.js';
 
 type Hold = ReturnType<typeof parseHold>;
 
@@ -36,6 +39,11 @@ export interface HousekeeperOptions {
   priorityAgingMs?: number;
   /** How long an ended job's log, metrics and events stay (BERTH_STREAM_RETENTION_DAYS); absent: for ever. */
   streamRetentionMs?: number;
+  /**
+   * How long the write-off lease lasts after its holder last used it (ms): another process takes over the write-off
+   * that long after the holder stops. Default: lostAfterMs, capped at `defaultSweepLeaseMs`.
+   */
+  sweepLeaseMs?: number;
 }
 
 /** How long a new waiting job's BullMQ add may take before the housekeeper checks it (ms). */
@@ -48,10 +56,17 @@ const maxQueueGpus = 64;
 /** State changes looked at per sweep for stream retention, so one sweep stays short after a long pause. */
 const retentionBatch = 1000;
 
+/**
+ * The longest default write-off lease: long enough for a holder to keep it from one sweep to its next, short enough
+ * that the death of a holder delays a write-off little next to the lost-after period.
+ */
+const defaultSweepLeaseMs = 15_000;
+
 export class Housekeeper {
   private readonly registry: WorkerRegistry;
   private readonly placement: Placement;
   private readonly keys: Keys;
+  private readonly lease: SweepLease;
   /**
    * The last state change whose retention this process has handled. Every job's end is an entry of the
    * state-changes stream, in time order, so a sweep reads only the changes that came due since the last one. It
@@ -69,18 +84,19 @@ export class Housekeeper {
     this.registry = new WorkerRegistry(redis, prefix);
     this.placement = new Placement(redis, prefix);
     this.keys = keys(prefix);
+    this.lease = {
+      token: randomUUID(),
+      ttlMs: options.sweepLeaseMs ?? Math.min(options.lostAfterMs, defaultSweepLeaseMs),
+    };
   }
 
+  /**
+   * One round of every chore. `now` is this host's clock, which the queue deadlines, the outbox, retry backoffs and
+   * stream retention go by; whether a worker is silent is for Redis's clock alone to say.
+   */
   async sweep(now = Date.now()): Promise<SweepResult> {
     const result: SweepResult = { lost: [], orphaned: [], expired: [], healed: [], streamsDeleted: [] };
-    for (const worker of await this.registry.list(this.options.lostAfterMs, now)) {
-      if (worker.status !== 'lost') continue;
-      if (await this.registry.markLost(worker.id, now - this.options.lostAfterMs)) result.lost.push(worker.id);
-      // Every sweep finishes what an interrupted one left: the active set only shrinks as jobs are handled.
-      for (const hold of await this.registry.active(worker.id)) {
-        if (await this.orphan(worker.id, parseHold(hold), now)) result.orphaned.push(parseHold(hold).jobId);
-      }
-    }
+    await this.writeOff(result, now);
     for (const id of await this.placement.expired(now)) {
       const done = await this.store.transition(
         id,
@@ -101,6 +117,39 @@ export class Housekeeper {
       result.streamsDeleted = await this.dropOldStreams(now - this.options.streamRetentionMs);
     }
     return result;
+  }
+
+  /**
+   * Writes off silent workers and ends their attempts as WORKER_LOST, in the holder of the sweep lease only. Every
+   * process checks the lease first and skips the chore while another holds it; each write-off checks and renews the
+   * lease in the same step that decides, so a holder that lost its lease meanwhile writes nothing, and a holder that
+   * stops sweeping lets the lease lapse to the next process. The other chores stay in every process: each of their
+   * writes is guarded, so doing them twice changes nothing.
+   */
+  private async writeOff(result: SweepResult, now: number): Promise<void> {
+    if (!(await this.holdsLease())) return;
+    for (const worker of await this.registry.list(this.options.lostAfterMs)) {
+      if (worker.status !== 'lost') continue;
+      const found = await this.registry.markLost(worker.id, this.lease, this.options.lostAfterMs);
+      if (found === 'busy') return;
+      // A beat may have come in since the list was read: a worker found live keeps its jobs.
+      if (found === 'live') continue;
+      if (found === 'lost') result.lost.push(worker.id);
+      // Every sweep finishes what an interrupted one left: the active set only shrinks as jobs are handled.
+      for (const hold of await this.registry.active(worker.id)) {
+        if (await this.orphan(worker.id, parseHold(hold), now)) result.orphaned.push(parseHold(hold).jobId);
+      }
+    }
+  }
+
+  /**
+   * Takes the sweep lease when it is free, or finds this process still holds it. Renewing is left to the write-offs,
+   * which check the holder in the same step, so a lease that changes hands right after this answer is still safe.
+   */
+  private async holdsLease(): Promise<boolean> {
+    const key = this.keys.sweepLease;
+    if ((await this.redis.set(key, this.lease.token, 'PX', this.lease.ttlMs, 'NX')) === 'OK') return true;
+    return (await this.redis.get(key)) === this.lease.token;
   }
 
   /**

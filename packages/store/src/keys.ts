@@ -40,8 +40,10 @@ export interface Keys {
   unqueued: string;
   /** Set of every worker id that ever registered. */
   workers: string;
-  /** Hash: json (static WorkerInfo parts), heartbeat (ms), status (live | lost). */
+  /** Hash: json (static WorkerInfo parts), heartbeat (ms on Redis's clock), status (live | lost). */
   worker(id: string): string;
+  /** String: the token of the one housekeeper writing off silent workers, for as long as its lease lasts. */
+  sweepLease: string;
   /** Hash: the worker's GPU ledger, GPU UUID → job id ('' when free). */
   ledger(workerId: string): string;
   /** Set of the job ids placed on a worker and not yet finished there. */
@@ -91,6 +93,7 @@ export function keys(prefix: string): Keys {
     unqueued: `${prefix}:queue:unqueued`,
     workers: `${prefix}:workers`,
     worker: (id) => `${prefix}:worker:${id}`,
+    sweepLease: `${prefix}:housekeeper:lease`,
     ledger: (id) => `${prefix}:worker:${id}:gpus`,
     active: (id) => `${prefix}:worker:${id}:active`,
     jobsOfUser: (u) => `${prefix}:user:${u}:jobs`,

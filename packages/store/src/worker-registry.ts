@@ -10,6 +10,15 @@ export type WorkerProfile = Omit<WorkerInfo, 'lastHeartbeat' | 'status' | 'runni
   gpus: Omit<WorkerGpu, 'job'>[];
 };
 
+/** The sweep lease as one housekeeper holds it: its own token, and how long each renewal lasts. */
+export interface SweepLease {
+  token: string;
+  ttlMs: number;
+}
+
+/** What a write-off attempt found: another sweeper's lease, a live worker, a worker written off now or before. */
+export type WriteOff = 'busy' | 'live' | 'lost' | 'was-lost';
+
 export class WorkerRegistry {
   private readonly keys: Keys;
 
@@ -20,23 +29,35 @@ export class WorkerRegistry {
     this.keys = keys(prefix);
   }
 
-  async register(profile: WorkerProfile, now = Date.now()): Promise<void> {
+  /** Registers the worker; its first heartbeat is stamped by Redis, as every later one is. */
+  async register(profile: WorkerProfile): Promise<void> {
     await runScript(
       this.redis,
       scripts.registerWorker,
       [this.keys.workers, this.keys.worker(profile.id), this.keys.ledger(profile.id)],
-      [profile.id, JSON.stringify(profile), now, ...profile.gpus.map((g) => g.uuid)],
+      [profile.id, JSON.stringify(profile), ...profile.gpus.map((g) => g.uuid)],
     );
   }
 
-  /** Records a heartbeat; returns true when the worker had been written off as lost meanwhile. */
-  async heartbeat(id: string, now = Date.now()): Promise<boolean> {
-    return (await runScript(this.redis, scripts.heartbeat, [this.keys.worker(id)], [now])) === 'lost';
+  /**
+   * Records a heartbeat, stamped with Redis's clock rather than this host's, so a host clock that is off cannot make a
+   * live worker look silent or a silent one look live. True when the worker had been written off meanwhile.
+   */
+  async heartbeat(id: string): Promise<boolean> {
+    return (await runScript(this.redis, scripts.heartbeat, [this.keys.worker(id)], [])) === 'lost';
   }
 
-  /** Marks a worker lost when its last heartbeat is older than `cutoff`; true for the one caller that did. */
-  async markLost(id: string, cutoff: number): Promise<boolean> {
-    return (await runScript(this.redis, scripts.markLost, [this.keys.worker(id)], [cutoff])) === 1;
+  /**
+   * Writes the worker off when Redis's clock says it has been silent longer than `lostAfterMs`. The call takes or
+   * renews the sweep lease for `lease.token`, and answers 'busy' without looking when another sweeper holds it.
+   */
+  async markLost(id: string, lease: SweepLease, lostAfterMs: number): Promise<WriteOff> {
+    return (await runScript(
+      this.redis,
+      scripts.markLost,
+      [this.keys.sweepLease, this.keys.worker(id)],
+      [lease.token, lease.ttlMs, lostAfterMs],
+    )) as WriteOff;
   }
 
   /** The attempts (`jobId#attempt`) placed on the worker and not finished there. */
@@ -44,16 +65,23 @@ export class WorkerRegistry {
     return this.redis.smembers(this.keys.active(id));
   }
 
-  /** Every registered worker with its GPUs' holders; `lostAfterMs` of silence shows a worker as lost. */
-  async list(lostAfterMs: number, now = Date.now()): Promise<WorkerInfo[]> {
+  /**
+   * Every registered worker with its GPUs' holders; `lostAfterMs` of silence on Redis's clock shows a worker as lost.
+   * A second argument, a host clock reading from callers written before heartbeats moved to Redis's clock, is not
+   * used: every process must see the same status whatever its own clock says.
+   */
+  async list(lostAfterMs: number, _hostNow?: number): Promise<WorkerInfo[]> {
     const ids = (await this.redis.smembers(this.keys.workers)).sort();
     const pipeline = this.redis.pipeline();
+    pipeline.time();
     for (const id of ids) {
       pipeline.hmget(this.keys.worker(id), 'json', 'heartbeat', 'status');
       pipeline.hgetall(this.keys.ledger(id));
       pipeline.smembers(this.keys.active(id));
     }
-    const rows = (await pipeline.exec()) ?? [];
+    const [clock, ...rows] = (await pipeline.exec()) ?? [];
+    const [seconds, micros] = (clock?.[1] ?? []) as string[];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     const workers: WorkerInfo[] = [];
     ids.forEach((_, i) => {
       const [json, beat, status] = (rows[i * 3]?.[1] ?? []) as (string | null)[];
