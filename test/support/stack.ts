@@ -79,6 +79,8 @@ export interface TestWorkerOptions {
   gpuTelemetry?: GpuTelemetry;
   /** What one attempt may leave under /results (default: 1 GiB, 10,000 entries). */
   resultsBudget?: ResultsBudget;
+  /** How long the API may be away before an upload or input fetch fails (default 3 s: tests rarely stop it). */
+  apiGraceMs?: number;
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
@@ -111,7 +113,7 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     mode: o.mode ?? 'whole-host',
     gpus: configInventory(o.gpus ?? '0'),
     dataDir: join(tmpdir(), 'berth-test-data', prefix),
-    api: o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' },
+    api: { ...(o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' }), graceMs: o.apiGraceMs ?? 3000 },
     uploadIntervalMs: 300,
     resultsBudget: o.resultsBudget ?? { maxBytes: 1024 ** 3, maxFiles: 10_000 },
     manifests: loadManifests(o.manifestsDir ?? manifestsDir),

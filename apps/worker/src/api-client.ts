@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 export interface ApiTarget {
   url: string;
   token: string;
+  /** How long the API may be away (restarting) before an upload or input fetch fails; see untilApiAnswers. */
+  graceMs?: number;
 }
 
 export const authorization = (api: ApiTarget): { authorization: string } => ({
@@ -20,4 +22,29 @@ export function workerToken(o: { token?: string | undefined; tokenFile?: string 
     );
   }
   return token;
+}
+
+/** The API did not answer, or answered that it cannot now (5xx but a full disk): worth another try, later. */
+export class ApiAway extends Error {
+  override readonly name = 'ApiAway';
+}
+
+/** True for an answer the API gives while it restarts or its Redis is away; 507 (disk full) is an answer. */
+export const apiBusy = (status: number): boolean => status >= 500 && status !== 507;
+
+/**
+ * Runs `op` until the API takes it: an ApiAway is retried after 500 ms, doubling to 10 s, for up to `graceMs`
+ * (default 10 minutes, long enough for an API restart or upgrade); then its last error is thrown. Other errors are
+ * thrown at once.
+ */
+export async function untilApiAnswers<T>(op: () => Promise<T>, graceMs = 10 * 60_000): Promise<T> {
+  const deadline = Date.now() + graceMs;
+  for (let tries = 0; ; tries++) {
+    try {
+      return await op();
+    } catch (err) {
+      if (!(err instanceof ApiAway) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** tries, 10_000)));
+    }
+  }
 }

@@ -1,12 +1,13 @@
 // Uploads an attempt's results to the API: each checkpoint once it is complete (the trainer renames its folder into
 // place last), and everything the recipe names when the container has exited. Files are read through ResultsTree,
 // which never follows a path the job controls.
-import { authorization, type ApiTarget } from '../api-client.js';
+import { ApiAway, apiBusy, authorization, untilApiAnswers, type ApiTarget } from '../api-client.js';
 import type { ArtifactKind } from '@berth/contracts';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LaunchError } from '../executor/container-runtime.js';
 import { globToRegExp } from '../executor/success.js';
@@ -82,16 +83,20 @@ export class ArtifactUploader {
     try {
       const version = `${size}:${mtimeMs}`;
       if (this.sent.get(path) === version) return false;
-      for (let attempt = 1; ; attempt++) {
-        const status = await this.put(handle.fd, size, path, kind);
-        if (status === 201) break;
+      // An API that is away (restarting, its Redis down) is waited for; each try sends the file whole again.
+      await untilApiAnswers(async () => {
+        const status = await this.put(handle, size, path, kind);
+        if (status === 201) return;
         if (status === 409) throw new AttemptFenced(`the API refused ${path}: attempt ${this.attempt} was fenced`);
+        if (apiBusy(status)) throw new ApiAway(`uploading ${path}: the API answered ${status}`);
         // The store is full, or the upload was refused: another try would end the same.
-        if (status < 500 || status === 507 || attempt === 3) {
-          throw new LaunchError('ARTIFACT_UPLOAD_FAILED', `uploading ${path} failed: the API answered ${status}`);
+        throw new LaunchError('ARTIFACT_UPLOAD_FAILED', `uploading ${path} failed: the API answered ${status}`);
+      }, this.api.graceMs).catch((err: unknown) => {
+        if (err instanceof ApiAway) {
+          throw new LaunchError('ARTIFACT_UPLOAD_FAILED', `${err.message}, and kept failing`);
         }
-        await new Promise((r) => setTimeout(r, 500 * attempt));
-      }
+        throw err;
+      });
       // A file the job changed while it was read is sent again at the next scan, whole.
       const after = await handle.stat();
       if (after.size !== size || after.mtimeMs !== mtimeMs) return false;
@@ -102,7 +107,7 @@ export class ArtifactUploader {
     }
   }
 
-  private async put(fd: number, size: number, path: string, kind: ArtifactKind): Promise<number> {
+  private async put(handle: FileHandle, size: number, path: string, kind: ArtifactKind): Promise<number> {
     const url = new URL(
       `/v1/jobs/${this.jobId}/artifacts/${path.split('/').map(encodeURIComponent).join('/')}`,
       this.api.url,
@@ -110,6 +115,11 @@ export class ArtifactUploader {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(url, {
       method: 'PUT',
+      // A connection of its own: a kept-alive one to an API that has since restarted can take a request and never
+      // answer it. An upload is large enough that a new connection costs nothing worth keeping.
+      agent: false,
+      // A connection silent this long (nothing sent, nothing answered) is dropped and the upload tried again.
+      timeout: 120_000,
       headers: {
         ...authorization(this.api),
         'content-type': 'application/octet-stream',
@@ -124,25 +134,34 @@ export class ArtifactUploader {
         resolve(res.statusCode ?? 0);
       });
       req.on('error', reject);
+      req.on('timeout', () => req.destroy(new Error('the API went silent')));
     });
-    if (size === 0) {
-      req.end();
-      return answered;
-    }
-    // start/end over the open descriptor: the bytes sent are the file that was checked, whatever the job renames.
-    const body = createReadStream('', { fd, start: 0, end: Math.max(0, size - 1), autoClose: false });
-    // The API may answer before it has read everything (e.g. 507 when its disk is full): the answer decides.
-    pipeline(body, req).catch(() => {});
+    // Read from the open handle: the bytes sent are the file that was checked, whatever the job renames. The API
+    // may answer before it has read everything (e.g. 507 when its disk is full): the answer decides.
+    if (size === 0) req.end();
+    else pipeline(Readable.from(bytesOf(handle, size)), req).catch(() => {});
     try {
       return await answered;
     } catch (err) {
-      throw new LaunchError(
-        'ARTIFACT_UPLOAD_FAILED',
-        `uploading ${path} failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      throw new ApiAway(`uploading ${path}: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       if (!req.writableFinished) req.destroy();
     }
+  }
+}
+
+/**
+ * The first `size` bytes of an open file, read by position. Not fs.createReadStream over the descriptor: destroying
+ * that stream (an upload cut off) closes the descriptor whatever autoClose says, and the FileHandle's own close
+ * later closes the same number again, by then perhaps another socket's.
+ */
+async function* bytesOf(handle: FileHandle, size: number): AsyncGenerator<Buffer> {
+  for (let pos = 0; pos < size;) {
+    const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, size - pos));
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, pos);
+    if (bytesRead === 0) return;
+    pos += bytesRead;
+    yield chunk.subarray(0, bytesRead);
   }
 }
 

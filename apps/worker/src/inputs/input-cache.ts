@@ -5,7 +5,7 @@
 // the sha256 of its files' names and contents, hashed while they stream to disk — never taken from a header. Two
 // uploads of one file under different names are two entries; a body that is not what the API announced (an
 // artifact's `latest` that moved between the HEAD and the GET) is refused and nothing is stored.
-import { authorization, type ApiTarget } from '../api-client.js';
+import { ApiAway, apiBusy, authorization, untilApiAnswers, type ApiTarget } from '../api-client.js';
 import { LaunchError } from '../executor/container-runtime.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -90,7 +90,14 @@ export class InputCache {
     else this.inUse.set(dir, n);
   }
 
+  /** Fetches an input, waiting out an API that is away (restarting): a job does not fail because the API did. */
   private async fetch(path: string, what: string, kind: 'dataset' | 'artifact', fileName = 'data'): Promise<string> {
+    return untilApiAnswers(() => this.fetchOnce(path, what, kind, fileName), this.api.graceMs).catch((err: unknown) => {
+      throw err instanceof ApiAway ? new LaunchError('INFRA_ERROR', `${err.message}, and kept failing`) : err;
+    });
+  }
+
+  private async fetchOnce(path: string, what: string, kind: 'dataset' | 'artifact', fileName: string): Promise<string> {
     const url = new URL(path, this.api.url);
     const announced = announcement(await request(url, 'HEAD', what, this.api));
     if (!sha256Hex.test(announced.sha256)) throw new LaunchError('INFRA_ERROR', `the API gave no checksum for ${what}`);
@@ -175,7 +182,9 @@ export class InputCache {
       return dir;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
-      if (err instanceof LaunchError) throw err;
+      if (err instanceof LaunchError || err instanceof ApiAway) throw err;
+      // fetch's body failing mid-way (the connection cut, the API stopped) is a TypeError; a local failure is not.
+      if (err instanceof TypeError) throw new ApiAway(`fetching ${what} was cut off: ${err.message}`);
       throw new LaunchError(
         'INFRA_ERROR',
         `fetching ${what} failed: ${err instanceof Error ? err.message : String(err)}`,
@@ -203,9 +212,10 @@ export class InputCache {
 
 async function request(url: URL, method: 'GET' | 'HEAD', what: string, api: ApiTarget): Promise<Response> {
   const res = await fetch(url, { method, headers: authorization(api) }).catch((err: unknown) => {
-    throw new LaunchError('INFRA_ERROR', `the API is unreachable for ${what}: ${(err as Error).message}`);
+    throw new ApiAway(`the API is unreachable for ${what}: ${(err as Error).message}`);
   });
   if (res.status === 404) throw new InputGone('INFRA_ERROR', `${what} no longer exists`);
+  if (apiBusy(res.status)) throw new ApiAway(`fetching ${what}: the API answered ${res.status}`);
   if (!res.ok) throw new LaunchError('INFRA_ERROR', `fetching ${what} failed: the API answered ${res.status}`);
   return res;
 }
