@@ -1,6 +1,7 @@
 // The pipeline coordinator: submits each step's job once the steps it depends on succeeded (passing their artifacts
-// on as initFrom), skips the steps after a failure with the reason, and cancels everything on request. Any API
-// process may advance a pipeline; a short lock makes it one at a time.
+// on as initFrom), tries again later a submit refused for a passing reason, skips the steps after a failure with the
+// reason, and cancels everything on request. Any API process may advance or cancel a pipeline; the pipeline's lock
+// makes it one at a time, so a cancel always sees the jobs a pass submitted.
 import {
   isoNow,
   BerthError,
@@ -16,6 +17,14 @@ import type { Manifest } from '@berth/manifests';
 import type { PipelineStore } from '@berth/store';
 import { cancelJob, submitJob } from '../jobs/job-service.js';
 import type { Services } from '../services.js';
+import {
+  describeSubmitError,
+  readStepRetries,
+  SubmitRetry,
+  type StepRetry,
+  submitErrorMessage,
+  type SubmitRetryOptions,
+} from './submit-retry.js';
 
 /** MLM pretraining on a corpus → SQuAD fine-tune from its model → ONNX export → TensorRT build → TensorRT perf. */
 export function domainAdapt(p: DomainAdaptParams): PipelineStep[] {
@@ -93,12 +102,32 @@ function checkSteps(steps: readonly PipelineStep[]): void {
 
 const failedStates: ReadonlySet<string> = new Set(['failed', 'cancelled']);
 
+export interface PipelineOptions {
+  /** When a step whose submit was refused for a passing reason is tried again, and for how long. */
+  retry?: SubmitRetryOptions;
+  /**
+   * How long a cancel waits for a pass of the coordinator that holds the pipeline (default 45 s: longer than an
+   * unrenewed lock lives, so a holder that died is outwaited).
+   */
+  cancelWaitMs?: number;
+}
+
+/** The Idempotency-Key of a step's submit: one job per step, however often the submit is tried. */
+const stepKey = (pipelineId: string, step: string) => `pipeline:${pipelineId}:${step}`;
+
 export class Pipelines {
+  private readonly retry: SubmitRetry;
+  private readonly cancelWaitMs: number;
+
   constructor(
     private readonly services: Services,
     private readonly manifests: ReadonlyMap<string, Manifest>,
     readonly store: PipelineStore,
-  ) {}
+    options: PipelineOptions = {},
+  ) {
+    this.retry = new SubmitRetry(options.retry);
+    this.cancelWaitMs = options.cancelWaitMs ?? 45_000;
+  }
 
   async create(spec: PipelineSpec, owner: string): Promise<Pipeline> {
     const definition = 'template' in spec ? domainAdapt(spec.params) : spec.steps;
@@ -126,8 +155,10 @@ export class Pipelines {
 
   async advance(id: string): Promise<void> {
     await this.store.withLock(id, async () => {
-      const p = await this.store.get(id);
-      if (!p || p.state !== 'running') return;
+      const stored = await this.store.getWithRetries(id);
+      if (!stored || stored.pipeline.state !== 'running') return;
+      const p = stored.pipeline;
+      const retries = readStepRetries(stored.retries);
       const byName = new Map(p.steps.map((s) => [s.name, s]));
       const gpuWorker = (await this.services.workers.list(this.services.lostAfterMs)).some(
         (w) => w.status === 'live' && w.gpus.length > 0,
@@ -164,34 +195,55 @@ export class Pipelines {
           });
           continue;
         }
-        await this.submit(def, step, byName, p);
+        if (!this.retry.due(retries.get(step.name), Date.now())) continue;
+        await this.submit(def, step, byName, p, retries);
       }
+      for (const step of p.steps) if (step.state !== 'waiting') retries.delete(step.name);
       p.state = pipelineState(p);
       p.updatedAt = isoNow();
-      await this.store.save(p);
+      await this.store.save(p, Object.fromEntries(retries));
     });
   }
 
+  /**
+   * Cancels every step not yet ended. It waits for the lock a pass of the coordinator holds and reads the pipeline
+   * only then, so a step that pass submitted is seen with its job, and that job is cancelled too.
+   */
   async cancel(id: string): Promise<Pipeline> {
-    const p = await this.load(id);
-    if (p.state !== 'running') return p;
-    await this.store.withLock(id, async () => {
-      for (const step of p.steps) {
-        if (step.job && !terminalStates.has(step.state as JobState)) {
-          const job = await this.services.store.get(step.job);
-          if (job && !terminalStates.has(job.state)) {
-            const done = await cancelJob(this.services, job);
-            step.state = done ? done.state : job.state;
+    await this.load(id);
+    const done = await this.store.withLock(
+      id,
+      async () => {
+        const p = await this.store.get(id);
+        if (!p || p.state !== 'running') return true;
+        for (const step of p.steps) {
+          // A process that died between a submit and its save left the job unnamed; its Idempotency-Key names it.
+          if (!step.job && step.state === 'waiting') {
+            const job = await this.services.call(() => this.store.submittedJob(p.owner, stepKey(p.id, step.name)));
+            if (job) Object.assign(step, { job, state: 'queued', reason: undefined });
           }
-        } else if (step.state === 'waiting') {
-          step.state = 'cancelled';
-          step.reason = 'the pipeline was cancelled';
+          if (step.job && !terminalStates.has(step.state as JobState)) {
+            const job = await this.services.call(() => this.services.store.get(step.job!));
+            if (job && !terminalStates.has(job.state)) {
+              const ended = await cancelJob(this.services, job);
+              step.state = ended ? ended.state : job.state;
+            } else if (job) {
+              step.state = job.state;
+            }
+          } else if (step.state === 'waiting') {
+            step.state = 'cancelled';
+            step.reason = 'the pipeline was cancelled';
+          }
         }
-      }
-      p.state = 'cancelled';
-      p.updatedAt = isoNow();
-      await this.store.save(p);
-    });
+        p.state = 'cancelled';
+        p.updatedAt = isoNow();
+        await this.services.call(() => this.store.save(p));
+        return true;
+      },
+      { waitMs: this.cancelWaitMs },
+    );
+    // Only a holder whose every Redis call crawls keeps renewing the lock this long: the store is as good as gone.
+    if (!done) throw new BerthError('REDIS_UNAVAILABLE', 'the pipeline is still being advanced; try again shortly');
     return this.load(id);
   }
 
@@ -213,6 +265,7 @@ export class Pipelines {
     step: Pipeline['steps'][number],
     byName: Map<string, { job?: string }>,
     pipeline: Pipeline,
+    retries: Map<string, StepRetry>,
   ) {
     const ownerId = pipeline.owner;
     const { name: _name, dependsOn: _deps, requires: _requires, inputs, ...spec } = def;
@@ -232,17 +285,28 @@ export class Pipelines {
             : {}),
         },
         owner,
-        `pipeline:${pipeline.id}:${def.name}`,
+        stepKey(pipeline.id, def.name),
       );
       step.job = job.id;
       step.state = job.state;
+      delete step.reason;
+      retries.delete(def.name);
     } catch (err) {
+      const now = Date.now();
+      const previous = retries.get(def.name);
+      const error = describeSubmitError(err);
+      const transient = SubmitRetry.transient(err);
+      const next = transient ? this.retry.next(previous, error, now) : null;
+      if (next) {
+        retries.set(def.name, next);
+        step.reason = this.retry.waitingReason(next, now);
+        return;
+      }
+      retries.delete(def.name);
       step.state = 'failed';
-      step.reason = `could not submit: ${err instanceof Error ? err.message : String(err)}${
-        err instanceof BerthError && err.details?.issues
-          ? ` (${(err.details.issues as { path: string; message: string }[]).map((i) => `${i.path}: ${i.message}`).join('; ')})`
-          : ''
-      }`;
+      step.reason = transient
+        ? this.retry.gaveUpReason(previous, error, now)
+        : `could not submit: ${submitErrorMessage(err)}`;
     }
   }
 }

@@ -21,7 +21,10 @@ export const pipelineRoutes =
           description:
             'A step starts once the steps it depends on (dependsOn, or the step its inputs.initFrom names) ' +
             'succeeded, with that step’s artifact mounted at /init. A failed step skips the steps after it, with the ' +
-            'reason. domain-adapt: pretrain on a corpus → SQuAD fine-tune → ONNX export → TensorRT build → perf ' +
+            'reason. A step whose submit is refused for a reason that may pass (a full quota, no live worker big ' +
+            'enough yet, the store unreachable) waits and is tried again with a growing delay, its reason saying ' +
+            'why; after an hour of that it fails with the last error. ' +
+            'domain-adapt: pretrain on a corpus → SQuAD fine-tune → ONNX export → TensorRT build → perf ' +
             '(the TensorRT steps are skipped, with the reason, where no GPU worker is live).',
           body: PipelineSpec,
           response: { 201: Pipeline, 400: ErrorResponse, 503: ErrorResponse },
@@ -66,7 +69,7 @@ export const pipelineRoutes =
         schema: {
           tags: ['pipelines'],
           operationId: 'cancelPipeline',
-          summary: 'Cancel every step not yet ended',
+          summary: 'Cancel every step not yet ended, including one being submitted right now',
           params: Params,
           response: { 200: Pipeline, 404: ErrorResponse, 503: ErrorResponse },
         },
