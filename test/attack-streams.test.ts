@@ -151,8 +151,8 @@ test("an ended job's log, metrics and events go after the retention time; its re
   const streams = (id: string) => [k.logs(id), k.logCount(id), k.metrics(id), k.events(id)];
   expect(await redis.exists(...streams(endedId))).toBeGreaterThanOrEqual(3);
 
-  // The sweeps run at the real time (a sweep in the future would write the live worker off too); the retention
-  // time is what changes: an hour first, then one millisecond, which the ended job is well past.
+  // The retention time is what changes between the sweeps: an hour first, then one millisecond, which the ended job
+  // is well past.
   const housekeeper = (streamRetentionMs: number) =>
     new Housekeeper(redis, stack.prefix, new JobStore(redis, stack.prefix), new JobQueues(redis, stack.prefix), {
       lostAfterMs: 300_000,

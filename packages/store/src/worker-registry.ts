@@ -66,11 +66,10 @@ export class WorkerRegistry {
   }
 
   /**
-   * Every registered worker with its GPUs' holders; `lostAfterMs` of silence on Redis's clock shows a worker as lost.
-   * A second argument, a host clock reading from callers written before heartbeats moved to Redis's clock, is not
-   * used: every process must see the same status whatever its own clock says.
+   * Every registered worker with its GPUs' holders; `lostAfterMs` of silence on Redis's clock shows a worker as lost,
+   * so every process sees the same status whatever its own clock says.
    */
-  async list(lostAfterMs: number, _hostNow?: number): Promise<WorkerInfo[]> {
+  async list(lostAfterMs: number): Promise<WorkerInfo[]> {
     const ids = (await this.redis.smembers(this.keys.workers)).sort();
     const pipeline = this.redis.pipeline();
     pipeline.time();

@@ -26,7 +26,7 @@ export class OrphanSweeper {
   async sweep(now = Date.now()): Promise<string[]> {
     const removed: string[] = [];
     const live = new Set(
-      (await this.o.registry.list(this.o.lostAfterMs, now)).filter((w) => w.status === 'live').map((w) => w.id),
+      (await this.o.registry.list(this.o.lostAfterMs)).filter((w) => w.status === 'live').map((w) => w.id),
     );
     const seen = new Set<string>();
     for (const c of await this.o.runtime.list(this.o.prefix)) {
