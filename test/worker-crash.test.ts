@@ -124,3 +124,29 @@ test('a worker that never returns is written off: its job is retried elsewhere a
     await rescuer.close();
   }
 });
+
+test('a container gone while its worker was away during the upload is INFRA_ERROR, never run again as the same attempt', async () => {
+  const prefix = testPrefix('crash-upload');
+  const stack = await startTestStack('crash-upload', { prefix, worker: false });
+  stacks.push(stack);
+  // No API answers this worker: the attempt's end waits in `uploading`, its container kept for the exit code.
+  const first = spawnWorker(stack, 'uploader', { BERTH_API_URL: 'http://127.0.0.1:9' });
+  const { body } = await submit(stack.alice, fixtureJob(['sh', '-c', 'echo ran']));
+  for (let i = 0; i < 300; i++) {
+    const job = (await (await stack.alice.fetch(`/v1/jobs/${body.id}`)).json()) as { state: string };
+    if (job.state === 'uploading') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await kill(first);
+  await docker.getContainer(`berth-${body.id}-a1`).remove({ force: true });
+
+  const second = spawnWorker(stack, 'uploader');
+  const job = await waitForEnd(stack.alice, body.id, 60_000).finally(() => kill(second));
+  expect(job.attempts.map((a) => [a.attempt, a.reason ?? a.state])).toEqual([
+    [1, 'INFRA_ERROR'],
+    [2, 'succeeded'],
+  ]);
+  expect(job.attempts[0]!.message).toMatch(/disappeared while its worker was away \(the attempt was uploading\)/);
+  // Attempt 1 ran once: its log is the one line, not two.
+  expect(await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?attempt=1`)).text()).toBe('ran\n');
+}, 120_000);
