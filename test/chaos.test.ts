@@ -1,6 +1,7 @@
 // The chaos suite's short form, as part of the test suite: one run of every scenario (worker, Redis and API killed
-// or restarted, Redis full, Redis and engine connections cut) against berth's built processes. Every row must be at
-// target: every job succeeds in one attempt with one container, no log line lost or stored twice, no GPU left held.
+// or restarted, Redis full, Redis and engine connections cut, the engine restarted) against berth's built processes.
+// Every row must be at target: every job succeeds in one attempt with one container, no log line lost or stored
+// twice, no GPU left held.
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 
@@ -20,7 +21,7 @@ test(
       failed: rows.filter((l) => l.startsWith('FAIL')),
       stderr: run.stderr.slice(-2000),
     }).toEqual({ code: 0, failed: [], stderr: '' });
-    expect(rows).toHaveLength(7);
+    expect(rows).toHaveLength(8);
   },
   20 * 60_000,
 );

@@ -56,8 +56,85 @@ async function cuttableProxy(listenOn, target) {
   };
 }
 
+/**
+ * A Docker engine of the suite's own (its socket, data root and bridge; never the machine's main engine) with
+ * live-restore on and the stand-in GPU hook on its PATH, the fixture image loaded: one the suite may restart.
+ */
+async function startOwnEngine(scratch) {
+  const dir = join(scratch, 'engine');
+  mkdirSync(dir);
+  const socket = join(dir, 'docker.sock');
+  const bridge = `berthc${process.pid % 100000}`;
+  execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge']);
+  execFileSync('ip', ['addr', 'add', '10.215.0.1/24', 'dev', bridge]);
+  const config = join(dir, 'daemon.json');
+  writeFileSync(config, JSON.stringify({ 'live-restore': true }));
+  const namespace = `berth-chaos-${process.pid}`;
+  const argv = [
+    `--host=unix://${socket}`,
+    `--data-root=${join(dir, 'data')}`,
+    `--exec-root=${join(dir, 'exec')}`,
+    `--pidfile=${join(dir, 'docker.pid')}`,
+    `--bridge=${bridge}`,
+    '--iptables=false',
+    '--ip-masq=false',
+    `--containerd-namespace=${namespace}`,
+    `--containerd-plugins-namespace=${namespace}-plugins`,
+    `--config-file=${config}`,
+  ];
+  const env = { ...process.env, PATH: `${join(repo, 'test/support/gpu-hook')}:${process.env.PATH}` };
+  const out = createWriteStream(join(dir, 'dockerd.log'), { flags: 'a' });
+  let proc;
+  const up = async () => {
+    proc = spawn('dockerd', argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout.pipe(out);
+    proc.stderr.pipe(out);
+    for (let i = 0; ; i++) {
+      try {
+        execFileSync('docker', ['-H', `unix://${socket}`, 'version'], { stdio: 'ignore' });
+        return;
+      } catch {
+        if (i > 100) throw new Error('the chaos engine did not start');
+        await sleep(200);
+      }
+    }
+  };
+  const down = () =>
+    new Promise((r) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return r();
+      proc.once('exit', r);
+      proc.kill('SIGTERM');
+    });
+  await up();
+  execFileSync('sh', ['-c', `docker save berth/fixture:dev | docker -H unix://${socket} load`], { stdio: 'ignore' });
+  return {
+    socket,
+    /** dockerd stopped (SIGTERM, as systemd does) and started again on the same data root. */
+    async restart(awayMs) {
+      await down();
+      await sleep(awayMs);
+      await up();
+    },
+    async stop() {
+      for (const id of execFileSync('docker', ['-H', `unix://${socket}`, 'ps', '-aq'], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)) {
+        execFileSync('docker', ['-H', `unix://${socket}`, 'rm', '-f', id], { stdio: 'ignore' });
+      }
+      await down();
+      const mounts = readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[1] ?? '')
+        .filter((m) => m.startsWith(dir))
+        .reverse();
+      for (const m of mounts) execFileSync('umount', ['-l', m]);
+      execFileSync('ip', ['link', 'del', bridge]);
+    },
+  };
+}
+
 /** berth as separate processes that the suite can kill and start again, each with the settings it first had. */
-async function startOperator(name) {
+async function startOperator(name, { ownEngine = false } = {}) {
   const { redisArgs } = await import(join(repo, 'apps/stack/dist/redis-args.js'));
   const { keys } = await import(join(repo, 'packages/store/dist/keys.js'));
   const prefix = `chaos-${name}-${Date.now().toString(36)}`;
@@ -76,7 +153,8 @@ async function startOperator(name) {
     { port: redisPort, host: '127.0.0.1' },
   );
   const dockerSock = join(scratch, 'docker.sock');
-  const engineProxy = await cuttableProxy(dockerSock, '/var/run/docker.sock');
+  const engine = ownEngine ? await startOwnEngine(scratch) : undefined;
+  const engineProxy = await cuttableProxy(dockerSock, engine?.socket ?? '/var/run/docker.sock');
   const url = `http://127.0.0.1:${apiPort}`;
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
   const common = {
@@ -132,6 +210,9 @@ async function startOperator(name) {
     keys: keys(prefix),
     redisProxy,
     engineProxy,
+    engine,
+    /** The docker CLI's arguments for the engine the worker runs its containers on. */
+    dockerArgs: engine ? ['-H', `unix://${engine.socket}`] : [],
     async start(label) {
       spawnOne(label);
       await ready[label]();
@@ -150,6 +231,7 @@ async function startOperator(name) {
       await redisProxy.close();
       await engineProxy.close();
       await removeLabelled(`berth.prefix=${prefix}`).catch(() => 0);
+      await engine?.stop();
       rmSync(scratch, { recursive: true, force: true });
     },
   };
@@ -257,6 +339,14 @@ const scenarios = [
     },
   },
   {
+    name: 'dockerd-restart',
+    what: "a restart of the worker's dockerd (its own engine, live-restore on), 1 s away",
+    ownEngine: true,
+    async inject(op) {
+      await op.engine.restart(1000);
+    },
+  },
+  {
     name: 'engine-stream-cut',
     what: "the worker's connections to the Docker engine cut (log follows included), three times 0.5 s apart",
     async inject(op) {
@@ -297,6 +387,7 @@ function createdContainers(op, since) {
   const out = execFileSync(
     'docker',
     [
+      ...op.dockerArgs,
       'events',
       '--since',
       String(since),
@@ -336,8 +427,11 @@ async function runOnce(op, scenario) {
   }
   await sleep(200 + Math.random() * (lines * 20 * 0.4));
   const before = await storedLines(op, ids).catch(() => ids.map(() => 0));
+  // An engine keeps its events in memory: one that restarts has forgotten the creations before it.
+  const early = scenario.ownEngine ? createdContainers(op, since) : new Map();
   const faultAt = Date.now();
   await scenario.inject(op);
+  const injected = Math.floor(Date.now() / 1000);
   // Recovered: every job that had lines left to print has stored more since the fault, or ended.
   let recoverMs = NaN;
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(100)) {
@@ -348,7 +442,8 @@ async function runOnce(op, scenario) {
     }
   }
   const jobs = await waitForJobs(op, ids);
-  const created = createdContainers(op, since);
+  const created = createdContainers(op, scenario.ownEngine ? injected : since);
+  for (const [job, n] of early) created.set(job, (created.get(job) ?? 0) + n);
   let lost = 0;
   let duplicated = 0;
   for (const job of jobs) {
@@ -381,7 +476,7 @@ async function main() {
   const chosen = scenarios.filter((s) => only.length === 0 || only.includes(s.name));
   const rows = [];
   for (const scenario of chosen) {
-    const op = await startOperator(scenario.name);
+    const op = await startOperator(scenario.name, { ownEngine: scenario.ownEngine });
     const results = [];
     try {
       for (let r = 0; r < runs; r++) results.push(await runOnce(op, scenario));
