@@ -74,14 +74,22 @@ async function noLoneDots() {
   const charts = await page
     .locator('[data-chart]')
     .evaluateAll((els) =>
-      els.map((el) => [el.getAttribute('data-chart'), Number(el.getAttribute('data-points')), !!el.querySelector('canvas')]),
+      els.map((el) => [
+        el.getAttribute('data-chart'),
+        Number(el.getAttribute('data-points')),
+        !!el.querySelector('canvas'),
+      ]),
     );
   for (const [, points, drawn] of charts) if (drawn) expect(points).toBeGreaterThan(1);
 }
 
 test('sign in, upload both demo datasets, pretrain, fine-tune from it with the picker, download the model', async () => {
   await signIn(page, stack.url, stack.alice.token);
-  await upload({ name: 'corpus.txt', mimeType: 'text/plain', buffer: readFileSync(join(demo, 'corpus.txt')) }, 'corpus', 'corpus');
+  await upload(
+    { name: 'corpus.txt', mimeType: 'text/plain', buffer: readFileSync(join(demo, 'corpus.txt')) },
+    'corpus',
+    'corpus',
+  );
   // The SQuAD set is two files: a user packs them as one archive, as the upload form says.
   const tar = join(mkdtempSync(join(tmpdir(), 'berth-web-flow-')), 'squad.tar');
   execFileSync('tar', ['-cf', tar, '-C', demo, 'train.json', 'dev.json']);

@@ -226,6 +226,12 @@ async function startOperator(name, { ownEngine = false } = {}) {
         proc.kill(signal);
       });
     },
+    /** Kills the process (`signal`), waits `awayMs`, and starts it again. */
+    async restart(label, awayMs, signal = 'SIGKILL') {
+      await op.kill(label, signal);
+      await sleep(awayMs);
+      await op.start(label);
+    },
     async stop() {
       for (const label of ['worker', 'api', 'redis']) await op.kill(label, 'SIGTERM');
       await redisProxy.close();
@@ -286,29 +292,17 @@ const scenarios = [
   {
     name: 'worker-kill9',
     what: 'kill -9 of the worker, started again 1 s later',
-    async inject(op) {
-      await op.kill('worker');
-      await sleep(1000);
-      await op.start('worker');
-    },
+    inject: (op) => op.restart('worker', 1000),
   },
   {
     name: 'redis-kill9',
     what: 'kill -9 of redis-server (AOF everysec), started again 2 s later',
-    async inject(op) {
-      await op.kill('redis');
-      await sleep(2000);
-      await op.start('redis');
-    },
+    inject: (op) => op.restart('redis', 2000),
   },
   {
     name: 'redis-restart',
     what: 'a clean restart of redis-server (SIGTERM), 2 s away',
-    async inject(op) {
-      await op.kill('redis', 'SIGTERM');
-      await sleep(2000);
-      await op.start('redis');
-    },
+    inject: (op) => op.restart('redis', 2000, 'SIGTERM'),
   },
   {
     name: 'redis-full',
@@ -332,19 +326,13 @@ const scenarios = [
   {
     name: 'api-kill9',
     what: 'kill -9 of the API, started again 3 s later',
-    async inject(op) {
-      await op.kill('api');
-      await sleep(3000);
-      await op.start('api');
-    },
+    inject: (op) => op.restart('api', 3000),
   },
   {
     name: 'dockerd-restart',
     what: "a restart of the worker's dockerd (its own engine, live-restore on), 1 s away",
     ownEngine: true,
-    async inject(op) {
-      await op.engine.restart(1000);
-    },
+    inject: (op) => op.engine.restart(1000),
   },
   {
     name: 'engine-stream-cut',

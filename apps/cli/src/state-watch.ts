@@ -4,7 +4,6 @@ import { terminalStates, type JobRecord, type StateChange } from '@berth/contrac
 import type { ApiClient } from './api-client.js';
 import { note } from './output.js';
 
-
 /** `running on w-1 (attempt 1)`, `queued #2: waits for 1 GPU` — one change as a person reads it. */
 export function stateLine(change: StateChange, job: JobRecord, current: boolean): string {
   const attempt = job.attempts.find((a) => a.attempt === change.attempt);

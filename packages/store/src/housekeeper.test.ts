@@ -1,6 +1,7 @@
 // The write-off of silent workers on real Redis: silence is measured on Redis's clock whatever the host clocks of
 // the worker and of the housekeeper say, and one housekeeper at a time does it.
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
+import { registerWorker } from '../../../test/support/registry.js';
 import { Housekeeper, type HousekeeperOptions } from './housekeeper.js';
 import { JobQueues } from './job-queues.js';
 import { JobStore } from './job-store.js';
@@ -44,16 +45,7 @@ function setup(name: string, options: Partial<HousekeeperOptions> = {}) {
       retry: { infraRetries: 0, backoffMs: 0 },
       ...options,
     });
-  const register = (id: string) =>
-    registry.register({
-      id,
-      host: 'host-a',
-      mode: 'slots',
-      concurrency: 1,
-      gpus: [],
-      gpuSource: 'none',
-      startedAt: new Date().toISOString(),
-    });
+  const register = (id: string) => registerWorker(registry, id);
   return { registry, housekeeper, register };
 }
 

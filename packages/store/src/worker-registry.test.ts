@@ -1,6 +1,7 @@
 // The workers registry on real Redis: heartbeats are stamped and judged on Redis's clock, so what a worker's host
 // clock says changes nothing that GET /v1/workers shows.
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
+import { registerWorker } from '../../../test/support/registry.js';
 import { keys } from './keys.js';
 import { connectRedis, type Redis } from './redis.js';
 import { WorkerRegistry } from './worker-registry.js';
@@ -21,16 +22,7 @@ const redisNow = async () => {
 function setup() {
   const prefix = testPrefix('registry');
   const registry = new WorkerRegistry(redis, prefix);
-  const register = (id: string) =>
-    registry.register({
-      id,
-      host: 'host-a',
-      mode: 'slots',
-      concurrency: 1,
-      gpus: [],
-      gpuSource: 'none',
-      startedAt: new Date().toISOString(),
-    });
+  const register = (id: string) => registerWorker(registry, id);
   return { prefix, registry, register };
 }
 

@@ -250,7 +250,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   /** True when the engine stops answering within exitSettleMs. */
   private async engineGoes(): Promise<boolean> {
-    for (const deadline = Date.now() + this.exitSettleMs; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + this.exitSettleMs; Date.now() < deadline;) {
       const up = await this.docker.ping().then(
         () => true,
         (err: unknown) => !engineAway(err),
