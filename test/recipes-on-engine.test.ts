@@ -10,7 +10,12 @@ import { docker, manifestsDir } from './support/stack.js';
 
 const manifests = [...loadManifests(manifestsDir).values()];
 const host = mkdtempSync(join(tmpdir(), 'berth-recipes-'));
-const defaults = { memlock: memlockLimit(), ...jobLimitDefaults({}), network: 'bridge' };
+const defaults = {
+  memlock: memlockLimit(),
+  ...jobLimitDefaults({}),
+  network: 'bridge',
+  log: { maxSize: '256m', maxFiles: 4 },
+};
 
 const cases = manifests.flatMap((m) => {
   const gpus = Math.max(m.resources.gpus.min, 1);

@@ -150,3 +150,43 @@ test('a container gone while its worker was away during the upload is INFRA_ERRO
   // Attempt 1 ran once: its log is the one line, not two.
   expect(await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?attempt=1`)).text()).toBe('ran\n');
 }, 120_000);
+
+test('re-attached after the engine rotated its log, a worker goes on from the stored position: nothing lost or twice', async () => {
+  const prefix = testPrefix('crash-rotate');
+  const stack = await startTestStack('crash-rotate', { prefix, worker: false });
+  stacks.push(stack);
+  // The engine keeps two files of 1 MiB: the flood below is several times that, so its start is rotated away. It
+  // pauses every 500 lines, so that the worker reading it never falls a whole 2 MiB behind.
+  const env = { BERTH_CONTAINER_LOG_MAX_SIZE: '1m', BERTH_CONTAINER_LOG_MAX_FILES: '2' };
+  const flood = 30_000;
+  const pad = 'x'.repeat(80);
+  const first = spawnWorker(stack, 'rotor', env);
+  const { body } = await submit(
+    stack.alice,
+    fixtureJob([
+      'sh',
+      '-c',
+      `i=1; while [ $i -le ${flood} ]; do echo "flood $i ${pad}"; [ $((i % 500)) -eq 0 ] && sleep 0.05; i=$((i+1)); done; ` +
+        'sleep 4; ' +
+        'i=1; while [ $i -le 50 ]; do echo "tail $i"; i=$((i+1)); done',
+    ]),
+  );
+  const last = `flood ${flood} ${pad}\n`;
+  for (let i = 0; i < 600; i++) {
+    if ((await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?tail=1`)).text()) === last) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Killed in the pause: its successor finds the stored position, and an engine log that no longer starts at line 1.
+  await kill(first);
+  const second = spawnWorker(stack, 'rotor', env);
+  const job = await waitForEnd(stack.alice, body.id, 60_000).finally(() => kill(second));
+  expect(job).toMatchObject({ state: 'succeeded', attempt: 1 });
+  const log = (await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?limit=100000`)).text()).split('\n');
+  log.pop();
+  expect(log.length).toBe(flood + 50);
+  expect(log.slice(flood - 2)).toEqual([
+    `flood ${flood - 1} ${pad}`,
+    `flood ${flood} ${pad}`,
+    ...Array.from({ length: 50 }, (_, i) => `tail ${i + 1}`),
+  ]);
+}, 120_000);

@@ -34,6 +34,7 @@ import { containerName, logFile, renderAttempt } from './executor/render.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
 import type { WorkerMetrics } from './observability/worker-metrics.js';
 import { dlloggerPrefixes, judge, MetricNames, StderrTail } from './executor/success.js';
+import { parseMark } from './pump/log-cursor.js';
 import { countLogFileLines, LogPump } from './pump/log-pump.js';
 
 export interface AttemptContext {
@@ -211,11 +212,16 @@ export class Attempt {
         manifest.metrics.filter((r) => !r.file),
         current.spec.params,
       );
-      const skip = await this.persist(() => this.ctx.logs.storedLines(jobId, attempt));
+      // A re-attached worker reads the container's log again from the mark the last writer stored (or from the
+      // start, where there is none) and skips what Redis and the log file already hold past it.
+      const stored = await this.persist(() => this.ctx.logs.storedMark(jobId, attempt));
+      const from = parseMark(stored.mark);
+      const startLine = from?.lines ?? 0;
       const file = logFile(this.ctx.dataDir, jobId, attempt);
       pump = new LogPump(this.ctx.logs, jobId, attempt, {
-        skip,
-        file: { path: file, skip: await countLogFileLines(file) },
+        skip: Math.max(0, stored.stored - startLine),
+        startLine,
+        file: { path: file, skip: Math.max(0, (await countLogFileLines(file)) - startLine) },
         onLine: (text, stream) => {
           metrics.observe(text);
           if (stream === 'stderr') this.stderr.push(text);
@@ -243,24 +249,28 @@ export class Attempt {
       const results = new ResultsTree(launch.resultsDir, this.ctx.resultsBudget);
       const uploader = new ArtifactUploader(this.ctx.api, jobId, attempt, results, manifest.artifacts);
       this.watchResults(results, uploader);
-      const result = await runtime.run(launch, {
-        onRunning: async () => {
-          // A stop that came while the container was being created found nothing to stop: repeat it now.
-          if (this.stopCause) await runtime.stop(this.name, this.ctx.stopGraceSeconds);
-          const running =
-            current.state === 'running'
-              ? current
-              : await this.persist(() => store.transition(jobId, { state: 'running' }, { owner: this.owner }));
-          if (typeof running === 'string') this.stop('FENCED');
-          else {
-            if (current.state !== 'running') this.ctx.observe.queueWait.observe(queuedFor(running));
-            this.armTimeout(running);
-            this.sampleGpus(devices);
-          }
-          this.log.info({ container: this.name }, 'container running');
+      const result = await runtime.run(
+        launch,
+        {
+          onRunning: async () => {
+            // A stop that came while the container was being created found nothing to stop: repeat it now.
+            if (this.stopCause) await runtime.stop(this.name, this.ctx.stopGraceSeconds);
+            const running =
+              current.state === 'running'
+                ? current
+                : await this.persist(() => store.transition(jobId, { state: 'running' }, { owner: this.owner }));
+            if (typeof running === 'string') this.stop('FENCED');
+            else {
+              if (current.state !== 'running') this.ctx.observe.queueWait.observe(queuedFor(running));
+              this.armTimeout(running);
+              this.sampleGpus(devices);
+            }
+            this.log.info({ container: this.name }, 'container running');
+          },
+          onOutput: (stream, chunk, position) => output.write(stream, chunk, position),
         },
-        onOutput: (stream, chunk) => output.write(stream, chunk),
-      });
+        from?.position,
+      );
       await pump.close();
       clearInterval(this.uploads);
       const scan = await results.scan();

@@ -30,6 +30,12 @@ const Env = z.object({
   BERTH_NGC_REGISTRY: z.string().default('nvcr.io'),
   BERTH_PULL_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
   BERTH_PULL_STALL_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** The engine's copy of each container's log (json-file): files of this size, this many kept before rotation. */
+  BERTH_CONTAINER_LOG_MAX_SIZE: z
+    .string()
+    .regex(/^\d+[kmg]$/, 'a size as the json-file log driver takes it, e.g. 256m')
+    .default('256m'),
+  BERTH_CONTAINER_LOG_MAX_FILES: z.coerce.number().int().min(1).max(100).default(4),
   BERTH_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
   BERTH_STOP_GRACE_S: z.coerce.number().int().min(0).max(3600).default(30),
   BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
@@ -124,6 +130,7 @@ export interface WorkerConfig {
   nvidiaSmi: string;
   ngc: { key?: string; keyFile?: string; registry: string };
   pull: { attempts: number; stallMs: number };
+  containerLog: { maxSize: string; maxFiles: number };
   timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
   streamRetentionDays: number;
   maxBypass: number;
@@ -175,6 +182,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       registry: e.BERTH_NGC_REGISTRY,
     },
     pull: { attempts: e.BERTH_PULL_ATTEMPTS, stallMs: e.BERTH_PULL_STALL_MS },
+    containerLog: { maxSize: e.BERTH_CONTAINER_LOG_MAX_SIZE, maxFiles: e.BERTH_CONTAINER_LOG_MAX_FILES },
     timings: {
       heartbeatMs: e.BERTH_HEARTBEAT_MS,
       lostAfterMs: e.BERTH_LOST_AFTER_MS,

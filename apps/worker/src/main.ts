@@ -104,7 +104,7 @@ const worker = buildWorker({
   manifests,
   dataDir: resolve(config.dataDir),
   resultsBudget: config.results,
-  runtime: new DockerRuntime(docker, { limits, network: jobNetwork.name }),
+  runtime: new DockerRuntime(docker, { limits, network: jobNetwork.name, log: config.containerLog }),
   images: new ImagePuller(docker, {
     attempts: config.pull.attempts,
     stallMs: config.pull.stallMs,

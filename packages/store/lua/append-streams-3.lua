@@ -13,7 +13,8 @@
   Under a steady flood each call reads about as many old points as it wrote, and one more.
   A writer that retries (its reply was lost: Redis restarted, the connection cut) says how many lines of the
   attempt were stored before its call; a call whose lines are already there changes nothing, so a retry never
-  stores a batch twice.
+  stores a batch twice. The writer may also leave a mark, its place in the container's own log, stored with the
+  lines it covers: where a worker that takes the container over goes on reading.
 
   Input:
     KEYS[1] logs(job)
@@ -26,7 +27,8 @@
     ARGV[4] metric byte cap
     ARGV[5] attempt
     ARGV[6] lines of the attempt stored before this call as the writer counts them, or -1 to append unchecked
-    ARGV[7] number of log batches, then (lines in the batch, packed text) for each
+    ARGV[7] the writer's mark, stored under `mark:<attempt>` in KEYS[3]; empty for none
+    ARGV[8] number of log batches, then (lines in the batch, packed text) for each
     then    number of metric points, then (number of fields, fields...) for each
 
   Output:
@@ -37,10 +39,11 @@ local byteCap = tonumber(ARGV[2])
 local pointCap = tonumber(ARGV[3])
 local pointByteCap = tonumber(ARGV[4])
 local from = tonumber(ARGV[6])
-local n = tonumber(ARGV[7])
-local i = 8
+local n = tonumber(ARGV[8])
+local i = 9
 local before = tonumber(redis.call('HGET', KEYS[3], ARGV[5]) or '0')
 if from >= 0 and n > 0 and before > from then return -before end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[3], 'mark:' .. ARGV[5], ARGV[7]) end
 if n > 0 then
   local seq = tonumber(redis.call('HGET', KEYS[3], 'lines') or '0')
   local bytes = tonumber(redis.call('HGET', KEYS[3], 'bytes') or '0')

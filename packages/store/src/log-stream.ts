@@ -69,9 +69,10 @@ export class LogStream {
     batches: readonly NewBatch[],
     points: readonly NewMetric[] = [],
     from?: number,
+    mark?: string,
   ): Promise<AppendAnswer> {
     const filled = batches.filter((b) => b.lines.length > 0);
-    if (filled.length === 0 && points.length === 0) return { before: from ?? 0, applied: true };
+    if (filled.length === 0 && points.length === 0 && !mark) return { before: from ?? 0, applied: true };
     const packed = filled.map((b) => ({
       lines: b.lines.length,
       packed: `${attempt}\t${b.stream === 'stdout' ? 'o' : 'e'}\t${b.time}\t${b.lines.join('\n')}`,
@@ -84,12 +85,22 @@ export class LogStream {
       packed,
       points.map((p) => metricFields(attempt, p)),
       from,
+      mark,
     );
   }
 
   /** Lines already stored for an attempt: a worker that re-attaches to a container skips this many. */
   async storedLines(jobId: string, attempt: number): Promise<number> {
     return Number((await this.redis.hget(this.keys.logCount(jobId), String(attempt))) ?? 0);
+  }
+
+  /**
+   * Where a worker that re-attaches to the attempt's container goes on reading: the writer's last mark (an opaque
+   * `since atLast lines` of the engine's log) and the lines stored then, or null for a read from the start.
+   */
+  async storedMark(jobId: string, attempt: number): Promise<{ stored: number; mark: string | null }> {
+    const [stored, mark] = await this.redis.hmget(this.keys.logCount(jobId), String(attempt), `mark:${attempt}`);
+    return { stored: Number(stored ?? 0), mark: mark ?? null };
   }
 
   /**

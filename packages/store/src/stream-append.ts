@@ -24,7 +24,8 @@ export interface PackedBatch {
 
 /**
  * Appends batches and points; with `from` (the attempt's lines the writer knows are stored), a call whose lines are
- * already there (a retry after a lost reply) changes nothing.
+ * already there (a retry after a lost reply) changes nothing. `mark`, when given, is stored as the attempt's resume
+ * position in the same step.
  */
 export async function appendToStreams(
   redis: Redis,
@@ -34,6 +35,7 @@ export async function appendToStreams(
   batches: readonly PackedBatch[],
   points: readonly (readonly (string | number)[])[],
   from = -1,
+  mark = '',
 ): Promise<AppendAnswer> {
   const args: (string | number)[] = [
     caps.logLines,
@@ -42,6 +44,7 @@ export async function appendToStreams(
     caps.metricBytes,
     attempt,
     from,
+    mark,
     batches.length,
   ];
   for (const b of batches) args.push(b.lines, b.packed);

@@ -2,6 +2,7 @@
 import type { FailureReason } from '@berth/contracts';
 import type { RenderedLaunch } from '@berth/manifests';
 import type { StreamName } from '../pump/demux.js';
+import type { LogPosition } from '../pump/log-cursor.js';
 
 /**
  * One attempt's container, as a recipe renders it (name, image, argv, env, labels, GPUs, mounts, limits). Limits the
@@ -15,8 +16,11 @@ export type LaunchSpec = RenderedLaunch & {
 export interface AttemptHooks {
   /** Called once the container runs (or is found running). */
   onRunning(): Promise<void>;
-  /** Output in order; the runtime waits for the promise before reading more. */
-  onOutput(stream: StreamName, chunk: Buffer): Promise<void>;
+  /**
+   * Output in order; the runtime waits for the promise before reading more. `position` is where the container's log
+   * stands after this chunk, for a reader that must go on from there later.
+   */
+  onOutput(stream: StreamName, chunk: Buffer, position?: LogPosition): Promise<void>;
 }
 
 export interface AttemptResult {
@@ -50,8 +54,11 @@ export interface ManagedContainer {
 }
 
 export interface ContainerRuntime {
-  /** Creates (or finds) the container, starts it, pumps its output, and returns once it has exited and its output is read. */
-  run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult>;
+  /**
+   * Creates (or finds) the container, starts it, pumps its output (from `from` on, when given: where an earlier
+   * reader stored it had got to), and returns once it has exited and its output is read.
+   */
+  run(spec: LaunchSpec, hooks: AttemptHooks, from?: LogPosition): Promise<AttemptResult>;
   /** True when a container of that name exists, running or not. */
   exists(name: string): Promise<boolean>;
   /** SIGTERM, then SIGKILL after `graceSeconds`; a container already stopped or gone is success. */

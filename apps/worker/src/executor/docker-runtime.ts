@@ -1,7 +1,7 @@
 // ContainerRuntime on the Docker Engine API through dockerode. Errors are told apart by statusCode, never by text.
 import Docker from 'dockerode';
 import { Demuxer, type StreamName } from '../pump/demux.js';
-import { LogCursor } from '../pump/log-cursor.js';
+import { LogCursor, type LogPosition } from '../pump/log-cursor.js';
 import {
   LaunchError,
   type AttemptHooks,
@@ -26,6 +26,7 @@ export interface ContainerDefaults extends JobLimitDefaults {
   memlock: number;
   /** The network of launches that name none. */
   network: string;
+  log: { maxSize: string; maxFiles: number };
 }
 
 export interface DockerRuntimeOptions {
@@ -46,6 +47,8 @@ export interface DockerRuntimeOptions {
   limits?: JobLimitDefaults;
   /** Default 'bridge', Docker's own; the worker passes config.jobDefaults.network. */
   network?: string;
+  /** The engine's copy of each log: json-file of `maxSize` a file, `maxFiles` kept (default 256m × 4). */
+  log?: { maxSize: string; maxFiles: number };
 }
 
 /** NVIDIA_VISIBLE_DEVICES for a launch: the toolkit's word for "no GPU" is `void`. */
@@ -102,9 +105,9 @@ export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.Conta
         { Name: 'memlock', Soft: d.memlock, Hard: d.memlock },
         { Name: 'stack', Soft: 67108864, Hard: 67108864 },
       ],
-      // The engine's copy is what the worker reads (again, after a follow stops early): 1 GiB is kept before rotation
-      // drops the oldest, so a worker that falls behind a flood can still catch up.
-      LogConfig: { Type: 'json-file', Config: { 'max-size': '256m', 'max-file': '4' } },
+      // The engine's copy is what the worker reads (again, after a follow stops early): by default 1 GiB is kept
+      // before rotation drops the oldest, so a worker that falls behind a flood can still catch up.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': d.log.maxSize, 'max-file': String(d.log.maxFiles) } },
       ...(spec.gpus === 'none'
         ? {}
         : {
@@ -116,6 +119,13 @@ export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.Conta
           }),
     },
   };
+}
+
+/** Frames of one stream read together, and where the log stands after the last of them. */
+interface Run {
+  stream: StreamName;
+  payloads: Buffer[];
+  position: LogPosition | undefined;
 }
 
 /** Output the hooks could not take (the log file's disk is full…): the attempt's own failure, never retried here. */
@@ -153,12 +163,13 @@ export class DockerRuntime implements ContainerRuntime {
       memlock: o.memlock ?? memlockLimit(),
       ...(o.limits ?? jobLimitDefaults({})),
       network: o.network ?? 'bridge',
+      log: o.log ?? { maxSize: '256m', maxFiles: 4 },
     };
     this.engineGraceMs = o.engineGraceMs ?? 10 * 60_000;
     this.exitSettleMs = o.exitSettleMs ?? 2000;
   }
 
-  async run(spec: LaunchSpec, hooks: AttemptHooks): Promise<AttemptResult> {
+  async run(spec: LaunchSpec, hooks: AttemptHooks, from?: LogPosition): Promise<AttemptResult> {
     const container = this.docker.getContainer(spec.name);
     const outage = { seen: false };
     let info = await this.inspectThrough(spec.name, outage);
@@ -184,7 +195,7 @@ export class DockerRuntime implements ContainerRuntime {
     // reader is behind (seen on engine 20.10), when the connection is cut or dockerd restarts. So the log is read
     // again from the last message's timestamp until a read that started after the exit has been read to its end;
     // the cursor drops what was already passed on. Only evidence that the container is gone ends the follow early.
-    const cursor = new LogCursor();
+    const cursor = new LogCursor(from);
     let state = info.State;
     for (;;) {
       const since = cursor.rewind();
@@ -222,9 +233,9 @@ export class DockerRuntime implements ContainerRuntime {
     cursor: LogCursor,
     hooks: AttemptHooks,
   ): Promise<void> {
-    const output = async (stream: StreamName, payloads: Buffer[]) => {
+    const output = async ({ stream, payloads, position }: Run) => {
       try {
-        await hooks.onOutput(stream, Buffer.concat(payloads));
+        await hooks.onOutput(stream, Buffer.concat(payloads), position);
       } catch (err) {
         throw new HookFailed(err);
       }
@@ -233,18 +244,19 @@ export class DockerRuntime implements ContainerRuntime {
     const demux = new Demuxer();
     for await (const chunk of logs) {
       // The engine frames each line; the frames of one stream in a chunk go on together, as one write.
-      let run: { stream: StreamName; payloads: Buffer[] } | undefined;
+      let run: Run | undefined;
       for (const frame of demux.push(chunk)) {
         const payload = cursor.accept(frame.payload);
         if (!payload) continue;
         if (run && run.stream !== frame.stream) {
-          await output(run.stream, run.payloads);
+          await output(run);
           run = undefined;
         }
-        run ??= { stream: frame.stream, payloads: [] };
+        run ??= { stream: frame.stream, payloads: [], position: undefined };
         run.payloads.push(payload);
+        run.position = cursor.position();
       }
-      if (run) await output(run.stream, run.payloads);
+      if (run) await output(run);
     }
   }
 

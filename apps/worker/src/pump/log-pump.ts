@@ -13,10 +13,16 @@ import { pipeline } from 'node:stream/promises';
 import { countLines } from './count-lines.js';
 import { LineSplitter } from './line-splitter.js';
 import type { StreamName } from './demux.js';
+import { markOf, type LogPosition } from './log-cursor.js';
 
 export interface LogPumpOptions {
-  /** Lines of this attempt already stored (a re-attached worker re-reads the container's log from the start). */
+  /**
+   * Lines the pump will read that are already stored: a re-attached worker reads the container's log again from the
+   * stored position (or the start) and skips what Redis has past it.
+   */
   skip: number;
+  /** The attempt's line number of the first line the pump reads (the lines before the stored position; default 0). */
+  startLine?: number;
   /** The attempt's log file and the lines it already holds (`countLogFileLines`). */
   file?: { path: string; skip: number };
   /**
@@ -112,6 +118,12 @@ export class LogPump {
   private drained: (() => void) | undefined;
   /** Lines of this attempt in Redis once every write sent so far has landed. */
   private sentLines: number;
+  /** The attempt's line number of the next line read. */
+  private lineNo: number;
+  /** Whether each stream's last chunk ended a line: a position between whole lines is one a reader may resume at. */
+  private readonly atLineEnd = { stdout: true, stderr: true };
+  /** The newest resumable position and the lines before it, `since atLast lines`, sent with the next write. */
+  private mark: string | undefined;
   private readonly flushLines: number;
   private readonly flushMs: number;
 
@@ -122,7 +134,8 @@ export class LogPump {
     private readonly opts: LogPumpOptions,
   ) {
     this.toSkip = opts.skip;
-    this.sentLines = opts.skip;
+    this.lineNo = opts.startLine ?? 0;
+    this.sentLines = this.lineNo + opts.skip;
     this.bufferChars = opts.bufferChars ?? 64 * 1024 ** 2;
     this.fileSkip = opts.file?.skip ?? 0;
     this.flushLines = opts.flushLines ?? 500;
@@ -135,8 +148,12 @@ export class LogPump {
    * Accepts a chunk of one stream; resolves once the pump can take more (backpressure for the reader): its lines are
    * in the log file, and what waits for Redis is within the buffer.
    */
-  async write(stream: StreamName, chunk: Buffer): Promise<void> {
+  async write(stream: StreamName, chunk: Buffer, position?: LogPosition): Promise<void> {
     this.add(stream, this.splitters[stream].push(chunk));
+    this.atLineEnd[stream] = chunk.at(-1) === 0x0a;
+    if (position && this.atLineEnd.stdout && this.atLineEnd.stderr) {
+      this.mark = markOf(position, this.lineNo);
+    }
     if (
       this.pendingLines >= this.flushLines ||
       this.fileLines.length >= this.flushLines ||
@@ -165,6 +182,7 @@ export class LogPump {
     let last = this.pending.at(-1);
     if (last && (last.stream !== stream || last.time !== time)) last = undefined;
     for (const text of lines) {
+      this.lineNo++;
       this.opts.onLine?.(text, stream);
       const points = this.opts.parse?.(text) ?? [];
       for (const p of points) this.opts.onPoint?.(p);
@@ -205,19 +223,21 @@ export class LogPump {
     const points = this.points;
     const fileLines = this.fileLines;
     const lines = this.pendingLines;
+    const mark = this.mark;
+    this.mark = undefined;
     this.pending = [];
     this.pendingLines = 0;
     this.pendingChars = 0;
     this.points = [];
     this.fileLines = [];
     if (fileLines.length > 0) this.filing = this.filing.then(() => this.writeFile(`${fileLines.join('\n')}\n`));
-    if (batch.length > 0 || points.length > 0) {
+    if (batch.length > 0 || points.length > 0 || mark) {
       const chars = batch.reduce((n, b) => n + b.lines.reduce((m, l) => m + l.length, 0), 0);
       const from = this.sentLines;
       this.sentLines += lines;
       this.unsentChars += chars;
       this.sending = this.sending.then(async () => {
-        await this.send(batch, points, from);
+        await this.send(batch, points, from, mark);
         this.unsentChars -= chars;
         if (this.unsentChars <= this.bufferChars) this.drained?.();
       });
@@ -226,10 +246,10 @@ export class LogPump {
   }
 
   /** One write to Redis, tried until it lands: a try whose reply was lost is not stored twice (`from`). */
-  private async send(batch: NewBatch[], points: NewMetric[], from: number): Promise<void> {
+  private async send(batch: NewBatch[], points: NewMetric[], from: number, mark?: string): Promise<void> {
     for (let tries = 1; ; tries++) {
       try {
-        await this.logs.append(this.jobId, this.attempt, batch, points, from);
+        await this.logs.append(this.jobId, this.attempt, batch, points, from, mark);
         return;
       } catch (err) {
         this.opts.onRetry?.(err, tries);
