@@ -1,6 +1,6 @@
 // One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
 import type { ApiTarget } from './api-client.js';
-import { isoNow, terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
+import { terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import {
   endAttempt,
@@ -31,6 +31,7 @@ import {
   type ImageSource,
 } from './executor/container-runtime.js';
 import { containerName, logFile, renderAttempt } from './executor/render.js';
+import { GpuSampler } from './gpu/sampler.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
 import type { WorkerMetrics } from './observability/worker-metrics.js';
 import { dlloggerPrefixes, judge, MetricNames, StderrTail } from './executor/success.js';
@@ -88,7 +89,7 @@ export class Attempt {
   private overBudget: ResultsScan['over'];
   private readonly pullAbort = new AbortController();
   private timer: NodeJS.Timeout | undefined;
-  private sampler: NodeJS.Timeout | undefined;
+  private sampler: GpuSampler | undefined;
   private uploads: NodeJS.Timeout | undefined;
   /** Cached input folders this attempt mounts, released when it ends. */
   private readonly held: string[] = [];
@@ -142,7 +143,7 @@ export class Attempt {
       this.log.error({ err }, 'attempt could not be recorded; the job stays placed here until this worker restarts');
     } finally {
       clearTimeout(this.timer);
-      clearInterval(this.sampler);
+      this.sampler?.stop();
       clearInterval(this.uploads);
       for (const dir of this.held) this.ctx.inputs.release(dir);
     }
@@ -228,10 +229,9 @@ export class Attempt {
           this.ctx.observe.logLines.inc();
           this.ctx.observe.logBytes.inc(Buffer.byteLength(text));
         },
-        parse: (text) => {
+        parse: (text, time) => {
           const points = parser.parse(text);
           if (points.length === 0) return [];
-          const time = isoNow();
           return points.map((p): NewMetric => ({ ...p, time }));
         },
         onPoint: (p) => {
@@ -437,15 +437,14 @@ export class Attempt {
   /** GPU utilisation, memory, power and temperature of this attempt's GPUs into its metrics, while it runs. */
   private sampleGpus(devices: readonly string[]): void {
     const telemetry = this.ctx.gpuTelemetry;
-    if (!telemetry || devices.length === 0 || this.sampler) return;
-    const take = () =>
-      telemetry
-        .points(devices)
-        .then((points) => this.ctx.metrics.add(this.jobId, this.claim.attempt, points, this.ctx.metricCap))
-        .catch((err: unknown) => this.log.warn({ err }, 'GPU sample failed'));
-    void take();
-    this.sampler = setInterval(take, telemetry.intervalMs);
-    this.sampler.unref();
+    if (!telemetry || this.sampler) return;
+    this.sampler = new GpuSampler(
+      telemetry,
+      devices,
+      (points) => this.ctx.metrics.add(this.jobId, this.claim.attempt, points, this.ctx.metricCap),
+      this.log,
+    );
+    this.sampler.start();
   }
 
   /** maxRuntime counts from the moment the container first ran, across worker restarts. */
@@ -455,9 +454,12 @@ export class Attempt {
     const startedAt = job.startedAt ? Date.parse(job.startedAt) : Date.now();
     const left = Math.max(0, startedAt + limit * 1000 - Date.now());
     this.timer = setTimeout(() => {
-      this.ctx.events
-        .add(this.jobId, this.claim.attempt, 'timeout', { maxRuntime: limit, graceSeconds: this.ctx.stopGraceSeconds })
-        .catch(() => {});
+      this.persist(() =>
+        this.ctx.events.add(this.jobId, this.claim.attempt, 'timeout', {
+          maxRuntime: limit,
+          graceSeconds: this.ctx.stopGraceSeconds,
+        }),
+      ).catch(() => {});
       this.stop('TIMEOUT');
     }, left);
     this.timer.unref();
@@ -488,7 +490,7 @@ export class Attempt {
     const job = await this.persist(() => store.get(this.jobId));
     if (!job) return;
     const hints = this.ctx.manifests.get(job.spec.manifest)?.retry;
-    clearInterval(this.sampler);
+    this.sampler?.stop();
     const summary = Object.keys(this.summary).length > 0 ? { summary: this.summary } : {};
     const ender = { store, queues: this.ctx.queues, token: this.ctx.lockToken };
     const recorded = await this.persist(() =>

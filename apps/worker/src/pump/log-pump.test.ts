@@ -1,7 +1,7 @@
 // The log pump's own bounds, against a real Redis: the attempt's log file past its cap keeps its newest half under
 // a marker line that counts what went, a pump that takes over the file (a re-attached worker) resumes it right, and
 // a Redis that stops, comes back and then refuses writes (full) loses no line and stores none twice.
-import { LogStream } from '@berth/store';
+import { LogStream, MetricStream } from '@berth/store';
 import { connectRedis, type Redis } from '@berth/store';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,12 +90,13 @@ test('a flood of long lines goes to Redis in appends of about a megabyte, not 50
   expect(Math.max(...sizes)).toBeLessThanOrEqual(1024 * 1024 + long.length);
 });
 
-test('Redis stopped, then full: every line lands once and in order, the file keeps up, memory waits bounded', async () => {
+test('Redis stopped, then full: lines past the buffer wait in the file, and every one lands once, in order', async () => {
   // A Redis of its own, to stop and fill; port from the test's own so side-by-side runs do not meet.
   const own: TestRedis = await startRedis(Number(new URL(testRedisUrl()).port) + 20);
   const client = connectRedis(own.url);
   const path = join(dir, 'outage', 'attempt-1.log');
-  const logs = new LogStream(client, testPrefix('log-pump-outage'));
+  const prefix = testPrefix('log-pump-outage');
+  const logs = new LogStream(client, prefix);
   const retried: unknown[] = [];
   const pump = new LogPump(logs, 'job', 1, {
     skip: 0,
@@ -104,21 +105,27 @@ test('Redis stopped, then full: every line lands once and in order, the file kee
     bufferChars: 20_000,
     retryMaxMs: 100,
     onRetry: (err) => retried.push(err),
+    // A point per hundredth line, to see that back-filled lines give their points with the time they were read.
+    parse: (text, time) =>
+      /^line \d{4}00 /.test(text)
+        ? [{ name: 'n', value: Number(text.slice(5, 11)), step: null, kind: 'step', time }]
+        : [],
   });
+  const unsent = (): number => (pump as unknown as { unsentChars: number }).unsentChars;
   try {
     await pumpLines(pump, 0, 1000);
     await own.stop();
-    // Redis is away: writes go on into the file until the lines waiting for Redis pass the buffer, then hold.
-    let held = false;
-    const writing = pumpLines(pump, 1000, 3000).then(() => (held = false));
-    held = true;
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(held).toBe(true);
+    // Redis is away: the reader is never held, the file takes every line, and memory holds at most the buffer.
+    let most = 0;
+    for (let i = 1000; i < 3000; i += 100) {
+      await pumpLines(pump, i, i + 100);
+      if (i === 2000) await pump.write('stderr', Buffer.from('to stderr\n'));
+      most = Math.max(most, unsent());
+    }
     const fileLines = readFileSync(path, 'utf8').split('\n').length - 1;
-    expect(fileLines).toBeGreaterThan(1000);
-    expect(fileLines).toBeLessThan(3000);
+    expect(fileLines).toBe(3001);
+    expect(most).toBeLessThanOrEqual(20_000);
     await own.start();
-    await writing;
     // Full: Redis answers OOM to every write for a second, then has room again.
     await client.config('SET', 'maxmemory', '1');
     const full = pumpLines(pump, 3000, 4000);
@@ -127,11 +134,43 @@ test('Redis stopped, then full: every line lands once and in order, the file kee
     await full;
     await pump.close();
 
-    const texts = (await logs.read('job', '0', 1_000_000)).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
-    expect(texts.length).toBe(4000);
-    expect(texts).toEqual(Array.from({ length: 4000 }, (_, i) => line(i)));
+    const entries = (await logs.read('job', '0', 1_000_000)).flatMap((e) => (e.kind === 'lines' ? [e] : []));
+    const texts = entries.flatMap((e) => e.lines);
+    const expected = Array.from({ length: 4000 }, (_, i) => line(i));
+    expected.splice(2100, 0, 'to stderr');
+    expect(texts).toEqual(expected);
+    expect(entries.filter((e) => e.stream === 'stderr').flatMap((e) => e.lines)).toEqual(['to stderr']);
+    const times = entries.map((e) => e.time);
+    expect(times).toEqual([...times].sort());
     expect(readFileSync(path, 'utf8')).toBe(texts.map((t) => `${t}\n`).join(''));
     expect(retried.some((e) => /OOM/.test(String(e)))).toBe(true);
+    const points = await new MetricStream(client, prefix).read('job', '0', 1000);
+    expect(points.map((p) => (p.entry === 'point' ? p.value : -1))).toEqual(
+      Array.from({ length: 40 }, (_, i) => i * 100),
+    );
+  } finally {
+    client.disconnect();
+    await own.destroy();
+  }
+}, 60_000);
+
+test('without a log file, a pump holds the reader back while Redis is away past the buffer', async () => {
+  const own: TestRedis = await startRedis(Number(new URL(testRedisUrl()).port) + 21);
+  const client = connectRedis(own.url);
+  const logs = new LogStream(client, testPrefix('log-pump-hold'));
+  const pump = new LogPump(logs, 'job', 1, { skip: 0, flushMs: 1, bufferChars: 20_000, retryMaxMs: 100 });
+  try {
+    await pumpLines(pump, 0, 100);
+    await own.stop();
+    let done = false;
+    const writing = pumpLines(pump, 100, 1000).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(done).toBe(false);
+    await own.start();
+    await writing;
+    await pump.close();
+    const texts = (await logs.read('job', '0', 1_000_000)).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
+    expect(texts).toEqual(Array.from({ length: 1000 }, (_, i) => line(i)));
   } finally {
     client.disconnect();
     await own.destroy();

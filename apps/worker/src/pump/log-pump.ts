@@ -2,8 +2,11 @@
 // stream entry (a batch), and entries with the metric points read from them go out in pipelined writes, in order;
 // every line also goes to the attempt's log file, which the stream caps never trim and which has a cap of its own.
 // Redis may be away, slow or full for a while: the file is written first and on its own, writes to Redis are retried
-// until they land (each retry stores nothing twice), and what waits for Redis is bounded in memory by holding back
-// the reader, while the container runs on and the engine keeps its output.
+// until they land (each retry stores nothing twice), and what waits for Redis is bounded in memory. Past the bound
+// the pump stops holding lines for Redis and notes only which stretch of the file they are (and each batch's stream
+// and time); once Redis takes writes again it back-fills that stretch from the file, in order. The reader is never
+// held back for Redis then, so the engine's own log cap cannot drop what Redis missed. A pump without a file holds
+// back the reader instead, and the engine keeps the output meanwhile.
 import { isoNow } from '@berth/contracts';
 import type { LogStream, NewBatch, NewMetric } from '@berth/store';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -34,13 +37,16 @@ export interface LogPumpOptions {
   flushMs?: number;
   /** Sees every line, skipped ones included (e.g. to note the metrics a recipe's success rule needs). */
   onLine?: (text: string, stream: StreamName) => void;
-  /** Reads metric points from a line; every line is parsed, points of skipped lines are not stored again. */
-  parse?: (text: string) => NewMetric[];
+  /**
+   * Reads metric points from a line read at `time`; every line is parsed, points of skipped lines are not stored
+   * again. A back-filled line is parsed once more, with the time it was read.
+   */
+  parse?: (text: string, time: string) => NewMetric[];
   /** Sees every point, from skipped lines too (e.g. to collect the run's summary). */
   onPoint?: (point: NewMetric) => void;
   /**
-   * Text (UTF-16 units) that may wait for Redis before the reader is held back; default 64 MiB
-   * (BERTH_WORKER_BUFFER_BYTES).
+   * Text (UTF-16 units) that may wait for Redis in memory; past it, lines wait in the log file (or, without one, the
+   * reader is held back). Default 64 MiB (BERTH_WORKER_BUFFER_BYTES).
    */
   bufferChars?: number;
   /** Told of each failed write to Redis, before it is retried; `tries` counts from 1. */
@@ -64,6 +70,26 @@ const flushChars = 1024 * 1024;
 /** The first line of a log file whose older part was dropped; it carries the counts a re-attached worker needs. */
 const droppedMarker = /^\[berth\] (\d+) older lines \((\d+) bytes\) were dropped/;
 
+/** Batches (stream, time, line count) noted for a spill before later ones join the last: bounds its memory. */
+const spillRuns = 100_000;
+
+/** Bytes of the log file read back per write to Redis while back-filling. */
+const backfillBytes = 1024 * 1024;
+
+/** Lines that went to the log file but not to Redis yet: the stretch the pump back-fills once Redis takes writes. */
+interface Spill {
+  /** The attempt's line count before the stretch, and the lines of it already back-filled. */
+  from: number;
+  sent: number;
+  lines: number;
+  /** The stretch in the file's bytes as this pump wrote them (see fileBase), and where the back-fill has got to. */
+  at: number;
+  end: number;
+  runs: { stream: StreamName; time: string; lines: number }[];
+  /** The newest resumable position in the stretch and the line count it needs stored first. */
+  mark?: { mark: string; after: number };
+}
+
 function markerLine(lines: number, bytes: number, cap: number): string {
   return `[berth] ${lines} older lines (${bytes} bytes) were dropped here: the attempt's log file keeps at most ${cap} bytes\n`;
 }
@@ -81,11 +107,15 @@ export async function countLogFileLines(path: string): Promise<number> {
 }
 
 async function readHead(path: string, n: number): Promise<string> {
+  const buf = Buffer.alloc(n);
+  const { bytesRead } = await readAt(path, buf, 0);
+  return buf.subarray(0, bytesRead).toString('utf8');
+}
+
+async function readAt(path: string, buf: Buffer, position: number): Promise<{ bytesRead: number }> {
   const handle = await open(path, 'r');
   try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await handle.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead).toString('utf8');
+    return await handle.read(buf, 0, buf.length, position);
   } finally {
     await handle.close();
   }
@@ -106,6 +136,15 @@ export class LogPump {
   /** Bytes the log file holds, once it is open. */
   private fileBytes = 0;
   private readonly fileMaxBytes: number;
+  /** Bytes this pump has handed to the log file, and the file offset of its first one (moved when a half drops). */
+  private fileWritten = 0;
+  private fileBase = 0;
+  /** The marker line's bytes at the top of a file whose older half was dropped (0 for a whole file). */
+  private markerBytes = 0;
+  /** The last write to the file, once the OS has it: what a back-fill waits for before it reads the file. */
+  private fileWrite: Promise<void> = Promise.resolve();
+  /** Lines in the file that Redis has not had, while Redis is behind by more than the buffer. */
+  private spill: Spill | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Writes to the log file, in order; one that fails fails every later flush (the disk is what broke). */
   private filing: Promise<void> = Promise.resolve();
@@ -184,7 +223,7 @@ export class LogPump {
     for (const text of lines) {
       this.lineNo++;
       this.opts.onLine?.(text, stream);
-      const points = this.opts.parse?.(text) ?? [];
+      const points = this.opts.parse?.(text, time) ?? [];
       for (const p of points) this.opts.onPoint?.(p);
       // A line's text is counted once towards a flush, whether it waits for the file, the stream or both.
       let queued = false;
@@ -230,11 +269,22 @@ export class LogPump {
     this.pendingChars = 0;
     this.points = [];
     this.fileLines = [];
-    if (fileLines.length > 0) this.filing = this.filing.then(() => this.writeFile(`${fileLines.join('\n')}\n`));
+    const at = this.fileWritten;
+    if (fileLines.length > 0) {
+      const text = `${fileLines.join('\n')}\n`;
+      this.fileWritten += Buffer.byteLength(text);
+      this.filing = this.filing.then(() => this.writeFile(text));
+    }
     if (batch.length > 0 || points.length > 0 || mark) {
       const chars = batch.reduce((n, b) => n + b.lines.reduce((m, l) => m + l.length, 0), 0);
       const from = this.sentLines;
       this.sentLines += lines;
+      // The lines Redis is to get are the ones the file just got (both are past their skips): they can wait there.
+      const inFile = fileLines.length === lines && (lines > 0 || this.spill !== undefined);
+      if (this.spill || (inFile && this.unsentChars + chars > this.bufferChars)) {
+        this.spillOut(batch, from, lines, at, mark);
+        return this.filing;
+      }
       this.unsentChars += chars;
       this.sending = this.sending.then(async () => {
         await this.send(batch, points, from, mark);
@@ -243,6 +293,92 @@ export class LogPump {
       });
     }
     return this.filing;
+  }
+
+  /** Notes a flush's lines as a stretch of the file for Redis to get later, starting the back-fill if none runs. */
+  private spillOut(batch: NewBatch[], from: number, lines: number, at: number, mark: string | undefined): void {
+    let spill = this.spill;
+    if (!spill) {
+      spill = { from, sent: 0, lines: 0, at, end: at, runs: [] };
+      this.spill = spill;
+      this.sending = this.sending.then(() => this.backfill());
+    }
+    spill.lines += lines;
+    spill.end = this.fileWritten;
+    for (const b of batch) {
+      const last = spill.runs.at(-1);
+      if (spill.runs.length >= spillRuns && last) last.lines += b.lines.length;
+      else spill.runs.push({ stream: b.stream, time: b.time, lines: b.lines.length });
+    }
+    if (mark) spill.mark = { mark, after: this.sentLines };
+  }
+
+  /**
+   * Sends the spilled stretch to Redis from the file, a megabyte a write, with each batch's stream and time and the
+   * metric points parsed again; lines that arrive meanwhile join the stretch, so order holds. Ends the spill when
+   * Redis has it all: later lines wait in memory again.
+   */
+  private async backfill(): Promise<void> {
+    const spill = this.spill!;
+    while (spill.sent < spill.lines || spill.mark) {
+      // The stretch as it stands now: lines that join it while the file catches up are read on the next round.
+      const end = spill.end;
+      await this.filing;
+      await this.fileWrite;
+      const lines: string[] = [];
+      if (spill.at < end) {
+        const physical = this.fileBase + spill.at;
+        // A stretch the file's cap dropped meanwhile reads from the line after the marker, and says what went.
+        const start = Math.max(physical, this.markerBytes);
+        const length = Math.min(backfillBytes, this.fileBase + end - start);
+        if (physical < start) {
+          lines.push('[berth] lines of this attempt went from the log file before Redis took them (see its marker)');
+        }
+        // Opened for each read: a cap that drops the file's older half replaces the file.
+        const buf = Buffer.alloc(Math.max(0, length));
+        const { bytesRead } = length > 0 ? await readAt(this.opts.file!.path, buf, start) : { bytesRead: 0 };
+        const text = buf.subarray(0, bytesRead).toString('utf8');
+        const cut = text.lastIndexOf('\n');
+        if (cut === -1) {
+          // Lines are at most maxLineBytes and the file holds whole ones: a read with no line end found it short.
+          if (length > 0) lines.push('[berth] lines of this attempt are missing from its log file');
+          spill.at = end;
+        } else {
+          lines.push(...text.slice(0, cut).split('\n'));
+          spill.at += start - physical + Buffer.byteLength(text.slice(0, cut + 1));
+        }
+      }
+      const n = Math.min(lines.length, spill.lines - spill.sent);
+      const { batches, points } = this.rebatch(spill, lines.slice(0, n));
+      const from = spill.from + spill.sent;
+      const mark = spill.mark && spill.mark.after <= from + n ? spill.mark.mark : undefined;
+      await this.send(batches, points, from, mark);
+      spill.sent += n;
+      if (mark && spill.mark?.mark === mark) spill.mark = undefined;
+      if (spill.at >= spill.end && spill.sent < spill.lines) spill.sent = spill.lines;
+    }
+    this.spill = undefined;
+  }
+
+  /** The spilled lines as batches of their runs' streams and times, and the points parsed from them. */
+  private rebatch(spill: Spill, lines: string[]): { batches: NewBatch[]; points: NewMetric[] } {
+    const batches: NewBatch[] = [];
+    const points: NewMetric[] = [];
+    let chars = 0;
+    for (const text of lines) {
+      const run = spill.runs[0]!;
+      let last = batches.at(-1);
+      if (!last || last.stream !== run.stream || last.time !== run.time || chars >= batchChars) {
+        last = { stream: run.stream, time: run.time, lines: [] };
+        batches.push(last);
+        chars = 0;
+      }
+      last.lines.push(text);
+      chars += text.length;
+      points.push(...(this.opts.parse?.(text, run.time) ?? []));
+      if (--run.lines === 0 && spill.runs.length > 1) spill.runs.shift();
+    }
+    return { batches, points };
   }
 
   /** One write to Redis, tried until it lands: a try whose reply was lost is not stored twice (`from`). */
@@ -266,6 +402,8 @@ export class LogPump {
         (st) => st.size,
         () => 0,
       );
+      this.fileBase = this.fileBytes;
+      this.markerBytes = markerBytesOf(await readHead(path, 256).catch(() => ''));
       this.file = createWriteStream(path, { flags: 'a' });
     }
     const size = Buffer.byteLength(text);
@@ -275,7 +413,9 @@ export class LogPump {
     }
     const file = this.file!;
     this.fileBytes += size;
-    if (!file.write(text)) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
+    let written!: () => void;
+    this.fileWrite = new Promise<void>((resolve) => (written = resolve));
+    if (!file.write(text, () => written())) await new Promise<void>((resolve) => file.once('drain', () => resolve()));
   }
 
   /**
@@ -295,7 +435,7 @@ export class LogPump {
     const head = await readHead(path, 256);
     const earlier = droppedMarker.exec(head);
     if (earlier) {
-      const markerBytes = Buffer.byteLength(head.slice(0, head.indexOf('\n') + 1));
+      const markerBytes = markerBytesOf(head);
       droppedLines += Number(earlier[1]) - 1;
       droppedBytes += Number(earlier[2]) - markerBytes;
     }
@@ -306,9 +446,15 @@ export class LogPump {
     out.write(marker);
     await pipeline(createReadStream(path, { start: cut }), out);
     await rename(tmp, path);
-    this.fileBytes = Buffer.byteLength(marker) + (this.fileBytes - cut);
+    this.markerBytes = Buffer.byteLength(marker);
+    this.fileBase += this.markerBytes - cut;
+    this.fileBytes = this.markerBytes + (this.fileBytes - cut);
     this.file = createWriteStream(path, { flags: 'a' });
   }
+}
+
+function markerBytesOf(head: string): number {
+  return droppedMarker.test(head) ? Buffer.byteLength(head.slice(0, head.indexOf('\n') + 1)) : 0;
 }
 
 /** The offset of the first line that starts at or after `from` (the file's size when none does). */
