@@ -41,9 +41,17 @@ export type FailureReason = z.infer<typeof FailureReason>;
 /** Public job ids: `job_` + 20 lowercase base32 characters. Never a BullMQ counter. */
 export const JobId = z.string().regex(/^job_[a-z2-7]{20}$/, 'a job id looks like job_ followed by 20 characters');
 
+/** The most hosts one job may span (resources.nodes). */
+export const maxNodes = 64;
+
 export const Resources = z.strictObject({
-  /** GPUs for the job; the recipe's default when left out. 0 runs the recipe's CPU image. */
+  /** GPUs for the job; the recipe's default when left out. 0 runs the recipe's CPU image. With `nodes`: per node. */
   gpus: z.number().int().min(0).max(64).optional(),
+  /**
+   * Hosts the job spans: one member on each of this many workers, all started together (a gang), each with `gpus`
+   * GPUs (or the whole host, on whole-host workers). Default 1.
+   */
+  nodes: z.number().int().min(1).max(maxNodes).optional(),
   /** The container's memory limit, e.g. `16g` or `512m`; the recipe's when left out. Above it the job ends as OOM_KILLED. */
   memory: z
     .string()
@@ -134,6 +142,20 @@ export const StateChange = z.object({
 });
 export type StateChange = z.infer<typeof StateChange>;
 
+/** One member of a multi-node attempt: rank 0 is the head, whose address is MASTER_ADDR. */
+export const GangMember = z.object({
+  rank: z.number().int().min(0),
+  worker: z.string(),
+  gpus: z.array(z.string()),
+  /** The address the other members reach it at. */
+  address: z.string(),
+  container: z.string(),
+  state: JobState.optional(),
+  exitCode: z.number().int().optional(),
+  reason: FailureReason.optional(),
+});
+export type GangMember = z.infer<typeof GangMember>;
+
 /** One try at running the job: where it ran, on which GPUs, and how it ended. */
 export const AttemptRecord = z.object({
   attempt: z.number().int().min(1),
@@ -146,6 +168,8 @@ export const AttemptRecord = z.object({
   reason: FailureReason.optional(),
   message: z.string().optional(),
   exitCode: z.number().int().optional(),
+  /** A multi-node attempt's members, rank order (the head, rank 0, is `worker`). */
+  members: z.array(GangMember).optional(),
 });
 export type AttemptRecord = z.infer<typeof AttemptRecord>;
 

@@ -26,6 +26,7 @@
     ARGV[7]  sha256 of the request body
     ARGV[8]  BullMQ priority
     ARGV[9]  seconds an Idempotency-Key is kept
+    ARGV[10] hosts the job spans (its GPUs count once per host towards the quota)
 
   Output:
     {'ok'}
@@ -49,18 +50,19 @@ if maxQueued then
   local queued = redis.call('ZCARD', KEYS[9])
   if queued + 1 > maxQueued then return {'quota', 'queuedJobs', tostring(maxQueued), tostring(queued)} end
 end
+local asked = tonumber(ARGV[3]) * tonumber(ARGV[10])
 local gpus = tonumber(redis.call('HGET', KEYS[10], 'gpus') or '0')
-if maxGpus and gpus + tonumber(ARGV[3]) > maxGpus then
+if maxGpus and gpus + asked > maxGpus then
   return {'quota', 'gpus', tostring(maxGpus), tostring(gpus)}
 end
 local seq = redis.call('INCR', KEYS[5])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', 'queued', 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
-  'attempt', 0, 'user', ARGV[5], 'priority', ARGV[8])
+  'nodes', ARGV[10], 'attempt', 0, 'user', ARGV[5], 'priority', ARGV[8])
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
 redis.call('ZADD', KEYS[4], seq, ARGV[2])
 redis.call('ZADD', KEYS[8], seq, ARGV[2])
 redis.call('ZADD', KEYS[9], seq, ARGV[2])
-redis.call('HINCRBY', KEYS[10], 'gpus', ARGV[3])
+redis.call('HINCRBY', KEYS[10], 'gpus', asked)
 if ARGV[4] ~= '' then redis.call('ZADD', KEYS[6], ARGV[4], ARGV[2]) end
 local t = redis.call('TIME')
 redis.call('ZADD', KEYS[7], t[1] * 1000 + math.floor(t[2] / 1000), ARGV[2])

@@ -39,7 +39,7 @@
     -3  not held by ARGV[6]
     -4  no longer waiting
 ]]
-local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner', 'user', 'gpus', 'state')
+local f = redis.call('HMGET', KEYS[1], 'seq', 'ver', 'owner', 'user', 'gpus', 'state', 'nodes')
 if not f[1] then return -1 end
 if (f[2] or '0') ~= ARGV[5] then return -2 end
 if ARGV[6] ~= '' and f[3] ~= ARGV[6] then return -3 end
@@ -52,7 +52,7 @@ local user = f[4] or ''
 if user ~= '' then
   redis.call('ZREM', KEYS[11], ARGV[3])
   redis.call('ZADD', KEYS[12], f[1], ARGV[3])
-  local gpus = tonumber(f[5] or '0')
+  local gpus = tonumber(f[5] or '0') * tonumber(f[7] or '1')
   -- (never HINCRBY by -0: Redis refuses it as not an integer, and a script error stops it halfway)
   if ARGV[4] == '1' and ARGV[12] == '0' and gpus > 0 then
     redis.call('HINCRBY', KEYS[13], 'gpus', -gpus)

@@ -19,6 +19,8 @@ export {
   bullPriorityOf,
   JobQueues,
   queueName,
+  gangQueueName,
+  laneOf,
   type AttemptJob,
   type AttemptRef,
   type AttemptTicket,
@@ -44,7 +46,16 @@ export {
   type NewMetric,
   type SeriesQuery,
 } from './metric-stream.js';
-export { Placement, type Claim, type PlacementOptions, type PlacementWorker, type QueuedJob } from './placement.js';
+export {
+  defaultGangReservationMs,
+  Placement,
+  type Claim,
+  type GangHold,
+  type GangSeat,
+  type PlacementOptions,
+  type PlacementWorker,
+  type QueuedJob,
+} from './placement.js';
 export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
 export { connectRedis, redisCall, redisReady, type ConnectOptions, type Redis } from './redis.js';
 export {

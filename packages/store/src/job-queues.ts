@@ -10,6 +10,15 @@ import { keys, type Keys } from './keys.js';
 
 export const queueName = (gpus: number): string => `gpus-${gpus}`;
 
+/**
+ * A job spanning several hosts (a gang) waits in a queue of its own, `gang-<job id>`: its members form on several
+ * workers before one of them takes it, and the queue's head must then be that very job, whatever else waits.
+ */
+export const gangQueueName = (jobId: string): string => `gang-${jobId}`;
+
+/** The queue an attempt waits in. */
+export const laneOf = (ref: AttemptRef): string => ((ref.nodes ?? 1) > 1 ? gangQueueName(ref.id) : queueName(ref.gpus));
+
 export const bullJobId = (jobId: string, attempt: number): string => `${jobId}-a${attempt}`;
 
 /** Names one attempt's BullMQ job: the berth job, the attempt it will run as, and the GPUs it asks for. */
@@ -17,6 +26,8 @@ export interface AttemptRef {
   id: string;
   attempt: number;
   gpus: number;
+  /** Hosts the job spans (a gang when above 1); 1 when left out. */
+  nodes?: number;
 }
 
 /** What a BullMQ job carries: its attempt, and the job's BullMQ priority (1 is the highest). */
@@ -36,7 +47,7 @@ export type AttemptJob = Job<AttemptTicket>;
 const keepFinished = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } } as const;
 
 export class JobQueues {
-  private readonly queues = new Map<number, Queue<AttemptTicket>>();
+  private readonly queues = new Map<string, Queue<AttemptTicket>>();
   private readonly keys: Keys;
 
   constructor(
@@ -48,26 +59,49 @@ export class JobQueues {
 
   /** The ticket of a job's attempt, its GPU demand read from the record; null when there is no such job. */
   async ticket(jobId: string, attempt: number): Promise<AttemptTicket | null> {
-    const [gpus, priority] = await this.redis.hmget(this.keys.job(jobId), 'gpus', 'priority');
+    const [gpus, priority, nodes] = await this.redis.hmget(this.keys.job(jobId), 'gpus', 'priority', 'nodes');
     if (gpus === null) return null;
-    return { id: jobId, attempt, gpus: Number(gpus), priority: Number(priority ?? bullPriority.normal) };
+    return {
+      id: jobId,
+      attempt,
+      gpus: Number(gpus),
+      priority: Number(priority ?? bullPriority.normal),
+      ...(Number(nodes ?? 1) > 1 ? { nodes: Number(nodes) } : {}),
+    };
   }
 
-  /** The queue of jobs asking for this many GPUs; made on first use, sharing the caller's connection. */
-  queue(gpus: number): Queue<AttemptTicket> {
-    let queue = this.queues.get(gpus);
+  /** The queue of jobs asking for this many GPUs, or one named; made on first use, sharing the caller's connection. */
+  queue(lane: number | string): Queue<AttemptTicket> {
+    const name = typeof lane === 'number' ? queueName(lane) : lane;
+    let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue<AttemptTicket>(queueName(gpus), { connection: this.redis, prefix: this.prefix });
+      queue = new Queue<AttemptTicket>(name, { connection: this.redis, prefix: this.prefix });
       // Errors reach the callers of each operation; without a listener an 'error' event would throw.
       queue.on('error', () => {});
-      this.queues.set(gpus, queue);
+      this.queues.set(name, queue);
     }
     return queue;
   }
 
+  /** The queue an attempt waits in. */
+  queueOf(ref: AttemptRef): Queue<AttemptTicket> {
+    return this.queue(laneOf(ref));
+  }
+
+  /** The queues of gangs that may still have an attempt to place: where placement and the housekeeper look. */
+  async gangQueues(): Promise<string[]> {
+    return this.redis.smembers(this.keys.gangQueues);
+  }
+
+  /** Forgets the queue of a gang that ended: nothing will wait in it again. */
+  async dropGangQueue(jobId: string): Promise<void> {
+    await this.redis.srem(this.keys.gangQueues, gangQueueName(jobId));
+  }
+
   /** Adds the BullMQ job of an attempt; adding one that exists (a retried or healed submit) changes nothing. */
   async enqueue(ticket: AttemptTicket, delayMs = 0): Promise<void> {
-    await this.queue(ticket.gpus).add('attempt', ticket, {
+    if ((ticket.nodes ?? 1) > 1) await this.redis.sadd(this.keys.gangQueues, gangQueueName(ticket.id));
+    await this.queueOf(ticket).add('attempt', ticket, {
       jobId: bullJobId(ticket.id, ticket.attempt),
       priority: ticket.priority,
       attempts: 1,
@@ -81,13 +115,13 @@ export class JobQueues {
    * moment is locked and stays: that worker finds the record moved on and finishes it.
    */
   async withdraw(ticket: AttemptRef): Promise<void> {
-    await this.queue(ticket.gpus).remove(bullJobId(ticket.id, ticket.attempt));
+    await this.queueOf(ticket).remove(bullJobId(ticket.id, ticket.attempt));
   }
 
   /** Whether the BullMQ job of each attempt exists, in any state; one round trip. */
   async present(tickets: readonly AttemptRef[]): Promise<boolean[]> {
     const read = this.redis.pipeline();
-    for (const t of tickets) read.exists(`${this.queue(t.gpus).qualifiedName}:${bullJobId(t.id, t.attempt)}`);
+    for (const t of tickets) read.exists(`${this.queueOf(t).qualifiedName}:${bullJobId(t.id, t.attempt)}`);
     return ((await read.exec()) ?? []).map(([, n]) => n === 1);
   }
 
@@ -97,31 +131,38 @@ export class JobQueues {
    * this reads little. Two round trips.
    */
   async unlocked(maxGpus: number): Promise<AttemptRef[]> {
+    const lanes: string[] = await this.gangQueues();
+    for (let n = 0; n <= maxGpus; n++) lanes.push(queueName(n));
     const lists = this.redis.pipeline();
-    for (let n = 0; n <= maxGpus; n++) lists.lrange(this.queue(n).keys.active!, 0, -1);
-    const active = ((await lists.exec()) ?? []).flatMap(([, ids], n) =>
-      ((ids ?? []) as string[]).map((bullId) => ({ n, bullId })),
+    for (const lane of lanes) lists.lrange(this.queue(lane).keys.active!, 0, -1);
+    const active = ((await lists.exec()) ?? []).flatMap(([, ids], i) =>
+      ((ids ?? []) as string[]).map((bullId) => ({ lane: lanes[i]!, bullId })),
     );
     if (active.length === 0) return [];
     const locks = this.redis.pipeline();
-    for (const a of active) locks.exists(`${this.queue(a.n).qualifiedName}:${a.bullId}:lock`);
+    for (const a of active) locks.exists(`${this.queue(a.lane).qualifiedName}:${a.bullId}:lock`);
     const held = ((await locks.exec()) ?? []).map(([, v]) => v);
-    return active.flatMap((a, i) => {
-      if (held[i] !== 0) return [];
-      const at = a.bullId.lastIndexOf('-a');
-      return [{ id: a.bullId.slice(0, at), attempt: Number(a.bullId.slice(at + 2)), gpus: a.n }];
-    });
+    const refs = await Promise.all(
+      active.map(async (a, i) => {
+        if (held[i] !== 0) return undefined;
+        const at = a.bullId.lastIndexOf('-a');
+        return this.ticket(a.bullId.slice(0, at), Number(a.bullId.slice(at + 2)));
+      }),
+    );
+    return refs.flatMap((r) =>
+      r ? [{ id: r.id, attempt: r.attempt, gpus: r.gpus, ...(r.nodes ? { nodes: r.nodes } : {}) }] : [],
+    );
   }
 
   /** Puts an attempt that was fetched but never given GPUs back at the head of its queue. */
   async putBack(ticket: AttemptRef, token: string): Promise<void> {
-    const job = await Job.fromId(this.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt));
+    const job = await Job.fromId(this.queueOf(ticket), bullJobId(ticket.id, ticket.attempt));
     if (job) await job.moveToWait(token);
   }
 
-  /** The BullMQ ids of the attempts active in the queue for `gpus` GPUs under this lock token. */
-  async lockedBy(gpus: number, token: string): Promise<string[]> {
-    const q = this.queue(gpus);
+  /** The BullMQ ids of the attempts active in a queue (by GPUs asked, or by name) under this lock token. */
+  async lockedBy(lane: number | string, token: string): Promise<string[]> {
+    const q = this.queue(lane);
     const ids = await this.redis.lrange(q.keys.active!, 0, -1);
     if (ids.length === 0) return [];
     const locks = await this.redis.mget(...ids.map((id) => `${q.qualifiedName}:${id}:lock`));
@@ -135,7 +176,7 @@ export class JobQueues {
   async age(tickets: readonly AttemptTicket[], agingMs: number, now = Date.now()): Promise<number> {
     const read = this.redis.pipeline();
     for (const t of tickets)
-      read.hmget(`${this.queue(t.gpus).qualifiedName}:${bullJobId(t.id, t.attempt)}`, 'priority', 'timestamp');
+      read.hmget(`${this.queueOf(t).qualifiedName}:${bullJobId(t.id, t.attempt)}`, 'priority', 'timestamp');
     const rows = (await read.exec()) ?? [];
     let moved = 0;
     for (const [i, t] of tickets.entries()) {
@@ -143,7 +184,7 @@ export class JobQueues {
       if (priority === null || timestamp === null) continue;
       const target = Math.max(1, t.priority - Math.floor((now - Number(timestamp)) / agingMs));
       if (target >= Number(priority)) continue;
-      const job = await Job.fromId(this.queue(t.gpus), bullJobId(t.id, t.attempt));
+      const job = await Job.fromId(this.queueOf(t), bullJobId(t.id, t.attempt));
       // Only a waiting job changes priority; one taken meanwhile is left as it is.
       if (job && ['prioritized', 'waiting', 'delayed'].includes(await job.getState())) {
         await job.changePriority({ priority: target });
@@ -166,7 +207,7 @@ export class JobQueues {
       const notBefore = Number((await this.redis.hget(this.keys.job(ticket.id), 'notBefore')) ?? 0);
       await this.enqueue({ ...ticket, attempt: ticket.attempt + 1 }, notBefore - Date.now());
     }
-    const job = (await Job.fromId(this.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt))) as
+    const job = (await Job.fromId(this.queueOf(ticket), bullJobId(ticket.id, ticket.attempt))) as
       AttemptJob | undefined;
     if (!job || job.finishedOn) return;
     const finish = (t: string) =>
@@ -195,7 +236,7 @@ export class JobQueues {
  * by a lapsed lock while its container may still be training.
  */
 export class AttemptTaker {
-  private workers = new Map<number, Worker<AttemptTicket>>();
+  private workers = new Map<string, Worker<AttemptTicket>>();
   /** Since when fetches of a head the placement saw have all come back empty; the watchdog's clock. */
   private emptySince: number | undefined;
 
@@ -206,10 +247,11 @@ export class AttemptTaker {
     private readonly lockMs: number,
   ) {}
 
-  private worker(gpus: number): Worker<AttemptTicket> {
-    let worker = this.workers.get(gpus);
+  private worker(lane: number | string): Worker<AttemptTicket> {
+    const name = typeof lane === 'number' ? queueName(lane) : lane;
+    let worker = this.workers.get(name);
     if (!worker) {
-      worker = new Worker<AttemptTicket>(queueName(gpus), null, {
+      worker = new Worker<AttemptTicket>(name, null, {
         connection: { url: this.redisUrl, maxRetriesPerRequest: null },
         prefix: this.prefix,
         autorun: false,
@@ -218,14 +260,14 @@ export class AttemptTaker {
         lockDuration: this.lockMs,
       });
       worker.on('error', () => {});
-      this.workers.set(gpus, worker);
+      this.workers.set(name, worker);
     }
     return worker;
   }
 
-  /** Takes the head of the queue for `gpus` GPUs, if any is due. */
-  async next(gpus: number): Promise<AttemptJob | undefined> {
-    const job = (await this.worker(gpus).getNextJob(this.token, { block: false })) as AttemptJob | undefined;
+  /** Takes the head of a queue (by GPUs asked, or by name), if any is due. */
+  async next(lane: number | string): Promise<AttemptJob | undefined> {
+    const job = (await this.worker(lane).getNextJob(this.token, { block: false })) as AttemptJob | undefined;
     if (job) this.emptySince = undefined;
     else this.emptySince ??= Date.now();
     return job;
@@ -243,7 +285,7 @@ export class AttemptTaker {
 
   /** Keeps the lock of an attempt this worker runs; false when it had lapsed (the attempt still runs). */
   async keep(queues: JobQueues, ticket: AttemptTicket): Promise<boolean> {
-    const job = await Job.fromId(queues.queue(ticket.gpus), bullJobId(ticket.id, ticket.attempt));
+    const job = await Job.fromId(queues.queueOf(ticket), bullJobId(ticket.id, ticket.attempt));
     if (!job || job.finishedOn) return false;
     return (await job.extendLock(this.token, this.lockMs)) === 1;
   }

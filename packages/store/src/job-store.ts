@@ -60,6 +60,8 @@ export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 
 export interface CreateOptions {
   gpus: number;
+  /** Hosts the job spans (default 1); its GPUs count once per host towards the user's quota. */
+  nodes?: number;
   /** The job's BullMQ priority (bullPriorityOf; normal when left out), kept for its later attempts. */
   priority?: number;
   queueTtlMs?: number;
@@ -123,6 +125,7 @@ export class JobStore {
         idem ? idem.bodyHash : '',
         o.priority ?? bullPriority.normal,
         idempotencyTtlSeconds,
+        o.nodes ?? 1,
       ],
     )) as string[];
     if (reply[0] === 'no-user') throw new Error(`no user ${record.owner}: jobs are submitted by users`);

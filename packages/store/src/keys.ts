@@ -71,11 +71,23 @@ export interface Keys {
   wakeChannel: string;
   /** Pub/sub: a running job was cancelled; its owner stops it. */
   cancelChannel: string;
+  /** Set of the queues of multi-node jobs (`gang-<job id>`) that may still hold an attempt: placement reads their heads. */
+  gangQueues: string;
+  /**
+   * Hash: a gang attempt's forming or formed membership: `n` (members so far), `deadline` (Redis ms by which it must
+   * complete), `complete`, and `m<rank>` = `workerId|devices` for each member. Its key names the hold.
+   */
+  gang(hold: string): string;
+  /** Pub/sub: `jobId#attempt` — a member of that gang attempt ended, or its head did; every member stops. */
+  gangStopChannel: string;
 }
 
 export function keys(prefix: string): Keys {
   return {
     job: (id) => `${prefix}:job:${id}`,
+    gangQueues: `${prefix}:queue:gangs`,
+    gang: (hold) => `${prefix}:gang:${hold}`,
+    gangStopChannel: `${prefix}:gang-stop`,
     jobsAll: `${prefix}:jobs`,
     jobsInState: (state) => `${prefix}:jobs:state:${state}`,
     jobSeq: `${prefix}:jobs:seq`,

@@ -9,7 +9,7 @@
 // it reserves the worker: nothing younger starts there until it fits.
 import { JobRecord, type GpuMode } from '@berth/contracts';
 import type { Redis } from 'ioredis';
-import { bullJobId, queueName, type AttemptJob, type AttemptTaker, type JobQueues } from './job-queues.js';
+import { bullJobId, gangQueueName, laneOf, type AttemptJob, type AttemptTaker, type JobQueues } from './job-queues.js';
 import { faultPoint } from './fault.js';
 import { keys, type Keys } from './keys.js';
 import { holdOf, ownerToken } from './owner.js';
@@ -21,6 +21,8 @@ export interface PlacementWorker {
   concurrency: number;
   /** GPU UUIDs in device-index order; the ledger's keys. */
   gpus: readonly string[];
+  /** Where members of a multi-node job on other hosts reach this one ('' where they reach containers by name). */
+  address?: string;
 }
 
 export interface Claim {
@@ -36,12 +38,37 @@ export interface PlacementOptions {
    * queued behind it starts there until it fits. Small jobs fill gaps, but a large job is never starved.
    */
   maxBypass: number;
+  /**
+   * How long a multi-node job's members may hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS): past it they
+   * give them back, and for as long again other jobs may use them, unless the gang has been passed maxBypass times.
+   */
+  gangReservationMs?: number;
+}
+
+/** A member's view of a multi-node attempt it reserved GPUs for. */
+export type GangHold =
+  /** Still forming (or formed and about to be placed): keep the GPUs. */
+  | { status: 'forming' }
+  /** Placed: run member `rank` of `members` (rank 0, the head, owns the record). */
+  | { status: 'placed'; rank: number; members: GangSeat[] }
+  /** Lapsed, broken up or moved on: the GPUs went back (leave-gang). */
+  | { status: 'left' };
+
+/** One member's seat in a gang: its owner token, its devices and the address it gave. */
+export interface GangSeat {
+  rank: number;
+  token: string;
+  devices: string[];
+  address: string;
 }
 
 /** What placement needs to know of a queued job. */
 export interface QueuedJob {
   id: string;
+  /** GPUs asked for (on each host, for a job spanning several). */
   gpus: number;
+  /** Hosts it spans. */
+  nodes: number;
   /** Not to be placed before (ms), after a retry's backoff. */
   notBefore: number;
   /** Ends as EXPIRED when still queued at this time (ms). */
@@ -55,6 +82,8 @@ export interface QueuedJob {
 /** The head of one GPU-demand queue as BullMQ lists it. */
 interface Due {
   gpus: number;
+  /** Hosts it spans (1 for a job on one host); a gang's queue is its own. */
+  nodes: number;
   bullId: string;
   /** Its BullMQ priority, where the look read it. */
   priority?: number;
@@ -63,6 +92,7 @@ interface Due {
 /** The head of one GPU-demand queue, as placement weighs it. */
 interface Head {
   gpus: number;
+  nodes: number;
   jobId: string;
   /** BullMQ priority: lower starts first. */
   priority: number;
@@ -72,6 +102,9 @@ interface Head {
   stale: boolean;
 }
 
+/** How long a multi-node job's members hold their GPUs while it forms, by default. */
+export const defaultGangReservationMs = 60_000;
+
 /** Whether head `a` should start before head `b`: higher priority (a lower number) first, then the older. */
 const before = (a: Head, b: Head): boolean => a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
 
@@ -80,10 +113,14 @@ export class Placement {
   /** The wake-up on its way to Redis, and the one that follows it (wake). */
   private waking: Promise<void> | undefined;
   private nextWake: Promise<void> | undefined;
+  /** Gangs whose reservation lapsed on this worker, and until when it lets other jobs use the GPUs first. */
+  private readonly cooling = new Map<string, number>();
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** The gang reservation this worker's placement uses (its cooling-off after a lapse lasts as long). */
+    private readonly reservationMs?: number,
   ) {
     this.keys = keys(prefix);
   }
@@ -101,6 +138,9 @@ export class Placement {
   ): Promise<Claim[]> {
     const claims: Claim[] = [];
     const total = worker.gpus.length;
+    const gangs = await queues.gangQueues();
+    // Gangs this worker joined (or may not join now) in this call: the next round weighs the heads behind them.
+    const joined = new Set<string>();
     // Each round takes at most one job; the bound only guards against a queue that keeps handing over stale heads.
     for (let round = 0; round < 4 * (worker.concurrency + 1); round++) {
       const look = this.redis.pipeline();
@@ -108,6 +148,12 @@ export class Placement {
       look.scard(this.keys.active(worker.id));
       for (let n = 0; n <= total; n++) {
         const q = queues.queue(n);
+        look.lindex(q.keys.wait!, -1);
+        look.zrange(q.keys.prioritized!, '0', '0', 'WITHSCORES');
+        look.zrange(q.keys.delayed!, '0', '0', 'WITHSCORES');
+      }
+      for (const name of gangs) {
+        const q = queues.queue(name);
         look.lindex(q.keys.wait!, -1);
         look.zrange(q.keys.prioritized!, '0', '0', 'WITHSCORES');
         look.zrange(q.keys.delayed!, '0', '0', 'WITHSCORES');
@@ -126,18 +172,20 @@ export class Placement {
       // use), then the lowest prioritized score (priority × 2³² + order), then a delayed job that came due (its
       // score is its due time × 4096, and the fetch promotes it first). These are BullMQ's key layouts.
       const due: Due[] = [];
-      for (let n = 0; n <= total; n++) {
-        const waiting = rows[2 + 3 * n] as string | null;
-        const prioritized = rows[3 + 3 * n] as string[];
-        const delayed = rows[4 + 3 * n] as string[];
-        if (waiting) due.push({ gpus: n, bullId: waiting, priority: 0 });
+      const lanes = total + 1 + gangs.length;
+      for (let i = 0; i < lanes; i++) {
+        const waiting = rows[2 + 3 * i] as string | null;
+        const prioritized = rows[3 + 3 * i] as string[];
+        const delayed = rows[4 + 3 * i] as string[];
+        const lane = { gpus: i <= total ? i : -1, nodes: i <= total ? 1 : 0 };
+        if (waiting) due.push({ ...lane, bullId: waiting, priority: 0 });
         else if (prioritized.length === 2) {
-          due.push({ gpus: n, bullId: prioritized[0]!, priority: Math.floor(Number(prioritized[1]) / 2 ** 32) });
+          due.push({ ...lane, bullId: prioritized[0]!, priority: Math.floor(Number(prioritized[1]) / 2 ** 32) });
         } else if (delayed.length === 2 && Math.floor(Number(delayed[1]) / 0x1000) <= now) {
-          due.push({ gpus: n, bullId: delayed[0]! });
+          due.push({ ...lane, bullId: delayed[0]! });
         }
       }
-      const heads = await this.weigh(due);
+      const heads = (await this.weigh(due)).filter((h) => !joined.has(h.jobId));
       const fits = (n: number) => n === 0 || (worker.mode === 'whole-host' ? free === total : n <= free);
       const chosen = heads.find((h) => h.stale || fits(h.gpus));
       const passed = chosen ? heads.filter((h) => !h.stale && before(h, chosen) && !fits(h.gpus)) : [];
@@ -145,6 +193,11 @@ export class Placement {
       if (!chosen || passed.some((h) => h.skips >= options.maxBypass)) {
         taker.nothingToTake();
         break;
+      }
+      if (chosen.nodes > 1) {
+        joined.add(chosen.jobId);
+        await this.takePartIn(worker, chosen, options, taker, now);
+        continue;
       }
       const job = await taker.next(chosen.gpus);
       if (!job) continue;
@@ -162,6 +215,99 @@ export class Placement {
   }
 
   /**
+   * This worker's part in placing a gang whose head it chose: it joins (reserving its member's GPUs), and the member
+   * that makes the gang whole takes the gang's BullMQ job and places it. A gang whose reservation lapsed on this
+   * worker is let be for as long again, so other jobs may use the GPUs, unless it was passed maxBypass times.
+   */
+  private async takePartIn(
+    worker: PlacementWorker,
+    head: Head,
+    options: PlacementOptions,
+    taker: AttemptTaker,
+    now: number,
+  ): Promise<void> {
+    const lane = gangQueueName(head.jobId);
+    if (head.stale) {
+      // Its record moved on: fetched, the attempt is finished; an ended gang's queue is forgotten.
+      const job = await taker.next(lane);
+      if (job) await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
+      const state = await this.redis.hget(this.keys.job(head.jobId), 'state');
+      if (state !== 'queued') await this.redis.srem(this.keys.gangQueues, lane);
+      return;
+    }
+    const until = this.cooling.get(head.jobId);
+    if (until !== undefined && until > now && head.skips < options.maxBypass) return;
+    this.cooling.delete(head.jobId);
+    const attempt = Number((await this.redis.hget(this.keys.job(head.jobId), 'attempt')) ?? 0) + 1;
+    const hold = holdOf(head.jobId, attempt);
+    const reply = (await runScript(
+      this.redis,
+      scripts.joinGang,
+      [this.keys.job(head.jobId), this.keys.ledger(worker.id), this.keys.active(worker.id), this.keys.gang(hold)],
+      [
+        attempt,
+        worker.mode,
+        hold,
+        worker.gpus.join(','),
+        ownerToken(worker.id, attempt),
+        head.nodes,
+        options.gangReservationMs ?? defaultGangReservationMs,
+        worker.address ?? '',
+      ],
+    )) as string[];
+    if (reply[0] !== 'complete') return;
+    const job = await taker.next(lane);
+    if (!job) return;
+    if (job.data.attempt !== attempt) {
+      await job.moveToWait(taker.token);
+      return;
+    }
+    const placed = (await runScript(
+      this.redis,
+      scripts.assignGang,
+      [this.keys.job(head.jobId), this.keys.gang(hold), this.keys.deadlines],
+      [head.jobId, attempt],
+    )) as string[];
+    if (placed[0] === 'nofit') await job.moveToWait(taker.token);
+    else if (placed[0] === 'stale') {
+      await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
+    } else await this.wake();
+  }
+
+  /**
+   * Where a gang attempt this worker holds GPUs for stands: still forming (keep them), placed (run its member), or
+   * over (lapsed, broken up, moved on: the GPUs are given back here and now).
+   */
+  async gangHold(workerId: string, jobId: string, attempt: number, now = Date.now()): Promise<GangHold> {
+    const hold = holdOf(jobId, attempt);
+    const token = ownerToken(workerId, attempt);
+    const [owner, recordAttempt] = await this.redis.hmget(this.keys.job(jobId), 'owner', 'attempt');
+    const gang = await this.redis.hgetall(this.keys.gang(hold));
+    const n = Number(gang.n ?? 0);
+    const seats: GangSeat[] = [];
+    for (let r = 0; r < n; r++) {
+      const d = gang[`d${r}`] ?? '';
+      seats.push({ rank: r, token: gang[`m${r}`] ?? '', devices: d ? d.split(',') : [], address: gang[`a${r}`] ?? '' });
+    }
+    const seat = seats.find((m) => m.token === token);
+    if (seat && owner && owner === seats[0]?.token && Number(recordAttempt) === attempt) {
+      return { status: 'placed', rank: seat.rank, members: seats };
+    }
+    const reply = (await runScript(
+      this.redis,
+      scripts.leaveGang,
+      [this.keys.job(jobId), this.keys.ledger(workerId), this.keys.active(workerId), this.keys.gang(hold)],
+      [attempt, hold, token],
+    )) as string[];
+    if (reply[0] === 'waiting') return { status: 'forming' };
+    if (reply[0] === 'placed') return { status: 'left' };
+    // Lapsed on this worker: others may use its GPUs for a while before it joins this gang again.
+    this.cooling.set(jobId, now + (this.reservationMs ?? defaultGangReservationMs));
+    await this.wake();
+    return { status: 'left' };
+  }
+
+  /**
    * Settles, at start-up and before anything is placed, the BullMQ jobs this worker holds locks on but does not run:
    * one fetched and never given GPUs (it died in between) goes back to the head of its queue; one whose record moved
    * on (it died after recording the end, before finishing the BullMQ job) is finished as its record says. Attempts
@@ -169,13 +315,16 @@ export class Placement {
    */
   async reconcileFetched(worker: PlacementWorker, queues: JobQueues, token: string): Promise<string[]> {
     const settled: string[] = [];
-    for (let n = 0; n <= worker.gpus.length; n++) {
-      for (const bullId of await queues.lockedBy(n, token)) {
+    const lanes: (number | string)[] = [...(await queues.gangQueues())];
+    for (let n = 0; n <= worker.gpus.length; n++) lanes.push(n);
+    for (const lane of lanes) {
+      for (const bullId of await queues.lockedBy(lane, token)) {
         const at = bullId.lastIndexOf('-a');
         const ticket = await queues.ticket(bullId.slice(0, at), Number(bullId.slice(at + 2)));
         if (!ticket) continue;
         const [state, owner, attempt] = await this.redis.hmget(this.keys.job(ticket.id), 'state', 'owner', 'attempt');
-        if (owner === ownerToken(worker.id, ticket.attempt)) continue;
+        // Placed: here, or (a gang this worker completed) on its head's worker, which runs and ends it.
+        if (owner && Number(attempt) === ticket.attempt) continue;
         if (state === 'queued' && !owner && Number(attempt ?? 0) + 1 === ticket.attempt) {
           await queues.putBack(ticket, token);
         } else {
@@ -195,15 +344,18 @@ export class Placement {
   private async weigh(due: readonly Due[]): Promise<Head[]> {
     const read = this.redis.pipeline();
     const ids = due.map((d) => d.bullId.slice(0, d.bullId.lastIndexOf('-a')));
-    for (const id of ids) read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority');
+    for (const id of ids) read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority', 'gpus', 'nodes');
     const rows = (await read.exec()) ?? [];
     const heads: Head[] = [];
     due.forEach((d, i) => {
-      const [seq, skips, state, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [seq, skips, state, priority, gpus, nodes] = (rows[i]?.[1] ?? []) as (string | null)[];
       // A stale head goes first, wherever it is: fetched, it is finished at once and its queue moves on.
       const stale = state !== 'queued';
+      // A gang's queue is its own: its demand is read from its record.
+      const gang = d.nodes === 0;
       heads.push({
-        gpus: d.gpus,
+        gpus: gang ? Number(gpus ?? 0) : d.gpus,
+        nodes: gang ? Math.max(2, Number(nodes ?? 2)) : 1,
         jobId: ids[i]!,
         // A due delayed head has no BullMQ priority to read cheaply: the job's own (un-aged) one stands in.
         priority: stale ? -1 : (d.priority ?? Number(priority ?? 0)),
@@ -242,18 +394,19 @@ export class Placement {
     const ids = await this.redis.zrange(this.keys.jobsInState('queued'), '0', String(limit - 1));
     const pipeline = this.redis.pipeline();
     for (const id of ids)
-      pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user', 'owner', 'attempt', 'priority');
+      pipeline.hmget(this.keys.job(id), 'gpus', 'notBefore', 'skips', 'user', 'owner', 'attempt', 'priority', 'nodes');
     pipeline.zmscore(this.keys.deadlines, ...(ids.length > 0 ? ids : ['-']));
     const rows = (await pipeline.exec()) ?? [];
     const deadlines = (rows.at(-1)?.[1] ?? []) as (string | null)[];
     const jobs = ids.flatMap((id, i) => {
-      const [gpus, notBefore, skips, user, owner, attempt, priority] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [gpus, notBefore, skips, user, owner, attempt, priority, nodes] = (rows[i]?.[1] ?? []) as (string | null)[];
       if (owner) return [];
       const deadline = deadlines[i];
       return [
         {
           id,
           gpus: Number(gpus ?? 0),
+          nodes: Number(nodes ?? 1),
           notBefore: Number(notBefore ?? 0),
           deadline: deadline ? Number(deadline) : undefined,
           skips: Number(skips ?? 0),
@@ -266,7 +419,7 @@ export class Placement {
     });
     // The priority BullMQ holds now, which aging may have raised.
     const current = this.redis.pipeline();
-    for (const j of jobs) current.hget(`${this.prefix}:${queueName(j.gpus)}:${bullJobId(j.id, j.attempt)}`, 'priority');
+    for (const j of jobs) current.hget(`${this.prefix}:${laneOf(j)}:${bullJobId(j.id, j.attempt)}`, 'priority');
     const held = (await current.exec()) ?? [];
     jobs.forEach((j, i) => {
       const p = held[i]?.[1];

@@ -1,0 +1,26 @@
+--[[
+  Places a gang attempt that formed, once its last member took its BullMQ job: the record's owner becomes the head
+  (rank 0, the first member) and its devices the head's, as assign-gpus does for one host; every member's GPUs are
+  already reserved in its own ledger. The members learn of it from the record (the wake that follows).
+
+  Input:
+    KEYS[1] job
+    KEYS[2] gang(hold)
+    KEYS[3] deadlines
+
+    ARGV[1] job id
+    ARGV[2] attempt
+
+  Output:
+    {'ok'}
+    {'stale'}         the record moved on: the BullMQ job is to be finished
+    {'nofit'}         the gang is not whole (it broke up): the BullMQ job goes back to wait
+]]
+local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt')
+local attempt = tonumber(ARGV[2])
+if f[1] ~= 'queued' or (f[2] and f[2] ~= '') or (tonumber(f[3]) or 0) + 1 ~= attempt then return {'stale'} end
+local g = redis.call('HMGET', KEYS[2], 'n', 'complete', 'm0', 'd0')
+if g[2] ~= '1' then return {'nofit'} end
+redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', g[3], 'devices', g[4] or '')
+redis.call('ZREM', KEYS[3], ARGV[1])
+return {'ok'}

@@ -1,0 +1,188 @@
+// Multi-node jobs (gangs) on real Redis and real BullMQ queues, with several workers: all-or-nothing placement,
+// the bounded reservation and its cooling-off, no member twice on one worker, and no deadlock between gangs.
+import type { JobRecord } from '@berth/contracts';
+import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
+import { endAttempt } from './attempt-outcome.js';
+import { AuthStore } from './auth-store.js';
+import { AttemptTaker, bullPriorityOf, JobQueues } from './job-queues.js';
+import { JobStore } from './job-store.js';
+import { keys } from './keys.js';
+import { parseHold } from './owner.js';
+import { Placement, type Claim, type PlacementWorker } from './placement.js';
+import { connectRedis, type Redis } from './redis.js';
+import { WorkerRegistry } from './worker-registry.js';
+
+let redis: Redis;
+beforeAll(() => {
+  redis = connectRedis(testRedisUrl());
+});
+afterAll(() => redis.disconnect());
+const opened: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of opened.splice(0)) await close();
+});
+
+let n = 0;
+function record(owner: string): JobRecord {
+  const now = new Date().toISOString();
+  const id = `job_${String(n++)
+    .padStart(20, 'g')
+    .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)}`;
+  return {
+    id,
+    owner,
+    spec: { manifest: 'custom', params: {}, resources: {} },
+    state: 'queued',
+    attempt: 0,
+    createdAt: now,
+    updatedAt: now,
+    attempts: [],
+    history: [],
+  };
+}
+
+interface Host {
+  w: PlacementWorker;
+  placement: Placement;
+  claim(): Promise<Claim[]>;
+}
+
+async function cluster(count: number, gpus: number, reservationMs = 60_000) {
+  const prefix = testPrefix('gang');
+  const store = new JobStore(redis, prefix);
+  const queues = new JobQueues(redis, prefix);
+  opened.push(() => queues.close());
+  const owner = (await new AuthStore(redis, prefix).createUser('gangs', 'member', { queuedJobs: null, gpus: null }))!
+    .id;
+  const registry = new WorkerRegistry(redis, prefix);
+  const hosts: Host[] = [];
+  for (let i = 0; i < count; i++) {
+    const w: PlacementWorker = {
+      id: `w${i}`,
+      mode: 'slots',
+      concurrency: 4,
+      gpus: Array.from({ length: gpus }, (_, g) => `w${i}-g${g}`),
+    };
+    await registry.register({
+      id: w.id,
+      host: `host-${i}`,
+      mode: w.mode,
+      concurrency: w.concurrency,
+      gpus: w.gpus.map((uuid, index) => ({ index, uuid, name: 'test GPU' })),
+      gpuSource: 'config',
+      startedAt: new Date().toISOString(),
+    });
+    const taker = new AttemptTaker(testRedisUrl(), prefix, w.id, 60_000);
+    opened.push(() => taker.close());
+    const placement = new Placement(redis, prefix, reservationMs);
+    hosts.push({
+      w,
+      placement,
+      claim: () => placement.claim(w, { maxBypass: 8, gangReservationMs: reservationMs }, queues, taker),
+    });
+  }
+  const submit = async (gpus: number, nodes = 1) => {
+    const r = record(owner);
+    const priority = bullPriorityOf(undefined);
+    await store.create(r, { gpus, nodes, priority });
+    await queues.enqueue({ id: r.id, attempt: 1, gpus, priority, ...(nodes > 1 ? { nodes } : {}) });
+    return r.id;
+  };
+  /** Every gang hold of a host, as its worker's heartbeat reads it. */
+  const holds = async (h: Host) => {
+    const out = [];
+    for (const hold of await registry.active(h.w.id)) {
+      const { jobId, attempt } = parseHold(hold);
+      if ((await redis.hget(keys(prefix).job(jobId), 'nodes')) === '1') continue;
+      out.push({ jobId, ...(await h.placement.gangHold(h.w.id, jobId, attempt)) });
+    }
+    return out;
+  };
+  const ledger = (h: Host) => redis.hgetall(keys(prefix).ledger(h.w.id));
+  return { prefix, store, queues, hosts, submit, holds, ledger };
+}
+
+test('a 2-node job starts only when both members are placed, on two workers, with the head owning the record', async () => {
+  const { store, hosts, submit, holds } = await cluster(2, 2);
+  const gang = await submit(2, 2);
+  expect(await hosts[0]!.claim()).toEqual([]);
+  // One member: the GPUs are held for the gang, the record still waits.
+  expect(await holds(hosts[0]!)).toEqual([{ jobId: gang, status: 'forming' }]);
+  expect((await store.get(gang))!.state).toBe('queued');
+  expect(await hosts[0]!.claim()).toEqual([]);
+  expect(await hosts[1]!.claim()).toEqual([]);
+  const [head] = await holds(hosts[0]!);
+  const [member] = await holds(hosts[1]!);
+  expect(head).toMatchObject({ status: 'placed', rank: 0 });
+  expect(member).toMatchObject({ status: 'placed', rank: 1 });
+  if (head?.status !== 'placed') throw new Error('not placed');
+  expect(head.members.map((m) => m.token)).toEqual(['w0|1', 'w1|1']);
+  expect(head.members.map((m) => m.devices)).toEqual([
+    ['w0-g0', 'w0-g1'],
+    ['w1-g0', 'w1-g1'],
+  ]);
+});
+
+test('a gang that cannot form in time gives its GPUs back, lets other jobs use them, then forms', async () => {
+  const { store, queues, hosts, submit, holds, ledger } = await cluster(2, 1, 300);
+  const busy = await submit(1);
+  expect((await hosts[1]!.claim()).map((c) => c.jobId)).toEqual([busy]);
+  const gang = await submit(1, 2);
+  const single = await submit(1);
+  expect(await hosts[0]!.claim()).toEqual([]);
+  expect(Object.values(await ledger(hosts[0]!))).toEqual([`${gang}#1`]);
+  await new Promise((r) => setTimeout(r, 400));
+  // Lapsed: the GPU is free again, and for a while the single job behind the gang may have it.
+  expect(await holds(hosts[0]!)).toEqual([{ jobId: gang, status: 'left' }]);
+  expect(Object.values(await ledger(hosts[0]!))).toEqual(['']);
+  expect((await hosts[0]!.claim()).map((c) => c.jobId)).toEqual([single]);
+  // Both singles end; the gang forms on the two freed workers.
+  await finish(store, queues, busy, 'w1');
+  await finish(store, queues, single, 'w0');
+  await new Promise((r) => setTimeout(r, 400));
+  for (const h of hosts) await h.claim();
+  const states = [...(await holds(hosts[0]!)), ...(await holds(hosts[1]!))].map((h) => h.status);
+  expect(states).toEqual(['placed', 'placed']);
+  expect((await store.get(gang))!.state).toBe('queued');
+});
+
+test('two gangs and single jobs on 3 workers, in any order of rounds: each gang runs, never twice on a worker', async () => {
+  const { store, queues, hosts, submit, holds } = await cluster(3, 1, 200);
+  const gangs = [await submit(1, 2), await submit(1, 2)];
+  const singles = [await submit(1), await submit(1), await submit(1)];
+  const ran = new Set<string>();
+  // A seeded order of rounds: hosts place, gangs that formed run and end, singles end.
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let round = 0; round < 200 && ran.size < 5; round++) {
+    const h = hosts[Math.floor(rand() * hosts.length)]!;
+    for (const c of await h.claim()) {
+      ran.add(c.jobId);
+      await finish(store, queues, c.jobId, h.w.id);
+    }
+    for (const g of await holds(h)) {
+      if (g.status !== 'placed' || g.rank !== 0) continue;
+      // No worker is a member twice, and the gang's members are all distinct workers.
+      expect(new Set(g.members.map((m) => m.token.split('|')[0])).size).toBe(2);
+      ran.add(g.jobId);
+      await finish(store, queues, g.jobId, h.w.id);
+      for (const m of g.members) await h.placement.forget(m.token.split('|')[0]!, g.jobId, 1);
+    }
+    if (rand() < 0.2) await new Promise((r) => setTimeout(r, 50));
+  }
+  expect([...ran].sort()).toEqual([...gangs, ...singles].sort());
+});
+
+async function finish(store: JobStore, queues: JobQueues, id: string, worker: string): Promise<void> {
+  const job = (await store.get(id))!;
+  await endAttempt(
+    { store, queues, token: '0' },
+    job,
+    `${worker}|1`,
+    { state: 'succeeded', exitCode: 0 },
+    {
+      infraRetries: 0,
+      backoffMs: 0,
+    },
+  );
+}
