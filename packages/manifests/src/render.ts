@@ -17,6 +17,16 @@ export interface RenderContext {
   initDir?: string;
   /** Use the recipe's offline CPU image. */
   cpu: boolean;
+  /** This container's place in a job spanning several hosts (absent for a job on one host). */
+  gang?: GangPlace;
+}
+
+/** Where one member of a multi-node job stands: the rendezvous every member is told (static, as NVIDIA's scripts). */
+export interface GangPlace {
+  nodeRank: number;
+  /** Every member's address, the head (rank 0, MASTER_ADDR) first. */
+  addresses: readonly string[];
+  masterPort: number;
 }
 
 export interface RenderedMount {
@@ -103,15 +113,40 @@ export function renderCommand(m: Manifest, values: Record<string, ParamValue>, c
       }
     }
   }
-  return withLauncher(m, out, ctx.cpu ? 1 : ctx.gpuCount);
+  return withLauncher(m, out, processesOf(ctx), ctx.gang);
 }
 
-function withLauncher(m: Manifest, command: string[], processes: number): string[] {
-  if (m.launcher === 'none' || processes <= 1) return command;
+/** Processes one container runs: one per GPU, one on CPU. */
+const processesOf = (ctx: RenderContext): number => (ctx.cpu ? 1 : Math.max(1, ctx.gpuCount));
+
+function withLauncher(m: Manifest, command: string[], processes: number, gang?: GangPlace): string[] {
+  if (m.launcher === 'none' || (processes <= 1 && !gang)) return command;
   const rest = command.slice(1);
-  if (m.launcher === 'torchrun') return ['torchrun', '--nproc_per_node', String(processes), ...rest];
+  // Static rendezvous across hosts: every member is told the node count, its rank and the head's address.
+  const nodes = gang
+    ? [
+        `--nnodes=${gang.addresses.length}`,
+        `--node_rank=${gang.nodeRank}`,
+        `--master_addr=${gang.addresses[0]}`,
+        `--master_port=${gang.masterPort}`,
+      ]
+    : [];
+  if (m.launcher === 'torchrun') return ['torchrun', ...nodes, '--nproc_per_node', String(processes), ...rest];
   // NVIDIA's DLE scripts take --local_rank, which torch.distributed.launch passes (torchrun passes --local-rank).
-  return [command[0]!, '-m', 'torch.distributed.launch', `--nproc_per_node=${processes}`, ...rest];
+  return [command[0]!, '-m', 'torch.distributed.launch', ...nodes, `--nproc_per_node=${processes}`, ...rest];
+}
+
+/** The environment a multi-node member gets, as NVIDIA's and Determined's launchers set it. */
+function gangEnv(gang: GangPlace, processes: number): Record<string, string> {
+  return {
+    MASTER_ADDR: gang.addresses[0]!,
+    MASTER_PORT: String(gang.masterPort),
+    NNODES: String(gang.addresses.length),
+    NODE_RANK: String(gang.nodeRank),
+    NPROC_PER_NODE: String(processes),
+    WORLD_SIZE: String(gang.addresses.length * processes),
+    BERTH_NODE_ADDRS: gang.addresses.join(','),
+  };
 }
 
 /** The image a launch runs: the recipe's CPU or GPU variant (pinned by digest when it names one), or a parameter. */
@@ -146,9 +181,14 @@ export function renderLaunch(m: Manifest, params: ParamValues, ctx: RenderContex
     }
     mounts.push({ hostPath, containerPath: mount.target, readOnly: mount.readOnly });
   }
-  const env: Record<string, string> = { ...params.env, ...m.env };
+  const env: Record<string, string> = {
+    ...params.env,
+    ...m.env,
+    ...(ctx.gang ? gangEnv(ctx.gang, processesOf({ ...ctx, gpuCount })) : {}),
+  };
+  const member = ctx.gang && ctx.gang.nodeRank > 0 ? `-n${ctx.gang.nodeRank}` : '';
   return {
-    name: `berth-${ctx.jobId}-a${ctx.attempt}`,
+    name: `berth-${ctx.jobId}-a${ctx.attempt}${member}`,
     image: imageOf(m, params.values, ctx.cpu),
     command: renderCommand(m, params.values, { ...ctx, gpuCount }),
     env,
@@ -157,6 +197,7 @@ export function renderLaunch(m: Manifest, params: ParamValues, ctx: RenderContex
       'berth.attempt': String(ctx.attempt),
       'berth.worker': ctx.workerId,
       'berth.manifest': m.id,
+      ...(ctx.gang ? { 'berth.node': String(ctx.gang.nodeRank) } : {}),
     },
     gpus: ctx.cpu ? 'none' : ctx.gpus,
     shmSizeBytes: parseSize(m.resources.shmSize),

@@ -58,8 +58,21 @@ export function placeQueue(queued: readonly QueuedJob[], workers: readonly Worke
     } else if (job.gpus > largest.gpus) {
       placeable = false;
       reason = `${needs}; the largest live worker has ${largest.gpus} (${largest.host})`;
+    } else if (job.nodes > 1 && live.filter((w) => w.gpus >= job.gpus).length < job.nodes) {
+      placeable = false;
+      const hosts = live.filter((w) => w.gpus >= job.gpus).length;
+      reason = `needs ${job.nodes} nodes × ${gpusText(job.gpus)}; ${hosts} live worker${hosts === 1 ? '' : 's'} could host one`;
     } else if (job.notBefore > now) {
       reason = `retrying after a failure, not before ${new Date(job.notBefore).toISOString()}`;
+    } else if (job.nodes > 1) {
+      // A member holds its GPUs while the gang forms, so a worker that is part of it counts as free for it.
+      const free = live.filter((w) => freeBlock(w) >= job.gpus || w.running.includes(job.id)).length;
+      reason =
+        free >= job.nodes
+          ? position === 1
+            ? 'next to start: its members are being placed'
+            : `waiting behind ${i} job${i === 1 ? '' : 's'}`
+          : `needs ${job.nodes} nodes × ${gpusText(job.gpus)}; ${free} node${free === 1 ? '' : 's'} free now`;
     } else if (job.gpus > 0 && roomiest && freeBlock(roomiest) < job.gpus) {
       reason = `${needs}; largest free block is ${freeBlock(roomiest)} on ${roomiest.host}`;
     } else if (position === 1) {

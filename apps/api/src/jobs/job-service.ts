@@ -59,13 +59,19 @@ export async function submitValidSpec(
   checkImage(services.images, imageOf(manifest, resolved.params.values, gpus === 0));
   // The stored spec names the artifact that /init will hold, even where the submit left it out.
   if (spec.inputs) spec = await checkInputs(services, spec, owner);
+  const nodes = spec.resources.nodes ?? 1;
+  if (nodes > 1 && manifest.launcher === 'none') {
+    throw new BerthError('VALIDATION_FAILED', `recipe ${manifest.id} runs one process; it cannot span ${nodes} nodes`, {
+      issues: [{ path: 'resources.nodes', message: `recipe ${manifest.id} has no distributed launcher` }],
+    });
+  }
   const live = (await liveWorkers(services)).filter((w) => w.status === 'live');
   const largest = Math.max(0, ...live.map((w) => w.gpus.length));
   // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
   if (live.length > 0 && gpus > largest) {
     throw new BerthError(
       'RESOURCES_UNSATISFIABLE',
-      `the job needs ${gpus} GPUs; the largest live worker has ${largest}`,
+      `the job needs ${gpus} GPUs${nodes > 1 ? ' on each node' : ''}; the largest live worker has ${largest}`,
       {
         gpus,
         largest,
@@ -73,11 +79,21 @@ export async function submitValidSpec(
       },
     );
   }
+  const hosts = live.filter((w) => w.gpus.length >= gpus).length;
+  if (live.length > 0 && nodes > hosts) {
+    throw new BerthError(
+      'RESOURCES_UNSATISFIABLE',
+      `the job needs ${nodes} nodes with ${gpus} GPUs each; ${hosts} live worker${hosts === 1 ? '' : 's'} could host a member`,
+      { gpus, nodes, hosts, workers: live.map((w) => ({ id: w.id, gpus: w.gpus.length })) },
+    );
+  }
+  const lane = nodes > 1 ? { nodes } : {};
   const record = newJobRecord(owner.id, spec);
   const priority = bullPriorityOf(spec.priority);
   const outcome = await services.call(() =>
     services.store.create(record, {
       gpus,
+      nodes,
       priority,
       ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
       ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(valid) } } : {}),
@@ -107,11 +123,11 @@ export async function submitValidSpec(
     }
     // The earlier submit may have died before its BullMQ add: adding again is a no-op if it did not.
     if (earlier.state === 'queued') {
-      await enqueue(services, { id: earlier.id, attempt: earlier.attempt + 1, gpus, priority });
+      await enqueue(services, { id: earlier.id, attempt: earlier.attempt + 1, gpus, priority, ...lane });
     }
     return { record: earlier, created: false };
   }
-  await enqueue(services, { id: record.id, attempt: 1, gpus, priority });
+  await enqueue(services, { id: record.id, attempt: 1, gpus, priority, ...lane });
   return { record, created: true, ...('json' in outcome ? { json: outcome.json } : {}) };
 }
 
