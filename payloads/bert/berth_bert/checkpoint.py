@@ -135,9 +135,13 @@ def remove_stale_temporaries(output_dir: str) -> None:
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+def read_meta(path: str) -> dict[str, Any]:
     with open(os.path.join(path, META)) as f:
-        meta = json.load(f)
+        return json.load(f)
+
+
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], dict[str, Any]]:
+    meta = read_meta(path)
     # Our own file; it holds RNG states (numpy arrays, tuples) that weights_only would refuse.
     state = torch.load(os.path.join(path, STATE), map_location=map_location, weights_only=False)
     return state, meta

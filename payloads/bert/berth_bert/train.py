@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import random
 import signal
 import sys
@@ -193,16 +194,31 @@ class Trainer:
         return path
 
     def resume(self) -> int | None:
+        """Continues from rank 0's newest checkpoint. Only rank 0 saves, so with several nodes the
+        other nodes hold that checkpoint only if it was copied into their output directory (berth's
+        worker does so). Every rank that holds the very checkpoint rank 0 picked (same meta.json)
+        reads its own copy; if any rank lacks it, rank 0 sends its state to all of them instead, so
+        no rank ever starts from another step than rank 0."""
         if self.dist.is_main:
             checkpoint.remove_stale_temporaries(self.args.output_dir)
         self.dist.barrier()
         path = checkpoint.latest_checkpoint(self.args.output_dir)
-        if path is None:
+        meta = checkpoint.read_meta(path) if path is not None else None
+        chosen_path, chosen = self.dist.broadcast((path, meta))
+        if chosen is None:
             return None
-        state, meta = checkpoint.load_checkpoint(path)
-        if meta.get("task") != self.task:
-            raise UsageError(f"{path} is a {meta.get('task')!r} checkpoint, not {self.task!r}: "
+        # Checked on every rank, so that all of them stop with the same error rather than wait.
+        if chosen.get("task") != self.task:
+            raise UsageError(f"{chosen_path} is a {chosen.get('task')!r} checkpoint, not {self.task!r}: "
                              f"use another --output-dir")
+        if not self.dist.any(meta != chosen):
+            state, _ = checkpoint.load_checkpoint(path)
+        else:
+            state = self.dist.broadcast(checkpoint.load_checkpoint(path)[0] if self.dist.is_main else None)
+            if not self.dist.is_main and meta != chosen:
+                print(f"checkpoint: {self.args.output_dir} on rank {self.dist.rank} does not hold rank 0's "
+                      f"{os.path.basename(chosen_path)}; received it from rank 0", file=sys.stderr, flush=True)
+        path = chosen_path
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

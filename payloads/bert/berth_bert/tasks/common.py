@@ -46,7 +46,13 @@ def start(args: argparse.Namespace) -> tuple[Dist, DLLogger]:
     dist = setup(args.device)
     log = DLLogger(enabled=dist.is_main)
     log.announce_units()
-    log.parameters(vars(args))
+    params = {**vars(args), "world_size": dist.world_size, "nnodes": dist.nnodes, "node_rank": dist.node_rank}
+    if dist.is_main:
+        log.parameters(params)
+    elif dist.local_rank == 0:
+        # Metrics come from rank 0 alone, but each node's log should still say which node it was and
+        # with what flags; the first process of every other node writes this one record, nothing more.
+        DLLogger().parameters(params)
     train.seed_everything(args.seed)
     if args.cache_dir is None:
         args.cache_dir = os.path.join(args.output_dir, "cache")

@@ -9,11 +9,12 @@ import sys
 import time
 
 from .. import train
+from ..checkpoint import atomic_file
 from ..errors import DataError
 from ..data import mlm
 from ..data.cache import cached
 from ..model import BertForPreTraining
-from ..tokenizer import WordPieceTokenizer, build_vocab
+from ..tokenizer import build_vocab, load_vocab
 from .common import add_model_arguments, build_model, finish_training, start
 
 
@@ -29,15 +30,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     train.add_training_arguments(p, lr=1e-3, batch_size=64, epochs=10.0)
 
 
-def _vocab_from_corpus(args: argparse.Namespace) -> str:
-    """Builds (or reuses, when resuming) <output>/vocab.txt from the corpus."""
+def _vocab_from_corpus(args: argparse.Namespace) -> list[str]:
+    """Builds (or reuses, when resuming) <output>/vocab.txt from the corpus; its tokens in id order."""
     path = os.path.join(args.output_dir, "vocab.txt")
-    if not os.path.isfile(path):
-        with open(args.train_file, encoding="utf-8") as f:
-            tokens = build_vocab(f, args.vocab_size, lower_case=args.lower_case is not False)
-        WordPieceTokenizer({t: i for i, t in enumerate(tokens)}).save(path)
-        print(f"pretrain: built a {len(tokens)}-token vocab at {path}", file=sys.stderr)
-    return path
+    if os.path.isfile(path):
+        return list(load_vocab(path))
+    with open(args.train_file, encoding="utf-8") as f:
+        tokens = build_vocab(f, args.vocab_size, lower_case=args.lower_case is not False)
+    _write_vocab(path, tokens)
+    print(f"pretrain: built a {len(tokens)}-token vocab at {path}", file=sys.stderr)
+    return tokens
+
+
+def _vocab_text(tokens: list[str]) -> str:
+    return "".join(t + "\n" for t in tokens)
+
+
+def _write_vocab(path: str, tokens: list[str]) -> None:
+    # Atomic: where nodes share one output directory, another node's process may be reading it.
+    with atomic_file(path, "w") as f:
+        f.write(_vocab_text(tokens))
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,11 +66,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.vocab and not args.init_from:
         if not os.path.isfile(args.train_file):
             raise DataError(args.train_file, "no such file")
-        if dist.is_main:
-            os.makedirs(args.output_dir, exist_ok=True)
-            _vocab_from_corpus(args)
-        dist.barrier()
+        os.makedirs(args.output_dir, exist_ok=True)
         args.vocab = os.path.join(args.output_dir, "vocab.txt")
+        # Rank 0's vocab is the one: on a resume it is the vocab the checkpoint was trained with, and
+        # with several nodes the other nodes' output directories do not have it. Each node's first
+        # process writes it into its own output directory for the rest of its node to read.
+        tokens = dist.broadcast(_vocab_from_corpus(args) if dist.is_main else None)
+        if not dist.is_main and dist.local_rank == 0 and _read_text(args.vocab) != _vocab_text(tokens):
+            _write_vocab(args.vocab, tokens)
+        dist.barrier()
     tok, model = build_model(args, lambda cfg: BertForPreTraining(cfg, nsp=args.nsp))
 
     def build():
