@@ -81,6 +81,10 @@ export interface TestWorkerOptions {
   resultsBudget?: ResultsBudget;
   /** How long the API may be away before an upload or input fetch fails (default 3 s: tests rarely stop it). */
   apiGraceMs?: number;
+  /** The worker's data dir (default: the stack's, under the prefix); a second worker of a stack needs its own. */
+  dataDir?: string;
+  /** How long multi-node members hold their GPUs while their gang forms. */
+  gangReservationMs?: number;
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
@@ -112,7 +116,8 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
     concurrency: o.concurrency ?? 4,
     mode: o.mode ?? 'whole-host',
     gpus: configInventory(o.gpus ?? '0'),
-    dataDir: join(tmpdir(), 'berth-test-data', prefix),
+    dataDir: o.dataDir ?? join(tmpdir(), 'berth-test-data', prefix),
+    ...(o.gangReservationMs ? { gangReservationMs: o.gangReservationMs } : {}),
     api: { ...(o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' }), graceMs: o.apiGraceMs ?? 3000 },
     uploadIntervalMs: 300,
     resultsBudget: o.resultsBudget ?? { maxBytes: 1024 ** 3, maxFiles: 10_000 },

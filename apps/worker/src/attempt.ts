@@ -1,7 +1,7 @@
 // One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
 import type { ApiTarget } from './api-client.js';
-import { terminalStates, type FailureReason, type JobRecord } from '@berth/contracts';
-import type { Manifest } from '@berth/manifests';
+import { terminalStates, type FailureReason, type GangMember, type JobRecord } from '@berth/contracts';
+import type { GangPlace, Manifest } from '@berth/manifests';
 import {
   endAttempt,
   type AttemptEnd,
@@ -13,7 +13,11 @@ import {
   type NewMetric,
   type JobQueues,
   type Placement,
+  holdOf,
+  memberLogId,
   ownerToken,
+  parseOwner,
+  type GangSeat,
   type RetryPolicy,
   untilRedisTakes,
 } from '@berth/store';
@@ -72,6 +76,9 @@ export interface AttemptContext {
   resultsBudget: ResultsBudget;
   /** Log text an attempt may hold in memory while Redis does not take it (BERTH_WORKER_BUFFER_BYTES). */
   logBufferBytes: number;
+  /** Publishes on Redis: a multi-node member's end goes to the others on gangStopChannel. */
+  publish: (channel: string, message: string) => Promise<unknown>;
+  gangStopChannel: string;
   logger: Logger;
 }
 
@@ -79,7 +86,19 @@ export interface AttemptContext {
  * Why berth stopped a container itself: the user cancelled, maxRuntime passed, /results outgrew its budget, or the job
  * moved on (fenced).
  */
-type StopCause = 'CANCELLED' | 'TIMEOUT' | 'RESULTS_TOO_LARGE' | 'FENCED';
+type StopCause = 'CANCELLED' | 'TIMEOUT' | 'RESULTS_TOO_LARGE' | 'FENCED' | 'GANG';
+
+/** What one member of a multi-node attempt tells the others when it ends (on the gang-stop channel). */
+export interface GangEnd {
+  rank: number;
+  state: string;
+  reason?: FailureReason;
+  exitCode?: number;
+  message?: string;
+}
+
+/** The port the head of a multi-node job listens on for its rendezvous (on the gang's own network). */
+const gangMasterPort = 29_500;
 
 export class Attempt {
   readonly owner: string;
@@ -98,14 +117,33 @@ export class Attempt {
   /** Final figures the run reported (DLLogger summaries etc.), copied onto the job record at the end. */
   private readonly summary: Record<string, number> = {};
   private readonly log: Logger;
+  /** The member whose end stopped this multi-node attempt, when one did. */
+  private gangEnd: GangEnd | undefined;
 
   constructor(
     private readonly ctx: AttemptContext,
     readonly claim: Claim,
   ) {
     this.owner = ownerToken(ctx.workerId, claim.attempt);
-    this.name = containerName(claim.jobId, claim.attempt);
-    this.log = ctx.logger.child({ jobId: claim.jobId, attempt: claim.attempt });
+    this.name = containerName(claim.jobId, claim.attempt, claim.gang?.rank);
+    this.log = ctx.logger.child({
+      jobId: claim.jobId,
+      attempt: claim.attempt,
+      ...(claim.gang ? { node: claim.gang.rank } : {}),
+    });
+  }
+
+  /** A member of a multi-node attempt other than the head: it runs its container and reports, the head records. */
+  get isMember(): boolean {
+    return (this.claim.gang?.rank ?? 0) > 0;
+  }
+
+  /** Another member of this multi-node attempt ended: a failure (or the head's end) stops this one too. */
+  gangMemberEnded(end: GangEnd): void {
+    if (!this.claim.gang || end.rank === this.claim.gang.rank) return;
+    if (end.rank !== 0 && end.state === 'succeeded') return;
+    this.gangEnd ??= end;
+    this.stop('GANG');
   }
 
   get jobId(): string {
@@ -156,6 +194,7 @@ export class Attempt {
     if (!job || terminalStates.has(job.state)) return null;
     let current: JobRecord = job;
 
+    if (this.isMember) return this.executeMember(job);
     if (job.attempts.at(-1)?.attempt !== attempt) {
       const placed = await this.persist(() =>
         store.transition(
@@ -165,7 +204,7 @@ export class Attempt {
             attempt,
             worker: this.ctx.workerId,
             container: this.name,
-            newAttempt: { worker: this.ctx.workerId, gpus: devices },
+            newAttempt: { worker: this.ctx.workerId, gpus: devices, ...this.membersOf() },
           },
           { owner: this.owner },
         ),
@@ -185,6 +224,7 @@ export class Attempt {
         dataDir: this.ctx.dataDir,
         gpus: this.ctx.wholeHost ? 'all' : devices,
         inputs,
+        ...(await this.gangPlace()),
       });
       if (!(await runtime.exists(this.name))) {
         // A container that had run and is gone is never made again under the same attempt: that would run the job
@@ -479,6 +519,14 @@ export class Attempt {
         };
       case 'RESULTS_TOO_LARGE':
         return { state: 'failed', reason: 'RESULTS_TOO_LARGE', message: overBudgetMessage(this.overBudget!), ...code };
+      case 'GANG': {
+        // The head records the member's end as the attempt's: the job failed there, not here.
+        const end = this.gangEnd!;
+        if (end.rank === 0) return null;
+        const reason = end.reason ?? 'INFRA_ERROR';
+        const message = `node ${end.rank} ended (${end.state}${end.exitCode !== undefined ? `, exit code ${end.exitCode}` : ''}): ${end.message ?? reason}; every node was stopped`;
+        return { state: 'failed', reason, message, ...code };
+      }
       default:
         // Fenced: the job was moved to another worker; this one must not write anything.
         return null;
@@ -486,6 +534,7 @@ export class Attempt {
   }
 
   private async finish(end: AttemptEnd): Promise<void> {
+    if (this.isMember) return this.abandon();
     const { store, runtime, events } = this.ctx;
     const job = await this.persist(() => store.get(this.jobId));
     if (!job) return;
@@ -513,14 +562,168 @@ export class Attempt {
       }
       this.log.info({ state: recorded.state, reason: end.reason, exitCode: end.exitCode }, 'attempt finished');
     }
+    await this.tellGang({ rank: 0, state: end.state, ...(end.reason ? { reason: end.reason } : {}) });
+    if (this.claim.gang) await this.persist(() => this.ctx.placement.dropGang(this.jobId, this.claim.attempt));
     // Only now, with exit code, OOM flag and every line recorded, may the container go.
     await runtime.remove(this.name);
+    await this.dropGangNetwork();
   }
 
   /** The job ended or moved on without this attempt: its container and its hold on this worker go. */
   private async abandon(): Promise<void> {
+    if (!this.isMember) await this.tellGang({ rank: 0, state: 'moved-on' });
     await this.ctx.runtime.remove(this.name);
     await this.ctx.placement.forget(this.ctx.workerId, this.jobId, this.claim.attempt);
+    await this.dropGangNetwork();
+  }
+
+  /** The members of a multi-node attempt, for its attempt record. */
+  private membersOf(): { members?: GangMember[] } {
+    const gang = this.claim.gang;
+    if (!gang) return {};
+    return {
+      members: gang.members.map((m) => ({
+        rank: m.rank,
+        worker: parseOwner(m.token).workerId,
+        gpus: m.devices,
+        address: this.addressOf(m),
+        container: containerName(this.jobId, this.claim.attempt, m.rank),
+      })),
+    };
+  }
+
+  /** Where the other members reach a member: its worker's address, or its container's name on the gang network. */
+  private addressOf(m: GangSeat): string {
+    return m.address || containerName(this.jobId, this.claim.attempt, m.rank);
+  }
+
+  /** A multi-node member's place in the rendezvous, and the network the members share; nothing for one host. */
+  private async gangPlace(): Promise<{ gang?: GangPlace & { network: string } }> {
+    const gang = this.claim.gang;
+    if (!gang) return {};
+    const network = this.ctx.runtime.gangNetwork
+      ? await this.ctx.runtime.gangNetwork(this.jobId)
+      : (() => {
+          throw new LaunchError('INFRA_ERROR', 'this worker cannot run members of a multi-node job');
+        })();
+    return {
+      gang: {
+        nodeRank: gang.rank,
+        addresses: gang.members.map((m) => this.addressOf(m)),
+        masterPort: gangMasterPort,
+        network,
+      },
+    };
+  }
+
+  private async dropGangNetwork(): Promise<void> {
+    if (this.claim.gang) await this.ctx.runtime.dropGangNetwork?.(this.jobId);
+  }
+
+  /** Tells every member of this multi-node attempt how this member ended. */
+  private async tellGang(end: GangEnd): Promise<void> {
+    if (!this.claim.gang) return;
+    await this.persist(() =>
+      this.ctx.publish(
+        this.ctx.gangStopChannel,
+        JSON.stringify({ hold: holdOf(this.jobId, this.claim.attempt), ...end }),
+      ),
+    ).catch(() => {});
+  }
+
+  /**
+   * A member other than the head: runs its container with its own log stream (`<job>.n<rank>`, in the log file of
+   * its own name), and tells the others how it ended; the head records the attempt, its metrics and its artifacts.
+   */
+  private async executeMember(job: JobRecord): Promise<AttemptEnd | null> {
+    const { runtime } = this.ctx;
+    const { jobId, attempt, devices } = this.claim;
+    const rank = this.claim.gang!.rank;
+    const stream = memberLogId(jobId, rank);
+    let end: AttemptEnd | null;
+    try {
+      const inputs = await this.fetchInputs(job);
+      const { manifest, launch } = renderAttempt(this.ctx.manifests, job, {
+        attempt,
+        workerId: this.ctx.workerId,
+        prefix: this.ctx.prefix,
+        dataDir: this.ctx.dataDir,
+        gpus: this.ctx.wholeHost ? 'all' : devices,
+        inputs,
+        ...(await this.gangPlace()),
+      });
+      const resultsDir = `${launch.resultsDir}-n${rank}`;
+      const spec = {
+        ...launch,
+        resultsDir,
+        mounts: launch.mounts.map((m) => (m.containerPath === '/results' ? { ...m, hostPath: resultsDir } : m)),
+      };
+      await this.pull(spec.image);
+      if (this.stopCause) return null;
+      await mkdir(resultsDir, { recursive: true });
+      await this.seedCheckpoint(manifest, job, resultsDir);
+      const stored = await this.persist(() => this.ctx.logs.storedMark(stream, attempt));
+      const from = parseMark(stored.mark);
+      const startLine = from?.lines ?? 0;
+      const file = logFile(this.ctx.dataDir, stream, attempt);
+      const pump = new LogPump(this.ctx.logs, stream, attempt, {
+        skip: Math.max(0, stored.stored - startLine),
+        startLine,
+        file: { path: file, skip: Math.max(0, (await countLogFileLines(file)) - startLine) },
+        onLine: (text, s) => {
+          if (s === 'stderr') this.stderr.push(text);
+        },
+        bufferChars: this.ctx.logBufferBytes,
+      });
+      const result = await runtime.run(
+        spec,
+        {
+          onRunning: async () => {
+            if (this.stopCause) await runtime.stop(this.name, this.ctx.stopGraceSeconds);
+            this.sampleGpus(devices);
+          },
+          onOutput: (s, chunk, position) => pump.write(s, chunk, position),
+        },
+        from?.position,
+      );
+      await pump.close();
+      end = this.stopCause
+        ? null
+        : result.oomKilled
+          ? {
+              state: 'failed',
+              reason: 'OOM_KILLED',
+              message: 'the member used more than its memory limit',
+              exitCode: result.exitCode,
+            }
+          : result.exitCode === 0
+            ? { state: 'succeeded', exitCode: 0 }
+            : {
+                state: 'failed',
+                reason: 'EXIT_NONZERO',
+                message: this.stderr.explain(`exit code ${result.exitCode}`),
+                exitCode: result.exitCode,
+              };
+    } catch (err) {
+      end = this.stopCause
+        ? null
+        : {
+            state: 'failed',
+            reason: err instanceof LaunchError ? err.reason : 'INFRA_ERROR',
+            message: err instanceof Error ? err.message : String(err),
+          };
+    }
+    if (end) {
+      await this.tellGang({
+        rank,
+        state: end.state,
+        ...(end.reason ? { reason: end.reason } : {}),
+        ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+        ...(end.message ? { message: end.message } : {}),
+      });
+    }
+    this.log.info({ state: end?.state ?? 'stopped', exitCode: end?.exitCode }, 'member finished');
+    return null;
   }
 }
 

@@ -40,6 +40,13 @@ const Env = z.object({
   BERTH_STOP_GRACE_S: z.coerce.number().int().min(0).max(3600).default(30),
   BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
   BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(8),
+  /** How long a multi-node job's members hold their GPUs while it forms before giving them back. */
+  BERTH_GANG_RESERVATION_MS: z.coerce.number().int().min(100).default(60_000),
+  /**
+   * Where members of a multi-node job on other hosts reach this worker's member (its host's address, with host
+   * networking). Unset: members share this engine and reach each other by container name on the job's own network.
+   */
+  BERTH_WORKER_ADDRESS: z.string().min(1).optional(),
   /** Log lines and metric points of a job kept in Redis; the full log is in the attempt's log file regardless. */
   BERTH_LOG_STREAM_MAX_LINES: z.coerce.number().int().min(100).default(200_000),
   BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),
@@ -134,6 +141,8 @@ export interface WorkerConfig {
   timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
   streamRetentionDays: number;
   maxBypass: number;
+  gangReservationMs: number;
+  address?: string;
   retry: { infraRetries: number; backoffMs: number };
   caps: {
     logLines: number;
@@ -191,6 +200,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     },
     streamRetentionDays: e.BERTH_STREAM_RETENTION_DAYS,
     maxBypass: e.BERTH_MAX_BYPASS,
+    gangReservationMs: e.BERTH_GANG_RESERVATION_MS,
+    ...(e.BERTH_WORKER_ADDRESS ? { address: e.BERTH_WORKER_ADDRESS } : {}),
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     caps: {
       logLines: e.BERTH_LOG_STREAM_MAX_LINES,

@@ -27,7 +27,7 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Attempt } from './attempt.js';
+import { Attempt, type GangEnd } from './attempt.js';
 import { InputCache } from './inputs/input-cache.js';
 import type { ContainerRuntime, ImageSource } from './executor/container-runtime.js';
 import type { GpuInventoryReport } from './gpu/inventory.js';
@@ -94,6 +94,13 @@ export interface WorkerDeps {
   bufferBytes?: number;
   /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
   gpuTelemetry?: GpuTelemetry;
+  /** How long a multi-node job's members hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS; default 60 s). */
+  gangReservationMs?: number;
+  /**
+   * Where members of a multi-node job on other hosts reach this worker's member (BERTH_WORKER_ADDRESS); left out,
+   * members share one engine and reach each other's containers by name on the job's own network.
+   */
+  address?: string;
   logger: Logger;
 }
 
@@ -115,7 +122,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   const subscriber: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}-sub` });
   const k = keys(deps.prefix);
   const store = new JobStore(redis, deps.prefix);
-  const placement = new Placement(redis, deps.prefix);
+  const placement = new Placement(redis, deps.prefix, deps.gangReservationMs);
   const queues = new JobQueues(redis, deps.prefix);
   // The BullMQ lock of a running attempt lasts as long as the worker's heartbeats may stop before it is written off,
   // and each heartbeat renews it.
@@ -142,6 +149,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
     resultsBudget: deps.resultsBudget ?? defaultResultsBudget,
     logBufferBytes: deps.bufferBytes ?? 64 * 1024 ** 2,
+    publish: (channel: string, message: string) => redis.publish(channel, message),
+    gangStopChannel: k.gangStopChannel,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix, caps.metricBytes),
@@ -188,6 +197,14 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     });
   };
 
+  const placementWorker = {
+    id: deps.workerId,
+    mode: deps.mode,
+    concurrency: deps.concurrency,
+    gpus: gpuOrder,
+    ...(deps.address ? { address: deps.address } : {}),
+  };
+
   // One placement at a time; a wake-up during one runs another right after.
   let placing: Promise<void> | undefined;
   let again = false;
@@ -201,12 +218,16 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       do {
         again = false;
         const claims = await placement.claim(
-          { id: deps.workerId, mode: deps.mode, concurrency: deps.concurrency, gpus: gpuOrder },
-          { maxBypass: deps.maxBypass ?? 8 },
+          placementWorker,
+          {
+            maxBypass: deps.maxBypass ?? 8,
+            ...(deps.gangReservationMs ? { gangReservationMs: deps.gangReservationMs } : {}),
+          },
           queues,
           taker,
         );
         for (const claim of claims) start(claim);
+        await adoptHolds('starting a member of a multi-node job', true);
         if (claims.length > 0 || !taker.stuck(0)) stuckSince = undefined;
       } while (again && !closing);
     })()
@@ -220,10 +241,21 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
    * throw after the script ran), which would otherwise sit placed here and `queued` for ever. `start` ignores a job
    * already running, so a claim the loop is about to start is not started twice.
    */
-  const adoptHolds = async (why: string): Promise<void> => {
+  const adoptHolds = async (why: string, gangsOnly = false): Promise<void> => {
     for (const hold of await registry.active(deps.workerId)) {
       const { jobId, attempt } = parseHold(hold);
       if (attempts.has(jobId)) continue;
+      // A multi-node job's hold: its gang is forming (keep it), placed (run this worker's member), or over.
+      if (await placement.isGang(jobId)) {
+        const gang = await placement.gangHold(deps.workerId, jobId, attempt);
+        if (gang.status === 'placed') {
+          log.info({ jobId, attempt, node: gang.rank }, why);
+          const seat = gang.members[gang.rank]!;
+          start({ jobId, attempt, devices: seat.devices, gang: { rank: gang.rank, members: gang.members } });
+        }
+        continue;
+      }
+      if (gangsOnly) continue;
       if ((await placement.owner(jobId)) === ownerToken(deps.workerId, attempt)) {
         log.info({ jobId, attempt }, why);
         start({ jobId, attempt, devices: await placement.devices(jobId) });
@@ -239,7 +271,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     for (const attempt of attempts.values()) {
       // A missed cancel broadcast or a job moved elsewhere while we were silent: both are caught here.
       const owner = await placement.owner(attempt.jobId);
-      if (owner !== attempt.owner) attempt.stop('FENCED');
+      // A multi-node member runs while the record is its head's.
+      if (owner !== (attempt.claim.gang?.members[0]?.token ?? attempt.owner)) attempt.stop('FENCED');
       else if (await store.cancelRequested(attempt.jobId)) attempt.stop('CANCELLED');
       else {
         const ticket = await queues.ticket(attempt.jobId, attempt.claim.attempt);
@@ -257,6 +290,18 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     await adoptHolds('adopting a placement that never started here');
     await housekeeper.sweep();
     await orphans.sweep();
+  };
+
+  /** A member of a multi-node attempt ended: the member of it this worker runs stops too (see Attempt). */
+  const gangStopped = (message: string): void => {
+    try {
+      const { hold, ...end } = JSON.parse(message) as GangEnd & { hold: string };
+      const { jobId, attempt } = parseHold(hold);
+      const running = attempts.get(jobId);
+      if (running?.claim.attempt === attempt) running.gangMemberEnded(end);
+    } catch (err) {
+      log.warn({ err }, 'unreadable gang-stop message');
+    }
   };
 
   const timers: NodeJS.Timeout[] = [];
@@ -279,13 +324,13 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
       startedAt: isoNow(),
     });
     await adoptHolds('re-attaching after a restart');
-    const worker = { id: deps.workerId, mode: deps.mode, concurrency: deps.concurrency, gpus: gpuOrder };
-    for (const jobId of await placement.reconcileFetched(worker, queues, taker.token)) {
+    for (const jobId of await placement.reconcileFetched(placementWorker, queues, taker.token)) {
       log.info({ jobId }, 'settled a BullMQ job this worker held a lock on but no longer runs');
     }
-    await subscriber.subscribe(k.wakeChannel, k.cancelChannel);
+    await subscriber.subscribe(k.wakeChannel, k.cancelChannel, k.gangStopChannel);
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === k.cancelChannel) attempts.get(message)?.stop('CANCELLED');
+      else if (channel === k.gangStopChannel) gangStopped(message);
       else place();
     });
     timers.push(setInterval(place, timings.pollMs));

@@ -120,7 +120,8 @@ export function renderCommand(m: Manifest, values: Record<string, ParamValue>, c
 const processesOf = (ctx: RenderContext): number => (ctx.cpu ? 1 : Math.max(1, ctx.gpuCount));
 
 function withLauncher(m: Manifest, command: string[], processes: number, gang?: GangPlace): string[] {
-  if (m.launcher === 'none' || (processes <= 1 && !gang)) return command;
+  // One process per member needs no launcher: it joins the rendezvous itself from RANK and WORLD_SIZE (gangEnv).
+  if (m.launcher === 'none' || processes <= 1) return command;
   const rest = command.slice(1);
   // Static rendezvous across hosts: every member is told the node count, its rank and the head's address.
   const nodes = gang
@@ -136,9 +137,15 @@ function withLauncher(m: Manifest, command: string[], processes: number, gang?: 
   return [command[0]!, '-m', 'torch.distributed.launch', ...nodes, `--nproc_per_node=${processes}`, ...rest];
 }
 
-/** The environment a multi-node member gets, as NVIDIA's and Determined's launchers set it. */
+/**
+ * The environment a multi-node member gets, as NVIDIA's and Determined's launchers set it. A member of one process
+ * runs without a launcher, so it is also given what torchrun would set: its global rank and local rank.
+ */
 function gangEnv(gang: GangPlace, processes: number): Record<string, string> {
+  const single: Record<string, string> =
+    processes === 1 ? { RANK: String(gang.nodeRank), LOCAL_RANK: '0', LOCAL_WORLD_SIZE: '1' } : {};
   return {
+    ...single,
     MASTER_ADDR: gang.addresses[0]!,
     MASTER_PORT: String(gang.masterPort),
     NNODES: String(gang.addresses.length),

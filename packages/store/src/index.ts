@@ -37,7 +37,7 @@ export {
   type TransitionRefusal,
 } from './job-store.js';
 export { keys, type Keys } from './keys.js';
-export { defaultCaps, LogStream, type NewBatch, type StreamCaps } from './log-stream.js';
+export { defaultCaps, LogStream, memberLogId, type NewBatch, type StreamCaps } from './log-stream.js';
 export {
   Downsampler,
   downsample,

@@ -6,6 +6,7 @@ import {
   jobStates,
   terminalStates,
   type AttemptRecord,
+  type GangMember,
   type FailureReason,
   type JobState,
 } from '@berth/contracts';
@@ -40,7 +41,7 @@ export interface Transition {
   /** Final figures the attempt reported (copied onto the record). */
   summary?: Record<string, number>;
   /** Starts a new entry in the record's attempts. */
-  newAttempt?: { worker: string; gpus: string[] };
+  newAttempt?: { worker: string; gpus: string[]; members?: GangMember[] };
 }
 
 /** Conditions and side effects applied in the same atomic step as the state change. */
@@ -283,7 +284,13 @@ function applyChange(current: JobRecord, change: Transition): JobRecord {
   if (change.newAttempt) {
     attempts = [
       ...attempts,
-      { attempt, worker: change.newAttempt.worker, gpus: change.newAttempt.gpus, startedAt: now },
+      {
+        attempt,
+        worker: change.newAttempt.worker,
+        gpus: change.newAttempt.gpus,
+        startedAt: now,
+        ...(change.newAttempt.members ? { members: change.newAttempt.members } : {}),
+      },
     ];
   }
   const ended = change.reason !== undefined || terminalStates.has(change.state);

@@ -8,6 +8,14 @@ import { appendToStreams, type AppendAnswer } from './stream-append.js';
 import { latestId, type RawEntry, type TailSource } from './tail.js';
 
 /** Consecutive lines of one output stream, read at one time: one entry of the log stream. */
+/**
+ * The id a multi-node job's member logs under: `<job id>.n<rank>` for the members after the head, whose log is the
+ * job's own. Each member's stream and line counts are its own, so a re-attached member resumes its own position.
+ */
+export function memberLogId(jobId: string, rank: number): string {
+  return rank > 0 ? `${jobId}.n${rank}` : jobId;
+}
+
 export interface NewBatch {
   stream: 'stdout' | 'stderr';
   time: string;

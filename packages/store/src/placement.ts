@@ -30,6 +30,8 @@ export interface Claim {
   attempt: number;
   /** GPU UUIDs given to the attempt; every GPU of the worker in whole-host mode. */
   devices: string[];
+  /** A multi-node attempt's member this worker runs (rank 0, the head, owns the record). */
+  gang?: { rank: number; members: GangSeat[] };
 }
 
 export interface PlacementOptions {
@@ -272,6 +274,24 @@ export class Placement {
     else if (placed[0] === 'stale') {
       await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
     } else await this.wake();
+  }
+
+  /** Whether `token` holds seat `rank` of a gang attempt that the record runs (placed, not ended or moved on). */
+  async isSeated(jobId: string, attempt: number, rank: number, token: string): Promise<boolean> {
+    const [owner, recordAttempt] = await this.redis.hmget(this.keys.job(jobId), 'owner', 'attempt');
+    if (!owner || Number(recordAttempt) !== attempt) return false;
+    const [seat, head] = await this.redis.hmget(this.keys.gang(holdOf(jobId, attempt)), `m${rank}`, 'm0');
+    return seat === token && head === owner;
+  }
+
+  /** Forgets a gang attempt that ended (its head recorded the end): its members find no seat, and go. */
+  async dropGang(jobId: string, attempt: number): Promise<void> {
+    await this.redis.del(this.keys.gang(holdOf(jobId, attempt)));
+  }
+
+  /** Whether a job spans several hosts (its holds are gang members'). */
+  async isGang(jobId: string): Promise<boolean> {
+    return Number((await this.redis.hget(this.keys.job(jobId), 'nodes')) ?? 1) > 1;
   }
 
   /**

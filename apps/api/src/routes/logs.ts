@@ -1,7 +1,7 @@
 // A job's log and metrics, and every job's state changes: read so far, or followed as Server-Sent Events that
 // resume exactly from Last-Event-ID. Followers of one stream share one Redis reader in this process.
-import { linesOf, LogLine, MetricSeries, type LogEntry } from '@berth/contracts';
-import type { MetricEntry, StateChangeEntry } from '@berth/store';
+import { linesOf, LogLine, maxNodes, MetricSeries, type LogEntry } from '@berth/contracts';
+import { memberLogId, type MetricEntry, type StateChangeEntry } from '@berth/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -104,7 +104,7 @@ export const logRoutes =
             'past it). A page holds whole batches: at most `limit` lines and about 8 MiB, then `next` (the ' +
             'x-berth-next header in text) says where the next page starts; a first batch larger than either still ' +
             'comes whole. `tail=N` gives the last N lines (at most about 8 MiB of them), `attempt` one ' +
-            "attempt's. With follow=true the answer is text/event-stream: `log` events, each a batch " +
+            "attempt's, `node` one member's of a multi-node job (0, the head, by default). With follow=true the answer is text/event-stream: `log` events, each a batch " +
             '`{attempt, stream, time, lines}` of lines read together, whose ids are stream ids (send ' +
             'Last-Event-ID to resume), a `truncated` event where the live log was capped (the whole log is in the ' +
             "attempt's log artifact), a heartbeat comment every 15 s, and one final `end` event.",
@@ -115,6 +115,13 @@ export const logRoutes =
             limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
             tail: z.coerce.number().int().min(1).max(100_000).optional(),
             attempt: z.coerce.number().int().min(1).optional(),
+            /** A multi-node job's member (its node rank); 0, the head, is the job's own log. */
+            node: z.coerce
+              .number()
+              .int()
+              .min(0)
+              .max(maxNodes - 1)
+              .default(0),
           }),
           headers: resumeHeaders,
           response: {
@@ -135,8 +142,9 @@ export const logRoutes =
         },
       },
       async (request, reply) => {
-        const { id } = request.params;
-        await loadJob(services, id);
+        await loadJob(services, request.params.id);
+        // A member's log is a stream of its own; access was checked on the job above.
+        const id = memberLogId(request.params.id, request.query.node);
         const after = request.headers['last-event-id'] ?? request.query.after ?? '0';
         const { attempt, tail } = request.query;
 

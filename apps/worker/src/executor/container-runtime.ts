@@ -51,6 +51,8 @@ export interface ManagedContainer {
   attempt: number;
   worker: string;
   running: boolean;
+  /** A multi-node job's member: its node rank (0 is the head). */
+  node?: number;
 }
 
 export interface ContainerRuntime {
@@ -67,6 +69,18 @@ export interface ContainerRuntime {
   remove(name: string): Promise<void>;
   /** Every container carrying `berth.prefix=<prefix>`. */
   list(prefix: string): Promise<ManagedContainer[]>;
+  /**
+   * Makes the network the members of one multi-node job share on this engine: they reach each other on it, and,
+   * fenced as the jobs network is, nothing of berth. Absent where members cannot share an engine.
+   */
+  gangNetwork?(jobId: string): Promise<string>;
+  /** Removes that network once no member is left on it; one still in use stays. */
+  dropGangNetwork?(jobId: string): Promise<void>;
+}
+
+/** The network of a multi-node job's members, and its bridge (at most 15 characters). */
+export function gangNetworkOf(jobId: string): { name: string; bridge: string } {
+  return { name: `berth-gang-${jobId}`, bridge: `bg${jobId.slice(4, 17)}` };
 }
 
 /** Pull progress, summed over the image's layers; bytes are compressed download bytes. */

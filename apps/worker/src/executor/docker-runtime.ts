@@ -3,6 +3,7 @@ import Docker from 'dockerode';
 import { Demuxer, type StreamName } from '../pump/demux.js';
 import { LogCursor, type LogPosition } from '../pump/log-cursor.js';
 import {
+  gangNetworkOf,
   LaunchError,
   type AttemptHooks,
   type AttemptResult,
@@ -11,6 +12,7 @@ import {
   type ManagedContainer,
 } from './container-runtime.js';
 import { jobLimitDefaults, memlockLimit, type JobLimitDefaults } from './host-limits.js';
+import { ensureJobNetwork, removeJobNetwork } from './job-network.js';
 
 interface DockerError {
   statusCode?: number;
@@ -167,6 +169,17 @@ export class DockerRuntime implements ContainerRuntime {
     };
     this.engineGraceMs = o.engineGraceMs ?? 10 * 60_000;
     this.exitSettleMs = o.exitSettleMs ?? 2000;
+  }
+
+  async gangNetwork(jobId: string): Promise<string> {
+    const net = gangNetworkOf(jobId);
+    // Members reach each other (icc) and nothing beyond: no egress, and the host's ports fenced as on the jobs network.
+    await ensureJobNetwork(this.docker, { ...net, icc: true, internal: true, labels: { 'berth.job': jobId } });
+    return net.name;
+  }
+
+  async dropGangNetwork(jobId: string): Promise<void> {
+    await removeJobNetwork(this.docker, gangNetworkOf(jobId)).catch(() => {});
   }
 
   async run(spec: LaunchSpec, hooks: AttemptHooks, from?: LogPosition): Promise<AttemptResult> {
@@ -350,6 +363,7 @@ export class DockerRuntime implements ContainerRuntime {
       attempt: Number(c.Labels['berth.attempt'] ?? 0),
       worker: c.Labels['berth.worker'] ?? '',
       running: c.State === 'running',
+      ...(c.Labels['berth.node'] ? { node: Number(c.Labels['berth.node']) } : {}),
     }));
   }
 

@@ -47,6 +47,11 @@ export interface JobNetworkOptions {
   dnsServers?: readonly string[];
   /** Extra labels on the network. */
   labels?: Record<string, string>;
+  /**
+   * No way out at all (Docker's internal network): a multi-node job's members reach each other and nothing else.
+   * Default false.
+   */
+  internal?: boolean;
 }
 
 export interface JobNetwork {
@@ -247,10 +252,11 @@ export async function removeJobNetworkRules(bridge: string): Promise<void> {
   await iptables('ip6tables', ['-X', input]);
 }
 
-function mismatch(net: Docker.NetworkInspectInfo, bridge: string, icc: boolean): string | undefined {
+function mismatch(net: Docker.NetworkInspectInfo, bridge: string, icc: boolean, internal: boolean): string | undefined {
   const opts = net.Options ?? {};
   if (net.Driver !== 'bridge') return `driver is ${net.Driver}, not bridge`;
-  if (net.Internal) return 'it is internal (no egress for jobs that declare it)';
+  if (net.Internal && !internal) return 'it is internal (no egress for jobs that declare it)';
+  if (!net.Internal && internal) return 'it is not internal (its members would have a way out)';
   if (opts['com.docker.network.bridge.name'] !== bridge)
     return `its bridge is ${opts['com.docker.network.bridge.name'] ?? 'a generated br-… name'}, not ${bridge} (the rules match on it)`;
   const actualIcc = (opts['com.docker.network.bridge.enable_icc'] ?? 'true') === 'true';
@@ -281,7 +287,7 @@ export async function ensureJobNetwork(docker: Docker, options: JobNetworkOption
         Name: options.name,
         Driver: 'bridge',
         CheckDuplicate: true,
-        Internal: false,
+        Internal: options.internal ?? false,
         Attachable: false,
         EnableIPv6: false,
         Labels: { ...options.labels, [LABEL]: 'jobs' },
@@ -314,7 +320,7 @@ export async function ensureJobNetwork(docker: Docker, options: JobNetworkOption
     );
   }
   const net = matches[0]!;
-  const why = mismatch(net, bridge, icc);
+  const why = mismatch(net, bridge, icc, options.internal ?? false);
   if (why !== undefined) {
     throw new JobNetworkError(
       'JOB_NETWORK_CONFLICT',

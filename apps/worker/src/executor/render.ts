@@ -1,11 +1,12 @@
 // Turns a job record into the launch of one attempt, through its recipe (validated again on this side).
 import type { JobRecord } from '@berth/contracts';
-import { parseSize, renderLaunch, validateParams, type Manifest } from '@berth/manifests';
+import { parseSize, renderLaunch, validateParams, type GangPlace, type Manifest } from '@berth/manifests';
 import { join } from 'node:path';
 import { LaunchError, type LaunchSpec } from './container-runtime.js';
 
-export function containerName(jobId: string, attempt: number): string {
-  return `berth-${jobId}-a${attempt}`;
+/** An attempt's container; a multi-node member's carries its rank (the head's is the attempt's own). */
+export function containerName(jobId: string, attempt: number, rank = 0): string {
+  return `berth-${jobId}-a${attempt}${rank > 0 ? `-n${rank}` : ''}`;
 }
 
 /** Where an attempt's /results lives on the host, under the worker's data dir. */
@@ -28,6 +29,8 @@ export interface AttemptPlace {
   gpus: 'all' | string[];
   /** Host folders of the job's inputs: its dataset (/data) and another job's artifact (/init). */
   inputs?: { data?: string; init?: string };
+  /** A multi-node member's place, and the network its members share. */
+  gang?: GangPlace & { network: string };
 }
 
 export function renderAttempt(
@@ -54,6 +57,7 @@ export function renderAttempt(
     ...(place.inputs?.data ? { dataDir: place.inputs.data } : {}),
     ...(place.inputs?.init ? { initDir: place.inputs.init } : {}),
     cpu: gpus === 0,
+    ...(place.gang ? { gang: place.gang } : {}),
   });
   const memory = job.spec.resources.memory;
   return {
@@ -62,7 +66,12 @@ export function renderAttempt(
       ...launch,
       labels: { ...launch.labels, 'berth.prefix': place.prefix },
       // egress jobs go on the runtime's network (the fenced jobs network); the rest get no interface at all.
-      ...(manifest.container.network === 'none' ? { network: 'none' } : {}),
+      // A multi-node member goes on its gang's network, whatever the recipe says: its members must reach each other.
+      ...(place.gang
+        ? { network: place.gang.network }
+        : manifest.container.network === 'none'
+          ? { network: 'none' }
+          : {}),
       ...(memory !== undefined ? { memoryBytes: parseSize(memory) } : {}),
     },
   };

@@ -31,7 +31,7 @@ export class OrphanSweeper {
     const seen = new Set<string>();
     for (const c of await this.o.runtime.list(this.o.prefix)) {
       seen.add(c.name);
-      if (await this.owned(c.job, c.attempt, c.worker, live)) {
+      if (await this.owned(c.job, c.attempt, c.worker, live, c.node ?? 0)) {
         this.unowned.delete(c.name);
         continue;
       }
@@ -48,8 +48,13 @@ export class OrphanSweeper {
     return removed;
   }
 
-  private async owned(job: string, attempt: number, worker: string, live: Set<string>): Promise<boolean> {
-    if ((await this.o.placement.owner(job)) !== ownerToken(worker, attempt)) return false;
+  private async owned(job: string, attempt: number, worker: string, live: Set<string>, node: number): Promise<boolean> {
+    // A multi-node member's container is its worker's while the record runs that gang attempt (the head owns it).
+    const ownedBy =
+      node > 0
+        ? await this.o.placement.isSeated(job, attempt, node, ownerToken(worker, attempt))
+        : (await this.o.placement.owner(job)) === ownerToken(worker, attempt);
+    if (!ownedBy) return false;
     return worker === this.o.workerId ? this.o.isRunningHere(job, attempt) : live.has(worker);
   }
 }

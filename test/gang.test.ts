@@ -1,0 +1,132 @@
+// One pretraining run across two workers: the job's two members are placed together (a gang), run at the same time
+// on different workers as one torch.distributed world over their own network (gloo, CPU), and the head records
+// the run. A member's failure stops the other, and the job retries as a new attempt of the whole gang.
+import type { Dataset, JobRecord } from '@berth/contracts';
+import { connectRedis, LogStream, memberLogId } from '@berth/store';
+import Docker from 'dockerode';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { testRedisUrl } from './support/env.js';
+import { startTestStack, startTestWorker, submit, waitForEnd, type TestStack } from './support/stack.js';
+import type { BerthWorker } from '../apps/worker/src/worker.js';
+
+const root = resolve(__dirname, '..');
+const docker = new Docker();
+const redis = connectRedis(testRedisUrl());
+
+let stack: TestStack;
+let second: BerthWorker;
+let corpus: Dataset;
+beforeAll(async () => {
+  stack = await startTestStack('gang', { gangReservationMs: 5000 });
+  second = startTestWorker(stack.prefix, {
+    workerId: `w2-${stack.prefix}`,
+    api: stack.workerApi,
+    dataDir: join(tmpdir(), 'berth-test-data', `${stack.prefix}-w2`),
+    gangReservationMs: 5000,
+  });
+  await second.ready;
+  const res = await stack.alice.fetch(`/v1/datasets?name=corpus&format=corpus&filename=corpus.txt`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(readFileSync(join(root, 'payloads/bert/demo/data/corpus.txt'))),
+  });
+  expect(res.status).toBe(201);
+  corpus = (await res.json()) as Dataset;
+});
+afterAll(async () => {
+  await second?.close();
+  await stack?.close();
+  redis.disconnect();
+});
+
+const pretrain = (steps: number) => ({
+  manifest: 'bert-pretrain',
+  params: {
+    train_file: 'corpus.txt',
+    model_config: 'tiny',
+    max_steps: steps,
+    batch_size: 8,
+    precision: 'fp32',
+    log_every: 5,
+    save_every: 10,
+  },
+  resources: { gpus: 0, nodes: 2 },
+});
+
+/** Every line a member of the job logged, as the log stream holds it. */
+async function memberLines(id: string, rank: number): Promise<string[]> {
+  const logs = new LogStream(redis, stack.prefix);
+  return (await logs.read(memberLogId(id, rank), '0', 100_000)).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
+}
+
+/** The job's containers (head and members) running now. */
+async function running(id: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ filters: { label: [`berth.job=${id}`] } });
+}
+
+test('a 2-node pretraining run succeeds: both members ran at once on two workers, in one world of 2', async () => {
+  const { status, body } = await submit(stack.alice, { ...pretrain(40), inputs: { dataset: corpus.id } });
+  expect(status).toBe(201);
+  let together = 0;
+  for (let i = 0; i < 600 && together === 0; i++) {
+    const now = await running(body.id);
+    if (now.length === 2) together = new Set(now.map((c) => c.Labels['berth.worker'])).size;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(together).toBe(2);
+  const done = await waitForEnd(stack.alice, body.id, 300_000);
+  expect([done.state, done.reason, done.message]).toEqual(['succeeded', undefined, undefined]);
+  const members = done.attempts[0]!.members!;
+  // Whichever worker joined first is the head (rank 0, the record's worker); the other is rank 1.
+  expect(members.map((m) => m.rank)).toEqual([0, 1]);
+  expect(members.map((m) => m.worker).sort()).toEqual([stack.workerId, `w2-${stack.prefix}`].sort());
+  expect(members[0]!.worker).toBe(done.attempts[0]!.worker);
+  const head = (await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text()).split('\n');
+  const member = await memberLines(body.id, 1);
+  // The API reads a member's log by its node rank, as it reads the job's.
+  const viaApi = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?node=1`)).text();
+  expect(viaApi.split('\n').slice(0, -1)).toEqual(member);
+  // Both processes logged their part of one world of two.
+  for (const lines of [head, member]) {
+    expect(lines.join('\n')).toMatch(/"world_size": 2/);
+  }
+  expect(head.join('\n')).toMatch(/"node_rank": 0/);
+  expect(member.join('\n')).toMatch(/"node_rank": 1/);
+}, 400_000);
+
+test('a member killed mid-run stops the other; the gang retries as a new attempt and resumes', async () => {
+  // A member killed from outside exits 137, the job's own failure: one retry of it is asked for.
+  const { body } = await submit(stack.alice, {
+    ...pretrain(200),
+    inputs: { dataset: corpus.id },
+    retries: { onFailure: 1 },
+  });
+  const member = `berth-${body.id}-a1-n1`;
+  // Kill the member once the run has checkpointed (step 20 logged by the head).
+  for (let i = 0; i < 1200; i++) {
+    const log = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
+    if (/"step": \[\d+, (2\d|[3-9]\d)\]/.test(log)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await docker.getContainer(member).kill({ signal: 'SIGKILL' });
+  const done = await waitForEnd(stack.alice, body.id, 400_000);
+  expect([done.state, done.message]).toEqual(['succeeded', undefined]);
+  expect(done.attempts.length).toBe(2);
+  const first = done.attempts[0]!;
+  expect(first.state).toBe('failed');
+  expect(first.message).toMatch(/node 1 ended/);
+  const log = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
+  expect(log).toMatch(/checkpoint: resumed from \S+ \(step \d+\)/);
+}, 500_000);
+
+test('cancel stops every member', async () => {
+  const { body } = await submit(stack.alice, { ...pretrain(2000), inputs: { dataset: corpus.id } });
+  for (let i = 0; i < 600 && (await running(body.id)).length < 2; i++) await new Promise((r) => setTimeout(r, 200));
+  expect((await stack.alice.fetch(`/v1/jobs/${body.id}/cancel`, { method: 'POST' })).status).toBe(202);
+  const done: JobRecord = await waitForEnd(stack.alice, body.id, 120_000);
+  expect(done.state).toBe('cancelled');
+  for (let i = 0; i < 100 && (await running(body.id)).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+  expect(await running(body.id)).toEqual([]);
+}, 200_000);
