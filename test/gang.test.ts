@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { testRedisUrl } from './support/env.js';
 import { startTestStack, startTestWorker, submit, waitForEnd, type TestStack } from './support/stack.js';
+import { kill, spawnWorker } from './support/worker-process.js';
 import type { BerthWorker } from '../apps/worker/src/worker.js';
 
 const root = resolve(__dirname, '..');
@@ -19,12 +20,14 @@ let stack: TestStack;
 let second: BerthWorker;
 let corpus: Dataset;
 beforeAll(async () => {
-  stack = await startTestStack('gang', { gangReservationMs: 5000 });
+  // Written off after 3 s of silence: the kill -9 test waits for it.
+  stack = await startTestStack('gang', { gangReservationMs: 5000, timings: { lostAfterMs: 3000 } });
   second = startTestWorker(stack.prefix, {
     workerId: `w2-${stack.prefix}`,
     api: stack.workerApi,
     dataDir: join(tmpdir(), 'berth-test-data', `${stack.prefix}-w2`),
     gangReservationMs: 5000,
+    timings: { lostAfterMs: 3000 },
   });
   await second.ready;
   const res = await stack.alice.fetch(`/v1/datasets?name=corpus&format=corpus&filename=corpus.txt`, {
@@ -65,6 +68,26 @@ async function memberLines(id: string, rank: number): Promise<string[]> {
 async function running(id: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ filters: { label: [`berth.job=${id}`] } });
 }
+
+test('submit refuses a gang no live workers could host, and one of a recipe that runs one process', async () => {
+  const three = await submit(stack.alice, {
+    ...pretrain(10),
+    inputs: { dataset: corpus.id },
+    resources: { gpus: 0, nodes: 3 },
+  });
+  expect(three.status).toBe(422);
+  expect((three.body as unknown as { error: { code: string; message: string } }).error).toMatchObject({
+    code: 'RESOURCES_UNSATISFIABLE',
+    message: 'the job needs 3 nodes with 0 GPUs each; 2 live workers could host a member',
+  });
+  const custom = await submit(stack.alice, {
+    manifest: 'custom',
+    params: { image: 'berth/fixture:dev', command: ['true'] },
+    resources: { gpus: 0, nodes: 2 },
+  });
+  expect(custom.status).toBe(400);
+  expect((custom.body as unknown as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
+});
 
 test('a 2-node pretraining run succeeds: both members ran at once on two workers, in one world of 2', async () => {
   const { status, body } = await submit(stack.alice, { ...pretrain(40), inputs: { dataset: corpus.id } });
@@ -130,3 +153,42 @@ test('cancel stops every member', async () => {
   for (let i = 0; i < 100 && (await running(body.id)).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
   expect(await running(body.id)).toEqual([]);
 }, 200_000);
+
+test('kill -9 of a member worker ends the attempt as WORKER_LOST; the gang retries once the worker is back', async () => {
+  // A third worker as a process of its own, written off after 3 s of silence; the in-process workers step aside.
+  await second.close();
+  const third = spawnWorker(stack, `w3-${stack.prefix}`, {
+    BERTH_LOST_AFTER_MS: '3000',
+    BERTH_DATA_DIR: join(tmpdir(), 'berth-test-data', `${stack.prefix}-w3`),
+  });
+  try {
+    const { body } = await submit(stack.alice, { ...pretrain(300), inputs: { dataset: corpus.id } });
+    for (let i = 0; i < 600 && (await running(body.id)).length < 2; i++) await new Promise((r) => setTimeout(r, 200));
+    const job = (await (await stack.alice.fetch(`/v1/jobs/${body.id}`)).json()) as JobRecord;
+    expect(job.attempts[0]!.members!.map((m) => m.worker).sort()).toEqual(
+      [stack.workerId, `w3-${stack.prefix}`].sort(),
+    );
+    await kill(third);
+    // Written off, its attempt ends; the restarted worker (same id) lets the gang form again.
+    let first: JobRecord | undefined;
+    for (let i = 0; i < 300; i++) {
+      first = (await (await stack.alice.fetch(`/v1/jobs/${body.id}`)).json()) as JobRecord;
+      if (first.attempts[0]?.reason) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(first!.attempts[0]).toMatchObject({ state: 'failed', reason: 'WORKER_LOST' });
+    const again = spawnWorker(stack, `w3-${stack.prefix}`, {
+      BERTH_LOST_AFTER_MS: '3000',
+      BERTH_DATA_DIR: join(tmpdir(), 'berth-test-data', `${stack.prefix}-w3`),
+    });
+    try {
+      const done = await waitForEnd(stack.alice, body.id, 400_000);
+      expect([done.state, done.message]).toEqual(['succeeded', undefined]);
+      expect(done.attempts.length).toBe(2);
+    } finally {
+      await kill(again);
+    }
+  } finally {
+    await kill(third);
+  }
+}, 600_000);

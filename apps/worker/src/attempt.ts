@@ -481,7 +481,7 @@ export class Attempt {
     this.sampler = new GpuSampler(
       telemetry,
       devices,
-      (points) => this.ctx.metrics.add(this.jobId, this.claim.attempt, points, this.ctx.metricCap),
+      (points) => this.ctx.metrics.add(this.jobId, this.claim.attempt, this.ofNode(points), this.ctx.metricCap),
       this.log,
     );
     this.sampler.start();
@@ -575,6 +575,12 @@ export class Attempt {
     await this.ctx.runtime.remove(this.name);
     await this.ctx.placement.forget(this.ctx.workerId, this.jobId, this.claim.attempt);
     await this.dropGangNetwork();
+  }
+
+  /** A member's GPU series carry its node (`n1.gpu.0.utilization`): every node has a GPU 0. */
+  private ofNode(points: NewMetric[]): NewMetric[] {
+    const rank = this.claim.gang?.rank ?? 0;
+    return rank === 0 ? points : points.map((p) => ({ ...p, name: `n${rank}.${p.name}` }));
   }
 
   /** The members of a multi-node attempt, for its attempt record. */

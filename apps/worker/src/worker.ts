@@ -16,6 +16,7 @@ import {
   defaultCaps,
   ownerToken,
   parseHold,
+  parseOwner,
   Placement,
   WorkerRegistry,
   defaultRetryPolicy,
@@ -282,6 +283,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
         }
       }
     }
+    await checkMembers();
     if (taker.stuck(timings.watchdogMs)) {
       stuckSince ??= Date.now() - timings.watchdogMs;
       log.warn('jobs that fit have waited while BullMQ handed over none; making new BullMQ workers');
@@ -290,6 +292,27 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     await adoptHolds('adopting a placement that never started here');
     await housekeeper.sweep();
     await orphans.sweep();
+  };
+
+  /**
+   * A head whose member's worker was written off stops its gang: that member's container may live on, but nothing
+   * runs it, so the attempt ends as WORKER_LOST and is retried as a whole.
+   */
+  const checkMembers = async (): Promise<void> => {
+    const heads = [...attempts.values()].filter((a) => a.claim.gang?.rank === 0);
+    if (heads.length === 0) return;
+    const lost = new Set(
+      (await registry.list(timings.lostAfterMs)).filter((w) => w.status === 'lost').map((w) => w.id),
+    );
+    for (const head of heads) {
+      for (const m of head.claim.gang!.members) {
+        const worker = parseOwner(m.token).workerId;
+        if (m.rank > 0 && lost.has(worker)) {
+          const message = `its worker ${worker} was written off (silent for ${timings.lostAfterMs} ms)`;
+          head.gangMemberEnded({ rank: m.rank, state: 'failed', reason: 'WORKER_LOST', message });
+        }
+      }
+    }
   };
 
   /** A member of a multi-node attempt ended: the member of it this worker runs stops too (see Attempt). */
