@@ -1,6 +1,6 @@
 // One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
 import type { ApiTarget } from './api-client.js';
-import { terminalStates, type FailureReason, type GangMember, type JobRecord } from '@berth/contracts';
+import { FailureReason, terminalStates, type GangMember, type JobRecord } from '@berth/contracts';
 import type { GangPlace, Manifest } from '@berth/manifests';
 import {
   endAttempt,
@@ -13,11 +13,12 @@ import {
   type NewMetric,
   type JobQueues,
   type Placement,
-  holdOf,
   memberLogId,
   ownerToken,
   parseOwner,
   type GangSeat,
+  type GangStop,
+  type WorkerSignals,
   type RetryPolicy,
   untilRedisTakes,
 } from '@berth/store';
@@ -76,9 +77,8 @@ export interface AttemptContext {
   resultsBudget: ResultsBudget;
   /** Log text an attempt may hold in memory while Redis does not take it (BERTH_WORKER_BUFFER_BYTES). */
   logBufferBytes: number;
-  /** Publishes on Redis: a multi-node member's end goes to the others on gangStopChannel. */
-  publish: (channel: string, message: string) => Promise<unknown>;
-  gangStopChannel: string;
+  /** Tells the other members of a multi-node attempt how this one ended. */
+  signals: WorkerSignals;
   logger: Logger;
 }
 
@@ -88,14 +88,8 @@ export interface AttemptContext {
  */
 type StopCause = 'CANCELLED' | 'TIMEOUT' | 'RESULTS_TOO_LARGE' | 'FENCED' | 'GANG';
 
-/** What one member of a multi-node attempt tells the others when it ends (on the gang-stop channel). */
-export interface GangEnd {
-  rank: number;
-  state: string;
-  reason?: FailureReason;
-  exitCode?: number;
-  message?: string;
-}
+/** How another member of this multi-node attempt ended (WorkerSignals). */
+type GangEnd = Omit<GangStop, 'jobId' | 'attempt'>;
 
 /** The port the head of a multi-node job listens on for its rendezvous (on the gang's own network). */
 const gangMasterPort = 29_500;
@@ -523,7 +517,7 @@ export class Attempt {
         // The head records the member's end as the attempt's: the job failed there, not here.
         const end = this.gangEnd!;
         if (end.rank === 0) return null;
-        const reason = end.reason ?? 'INFRA_ERROR';
+        const reason = FailureReason.safeParse(end.reason).data ?? 'INFRA_ERROR';
         const message = `node ${end.rank} ended (${end.state}${end.exitCode !== undefined ? `, exit code ${end.exitCode}` : ''}): ${end.message ?? reason}; every node was stopped`;
         return { state: 'failed', reason, message, ...code };
       }
@@ -630,10 +624,7 @@ export class Attempt {
   private async tellGang(end: GangEnd): Promise<void> {
     if (!this.claim.gang) return;
     await this.persist(() =>
-      this.ctx.publish(
-        this.ctx.gangStopChannel,
-        JSON.stringify({ hold: holdOf(this.jobId, this.claim.attempt), ...end }),
-      ),
+      this.ctx.signals.gangStop({ jobId: this.jobId, attempt: this.claim.attempt, ...end }),
     ).catch(() => {});
   }
 

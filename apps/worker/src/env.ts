@@ -1,7 +1,9 @@
 // The worker's configuration: parsed once from the environment; nothing else reads process.env.
 import { clusterEnv, GpuMode, maskUrl } from '@berth/contracts';
+import { defaultCaps } from '@berth/store';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { defaultTimings, workerDefaults } from './defaults.js';
 
 const Env = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
@@ -36,38 +38,38 @@ const Env = z.object({
     .regex(/^\d+[kmg]$/, 'a size as the json-file log driver takes it, e.g. 256m')
     .default('256m'),
   BERTH_CONTAINER_LOG_MAX_FILES: z.coerce.number().int().min(1).max(100).default(4),
-  BERTH_HEARTBEAT_MS: z.coerce.number().int().min(100).default(5000),
-  BERTH_STOP_GRACE_S: z.coerce.number().int().min(0).max(3600).default(30),
-  BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(60_000),
-  BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(8),
+  BERTH_HEARTBEAT_MS: z.coerce.number().int().min(100).default(defaultTimings.heartbeatMs),
+  BERTH_STOP_GRACE_S: z.coerce.number().int().min(0).max(3600).default(defaultTimings.stopGraceSeconds),
+  BERTH_ORPHAN_GRACE_MS: z.coerce.number().int().min(0).default(defaultTimings.orphanGraceMs),
+  BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(workerDefaults.maxBypass),
   /** How long a multi-node job's members hold their GPUs while it forms before giving them back. */
-  BERTH_GANG_RESERVATION_MS: z.coerce.number().int().min(100).default(60_000),
+  BERTH_GANG_RESERVATION_MS: z.coerce.number().int().min(100).default(workerDefaults.gangReservationMs),
   /**
    * Where members of a multi-node job on other hosts reach this worker's member (its host's address, with host
    * networking). Unset: members share this engine and reach each other by container name on the job's own network.
    */
   BERTH_WORKER_ADDRESS: z.string().min(1).optional(),
   /** Log lines and metric points of a job kept in Redis; the full log is in the attempt's log file regardless. */
-  BERTH_LOG_STREAM_MAX_LINES: z.coerce.number().int().min(100).default(200_000),
-  BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(500_000),
+  BERTH_LOG_STREAM_MAX_LINES: z.coerce.number().int().min(100).default(defaultCaps.logLines),
+  BERTH_METRIC_STREAM_MAX_POINTS: z.coerce.number().int().min(100).default(defaultCaps.metricPoints),
   /** Bytes of a job's log lines and of its metric points kept in Redis (each stream on its own). */
   BERTH_LOG_STREAM_MAX_BYTES: z.coerce
     .number()
     .int()
     .min(64 * 1024)
     .max(256 * 1024 ** 2)
-    .default(256 * 1024 ** 2),
+    .default(defaultCaps.logBytes),
   BERTH_METRIC_STREAM_MAX_BYTES: z.coerce
     .number()
     .int()
     .min(64 * 1024)
-    .default(64 * 1024 ** 2),
+    .default(defaultCaps.metricBytes),
   /** Bytes of an attempt's log file on this host; past it the oldest part is dropped, with a marker. */
   BERTH_LOG_FILE_MAX_BYTES: z.coerce
     .number()
     .int()
     .min(1024 ** 2)
-    .default(10 * 1024 ** 3),
+    .default(defaultCaps.logFileBytes),
   /** What one attempt may leave under /results: bytes (apparent size) and entries; past either it stops. */
   BERTH_RESULTS_MAX_BYTES: z.coerce
     .number()
@@ -87,11 +89,7 @@ const Env = z.object({
   /** How often running jobs' GPUs are sampled (nvidia-smi hosts only). */
   BERTH_GPU_SAMPLE_MS: z.coerce.number().int().min(500).default(10_000),
   /** Bytes of datasets and other jobs' artifacts kept on this host. */
-  BERTH_INPUT_CACHE_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .default(100 * 1024 ** 3),
+  BERTH_INPUT_CACHE_BYTES: z.coerce.number().int().min(1).default(workerDefaults.inputCacheBytes),
   /** Prometheus /metrics of the worker; 0 turns it off. */
   BERTH_WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   /** Where the metrics listen: loopback, so that jobs on this host cannot read them. */
@@ -108,7 +106,7 @@ const Env = z.object({
     .number()
     .int()
     .min(1024 ** 2)
-    .default(64 * 1024 ** 2),
+    .default(workerDefaults.bufferBytes),
   /** Start on a Redis without AOF or with an evicting maxmemory-policy (one warning a problem); never in production. */
   BERTH_ALLOW_UNSAFE_REDIS: z.stringbool().default(false),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -10,7 +10,6 @@ import {
   Housekeeper,
   JobQueues,
   JobStore,
-  keys,
   LogStream,
   MetricStream,
   defaultCaps,
@@ -19,6 +18,7 @@ import {
   parseOwner,
   Placement,
   WorkerRegistry,
+  WorkerSignals,
   defaultRetryPolicy,
   type Claim,
   type Redis,
@@ -28,37 +28,16 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Attempt, type GangEnd } from './attempt.js';
+import { Attempt } from './attempt.js';
 import { InputCache } from './inputs/input-cache.js';
 import type { ContainerRuntime, ImageSource } from './executor/container-runtime.js';
 import type { GpuInventoryReport } from './gpu/inventory.js';
 import type { GpuTelemetry } from './gpu/telemetry.js';
+import { defaultTimings, workerDefaults, type WorkerTimings } from './defaults.js';
 import { WorkerMetrics } from './observability/worker-metrics.js';
 import { OrphanSweeper } from './recovery/orphan-sweeper.js';
 
-export interface WorkerTimings {
-  /** How often the worker proves it is alive (default 5 s). */
-  heartbeatMs: number;
-  /** Silence after which a worker is written off and its jobs retried elsewhere (default 5 min). */
-  lostAfterMs: number;
-  /** How often the queue is checked without a wake-up message (default 1 s). */
-  pollMs: number;
-  /** How long fitting jobs may wait while BullMQ hands over none before its workers are made anew (default 30 s). */
-  watchdogMs: number;
-  /** Seconds between SIGTERM and SIGKILL on cancel and timeout (default 30). */
-  stopGraceSeconds: number;
-  /** How long a berth container nobody owns may stay before it is stopped and removed (default 60 s). */
-  orphanGraceMs: number;
-}
-
-export const defaultTimings: WorkerTimings = {
-  heartbeatMs: 5000,
-  lostAfterMs: 300_000,
-  pollMs: 1000,
-  watchdogMs: 30_000,
-  stopGraceSeconds: 30,
-  orphanGraceMs: 60_000,
-};
+export type { WorkerTimings } from './defaults.js';
 
 export interface WorkerDeps {
   redisUrl: string;
@@ -76,26 +55,25 @@ export interface WorkerDeps {
   runtime: ContainerRuntime;
   images: ImageSource;
   dockerVersion?: string;
-  /** Later jobs that may start ahead of a waiting one before it reserves the worker (default 8). */
+  /** Later jobs that may start ahead of a waiting one before it reserves the worker (defaults: workerDefaults). */
   maxBypass?: number;
   retry?: RetryPolicy;
   timings?: Partial<WorkerTimings>;
-  /** The API that stores artifacts. */
   /** The API artifacts go to and inputs come from, with the worker account's token. */
   api: ApiTarget;
-  /** How often /results is scanned and complete checkpoints uploaded while a job runs (default 10 s). */
+  /** How often /results is scanned and complete checkpoints uploaded while a job runs. */
   uploadIntervalMs?: number;
   /** What one attempt may leave under /results (BERTH_RESULTS_MAX_BYTES, BERTH_RESULTS_MAX_FILES). */
   resultsBudget?: ResultsBudget;
-  /** Bytes of datasets and fetched artifacts kept in the input cache (default 100 GiB). */
+  /** Bytes of datasets and fetched artifacts kept in the input cache. */
   inputCacheBytes?: number;
   /** How much of each job's log and metrics stays in Redis (the full log is in a file either way). */
   caps?: StreamCaps;
-  /** Log text each attempt may hold in memory while Redis does not take it (default 64 MiB). */
+  /** Log text each attempt may hold in memory while Redis does not take it. */
   bufferBytes?: number;
   /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
   gpuTelemetry?: GpuTelemetry;
-  /** How long a multi-node job's members hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS; default 60 s). */
+  /** How long a multi-node job's members hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS). */
   gangReservationMs?: number;
   /**
    * Where members of a multi-node job on other hosts reach this worker's member (BERTH_WORKER_ADDRESS); left out,
@@ -115,15 +93,28 @@ export interface BerthWorker {
   close(): Promise<void>;
 }
 
+/** What a caller left out, from workerDefaults: one step, so no default is written twice. */
+function withDefaults(deps: WorkerDeps) {
+  return {
+    maxBypass: deps.maxBypass ?? workerDefaults.maxBypass,
+    inputCacheBytes: deps.inputCacheBytes ?? workerDefaults.inputCacheBytes,
+    bufferBytes: deps.bufferBytes ?? workerDefaults.bufferBytes,
+    uploadIntervalMs: deps.uploadIntervalMs ?? workerDefaults.uploadIntervalMs,
+    gangReservationMs: deps.gangReservationMs ?? workerDefaults.gangReservationMs,
+    timings: { ...defaultTimings, ...deps.timings },
+  };
+}
+
 export function buildWorker(deps: WorkerDeps): BerthWorker {
-  const timings = { ...defaultTimings, ...deps.timings };
+  const o = withDefaults(deps);
+  const timings = o.timings;
   const retry = deps.retry ?? defaultRetryPolicy;
   const caps = deps.caps ?? defaultCaps;
   const redis: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}` });
   const subscriber: Redis = connectRedis(deps.redisUrl, { name: `berth-worker-${deps.workerId}-sub` });
-  const k = keys(deps.prefix);
   const store = new JobStore(redis, deps.prefix);
-  const placement = new Placement(redis, deps.prefix, deps.gangReservationMs);
+  const placement = new Placement(redis, deps.prefix, o.gangReservationMs);
+  const signals = new WorkerSignals(redis, deps.prefix);
   const queues = new JobQueues(redis, deps.prefix);
   // The BullMQ lock of a running attempt lasts as long as the worker's heartbeats may stop before it is written off,
   // and each heartbeat renews it.
@@ -146,12 +137,11 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
   const context = {
     observe,
     api: deps.api,
-    inputs: new InputCache(join(deps.dataDir, 'cache'), deps.api, deps.inputCacheBytes ?? 100 * 1024 ** 3),
-    uploadIntervalMs: deps.uploadIntervalMs ?? 10_000,
+    inputs: new InputCache(join(deps.dataDir, 'cache'), deps.api, o.inputCacheBytes),
+    uploadIntervalMs: o.uploadIntervalMs,
     resultsBudget: deps.resultsBudget ?? defaultResultsBudget,
-    logBufferBytes: deps.bufferBytes ?? 64 * 1024 ** 2,
-    publish: (channel: string, message: string) => redis.publish(channel, message),
-    gangStopChannel: k.gangStopChannel,
+    logBufferBytes: o.bufferBytes,
+    signals,
     store,
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix, caps.metricBytes),
@@ -220,10 +210,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
         again = false;
         const claims = await placement.claim(
           placementWorker,
-          {
-            maxBypass: deps.maxBypass ?? 8,
-            ...(deps.gangReservationMs ? { gangReservationMs: deps.gangReservationMs } : {}),
-          },
+          { maxBypass: o.maxBypass, gangReservationMs: o.gangReservationMs },
           queues,
           taker,
         );
@@ -315,18 +302,6 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     }
   };
 
-  /** A member of a multi-node attempt ended: the member of it this worker runs stops too (see Attempt). */
-  const gangStopped = (message: string): void => {
-    try {
-      const { hold, ...end } = JSON.parse(message) as GangEnd & { hold: string };
-      const { jobId, attempt } = parseHold(hold);
-      const running = attempts.get(jobId);
-      if (running?.claim.attempt === attempt) running.gangMemberEnded(end);
-    } catch (err) {
-      log.warn({ err }, 'unreadable gang-stop message');
-    }
-  };
-
   const timers: NodeJS.Timeout[] = [];
   const ready = (async () => {
     await registry.register({
@@ -350,11 +325,15 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     for (const jobId of await placement.reconcileFetched(placementWorker, queues, taker.token)) {
       log.info({ jobId }, 'settled a BullMQ job this worker held a lock on but no longer runs');
     }
-    await subscriber.subscribe(k.wakeChannel, k.cancelChannel, k.gangStopChannel);
-    subscriber.on('message', (channel: string, message: string) => {
-      if (channel === k.cancelChannel) attempts.get(message)?.stop('CANCELLED');
-      else if (channel === k.gangStopChannel) gangStopped(message);
-      else place();
+    await signals.listen(subscriber, {
+      onWake: place,
+      onCancel: (jobId) => attempts.get(jobId)?.stop('CANCELLED'),
+      onGangStop: (end) => {
+        // A member of a multi-node attempt ended: the member of it this worker runs stops too (see Attempt).
+        const running = attempts.get(end.jobId);
+        if (running?.claim.attempt === end.attempt) running.gangMemberEnded(end);
+      },
+      onUnreadable: (err) => log.warn({ err }, 'unreadable message on a worker channel'),
     });
     timers.push(setInterval(place, timings.pollMs));
     timers.push(

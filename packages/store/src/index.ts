@@ -37,7 +37,8 @@ export {
   type TransitionRefusal,
 } from './job-store.js';
 export { keys, type Keys } from './keys.js';
-export { defaultCaps, LogStream, memberLogId, type NewBatch, type StreamCaps } from './log-stream.js';
+export { LogStream, memberLogId, type NewBatch } from './log-stream.js';
+export { defaultCaps, type StreamCaps } from './stream-caps.js';
 export {
   Downsampler,
   downsample,
@@ -72,3 +73,4 @@ export type { TailSource } from './tail.js';
 export { WorkerRegistry, type WorkerProfile } from './worker-registry.js';
 export { redactDebugOutput } from './debug-redaction.js';
 export { holdOf, ownerToken, parseHold, parseOwner } from './owner.js';
+export { WorkerSignals, type GangStop, type SignalHandlers } from './worker-signals.js';

@@ -3,6 +3,7 @@
 import type { JobState, LogEntry } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { defaultCaps, type StreamCaps } from './stream-caps.js';
 import { metricFields, type NewMetric } from './metric-stream.js';
 import { appendToStreams, type AppendAnswer } from './stream-append.js';
 import { latestId, type RawEntry, type TailSource } from './tail.js';
@@ -21,30 +22,6 @@ export interface NewBatch {
   time: string;
   lines: string[];
 }
-
-export interface StreamCaps {
-  /** Log lines kept in Redis per job (default 200,000). */
-  logLines: number;
-  /** Metric points kept in Redis per job (default 500,000). */
-  metricPoints: number;
-  /** Bytes of log text kept in Redis per job (BERTH_LOG_STREAM_MAX_BYTES; default 256 MiB). */
-  logBytes?: number;
-  /** Bytes of metric points (field names and values) kept in Redis per job (default 64 MiB). */
-  metricBytes?: number;
-  /**
-   * Bytes of the worker's per-attempt log file (BERTH_LOG_FILE_MAX_BYTES; default 10 GiB): not Redis, but the
-   * same question of how much of a job's output is kept, answered for the log pump that writes both.
-   */
-  logFileBytes?: number;
-}
-
-export const defaultCaps: Required<StreamCaps> = {
-  logLines: 200_000,
-  metricPoints: 500_000,
-  logBytes: 256 * 1024 ** 2,
-  metricBytes: 64 * 1024 ** 2,
-  logFileBytes: 10 * 1024 ** 3,
-};
 
 // One script call per flush rather than a MULTI of one XADD per entry: the same atomic step, but the worker encodes
 // one command and parses one reply. An entry is a batch of lines (one read of the container's output), so Redis, the

@@ -2,6 +2,7 @@
 import { MetricPoint, type MetricKind, type MetricSeries } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { defaultCaps } from './stream-caps.js';
 import { appendToStreams } from './stream-append.js';
 import { latestId, parseFields, type RawEntry, type TailSource } from './tail.js';
 
@@ -37,7 +38,7 @@ export class MetricStream {
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    private readonly metricBytes = 64 * 1024 ** 2,
+    private readonly metricBytes = defaultCaps.metricBytes,
   ) {
     this.keys = keys(prefix);
   }

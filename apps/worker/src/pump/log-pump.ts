@@ -13,6 +13,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { workerDefaults } from '../defaults.js';
 import { countLines } from './count-lines.js';
 import { LineSplitter } from './line-splitter.js';
 import type { StreamName } from './demux.js';
@@ -46,7 +47,7 @@ export interface LogPumpOptions {
   onPoint?: (point: NewMetric) => void;
   /**
    * Text (UTF-16 units) that may wait for Redis in memory; past it, lines wait in the log file (or, without one, the
-   * reader is held back). Default 64 MiB (BERTH_WORKER_BUFFER_BYTES).
+   * reader is held back). Default: workerDefaults.bufferBytes (BERTH_WORKER_BUFFER_BYTES).
    */
   bufferChars?: number;
   /** Told of each failed write to Redis, before it is retried; `tries` counts from 1. */
@@ -175,7 +176,7 @@ export class LogPump {
     this.toSkip = opts.skip;
     this.lineNo = opts.startLine ?? 0;
     this.sentLines = this.lineNo + opts.skip;
-    this.bufferChars = opts.bufferChars ?? 64 * 1024 ** 2;
+    this.bufferChars = opts.bufferChars ?? workerDefaults.bufferBytes;
     this.fileSkip = opts.file?.skip ?? 0;
     this.flushLines = opts.flushLines ?? 500;
     // A batch waits at most this long for more lines: at low rates it bounds a line's delay to followers.
