@@ -3,7 +3,7 @@
 // token or signed URL, and more concurrent streams than a user may hold.
 // A worker is played through the store's own classes (register, claim, transition) so that which attempt owns the
 // job, and when it is written off, is exact rather than a race against a container.
-import type { Artifact } from '@berth/contracts';
+import { parseEvents, type Artifact } from '@berth/contracts';
 import {
   AuthStore,
   connectRedis,
@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { installAuth, type Auth } from '../apps/api/src/auth/auth.js';
 import { SseClients } from '../apps/api/src/streams/sse.js';
 import { testRedisUrl } from './support/env.js';
-import { fixtureJob, sseEvents, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
+import { fixtureJob, startTestStack, submit, type TestClient, type TestStack } from './support/stack.js';
 import { claimAs } from './support/claim.js';
 
 let stack: TestStack;
@@ -251,7 +251,7 @@ async function open(url: string, headers: Record<string, string>, waitMs: number
     const out: { event: string; data: string }[] = [];
     if (!res.body) return out;
     try {
-      for await (const ev of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) out.push(ev);
+      for await (const ev of parseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) out.push(ev);
     } catch (err) {
       if (!ac.signal.aborted) throw err;
     } finally {

@@ -1,9 +1,12 @@
 // A lean Server-Sent Events client on node:http: calls onEvent(event, data, id) per event and resolves on the
 // `end` event (or when the server closes the stream). Lean because it shares the machine with what it measures.
+// The stream is read by the parser every client of berth's shares (packages/contracts, built).
 import { request } from 'node:http';
-import { authHeaders } from './berth.mjs';
+import { join } from 'node:path';
+import { authHeaders, repo } from './berth.mjs';
 
-export function followSse(url, onEvent, headers = {}) {
+export async function followSse(url, onEvent, headers = {}) {
+  const { SseParser } = await import(join(repo, 'packages/contracts/dist/sse.js'));
   return new Promise((resolve, reject) => {
     const req = request(url, { headers: { accept: 'text/event-stream', ...authHeaders(url), ...headers } }, (res) => {
       if (!String(res.headers['content-type']).includes('text/event-stream')) {
@@ -11,25 +14,11 @@ export function followSse(url, onEvent, headers = {}) {
         reject(new Error(`${url}: not an event stream (${res.statusCode})`));
         return;
       }
-      res.setEncoding('utf8');
-      let buf = '';
+      const parser = new SseParser();
       let done = false;
       res.on('data', (chunk) => {
         if (done) return;
-        buf += chunk;
-        let from = 0;
-        for (let sep = buf.indexOf('\n\n'); sep !== -1; sep = buf.indexOf('\n\n', from)) {
-          const block = buf.slice(from, sep);
-          from = sep + 2;
-          if (block.startsWith(':')) continue;
-          let event = 'message';
-          let data = '';
-          let id;
-          for (const line of block.split('\n')) {
-            if (line.startsWith('data: ')) data += line.slice(6);
-            else if (line.startsWith('event: ')) event = line.slice(7);
-            else if (line.startsWith('id: ')) id = line.slice(4);
-          }
+        for (const { event, data, id } of parser.push(chunk)) {
           onEvent(event, data, id);
           if (event === 'end') {
             done = true;
@@ -38,7 +27,6 @@ export function followSse(url, onEvent, headers = {}) {
             return;
           }
         }
-        buf = buf.slice(from);
       });
       res.on('end', () => resolve({ ended: done }));
       res.on('error', (err) => (done ? undefined : reject(err)));

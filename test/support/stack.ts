@@ -1,5 +1,6 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
 import type { GpuMode, JobRecord, Quotas, User } from '@berth/contracts';
+import { parseEvents, type SseEvent } from '@berth/contracts';
 import type { ApiTarget } from '../../apps/worker/src/api-client.js';
 import type { RetryPolicy, StreamCaps } from '@berth/store';
 import type { GpuTelemetry } from '../../apps/worker/src/gpu/telemetry.js';
@@ -249,34 +250,6 @@ export function fixtureJob(command: string[], extra: Record<string, unknown> = {
   return { manifest: 'custom', params: { image: 'berth/fixture:dev', command }, ...extra };
 }
 
-export interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
-
-/** The events of an SSE body as they arrive; heartbeat comments are left out. */
-export async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  for await (const chunk of body) {
-    buf += decoder.decode(chunk, { stream: true });
-    let sep;
-    while ((sep = buf.indexOf('\n\n')) !== -1) {
-      const block = buf.slice(0, sep);
-      buf = buf.slice(sep + 2);
-      if (block.startsWith(':')) continue;
-      const ev: SseEvent = { event: 'message', data: '' };
-      for (const line of block.split('\n')) {
-        if (line.startsWith('id: ')) ev.id = line.slice(4);
-        else if (line.startsWith('event: ')) ev.event = line.slice(7);
-        else if (line.startsWith('data: ')) ev.data += line.slice(6);
-      }
-      yield ev;
-    }
-  }
-}
-
 /** The lines of the `log` events among `events` (each event is a batch of lines), in order. */
 export function logTexts(events: readonly SseEvent[]): string[] {
   return events.filter((e) => e.event === 'log').flatMap((e) => (JSON.parse(e.data) as { lines: string[] }).lines);
@@ -327,7 +300,7 @@ async function readOnce(
   const events: SseEvent[] = [];
   let counted = 0;
   try {
-    for await (const ev of sseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
+    for await (const ev of parseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
       events.push(ev);
       if (ev.event === 'end') {
         ac.abort();

@@ -1,45 +1,9 @@
-// Server-Sent Events: parsing an event stream, and following one to its `end` event across dropped connections by
-// reconnecting with Last-Event-ID, as a browser's EventSource does, so nothing is repeated and nothing is missed.
+// Server-Sent Events: following an event stream to its `end` event across dropped connections by reconnecting with
+// Last-Event-ID, as a browser's EventSource does, so nothing is repeated and nothing is missed. The stream itself is
+// read by the parser every client of berth's shares (`@berth/contracts`).
+import { parseEvents, type SseEvent } from '@berth/contracts';
 import { isTransient, networkCause, type ApiClient } from './api-client.js';
 import { CliError } from './cli-error.js';
-
-export interface SseEvent {
-  /** Only when the event carried an id line. */
-  id?: string;
-  event: string;
-  data: string;
-}
-
-/** The events of one stream in order; comments (heartbeats) are skipped, an event cut off by the stream's end is dropped. */
-export async function* parseEvents(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buf = '';
-  let id: string | undefined;
-  let event = '';
-  let data: string[] = [];
-  for await (const chunk of chunks) {
-    buf += decoder.decode(chunk, { stream: true });
-    let start = 0;
-    for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n', start)) {
-      const line = buf.slice(start, buf[nl - 1] === '\r' ? nl - 1 : nl);
-      start = nl + 1;
-      if (line === '') {
-        if (data.length > 0)
-          yield { ...(id !== undefined ? { id } : {}), event: event || 'message', data: data.join('\n') };
-        [id, event, data] = [undefined, '', []];
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      const value = colon === -1 ? '' : line.slice(line[colon + 1] === ' ' ? colon + 2 : colon + 1);
-      if (field === 'id') id = value;
-      else if (field === 'event') event = value;
-      else if (field === 'data') data.push(value);
-    }
-    buf = buf.slice(start);
-  }
-}
 
 /** A connection silent this long is taken as dropped (the API sends a heartbeat comment every 15 s). */
 const idleMs = 45_000;

@@ -1,6 +1,6 @@
 // `npm run demo`, berth's main job end to end: bring the stack up, submit the BERT demo (tiny BERT pretrained on the
 // demo corpus, then fine-tuned on the demo QA set), follow its log live, print F1 and where the model is, stop.
-import type { LogBatch } from '@berth/contracts';
+import { parseEvents, type LogBatch } from '@berth/contracts';
 import { join, resolve } from 'node:path';
 import { loadStackConfig } from './env.js';
 import { StackError, startStack, type Stack } from './stack.js';
@@ -70,22 +70,10 @@ async function followLog(stack: Stack, path: string, onLine: (text: string) => v
       const res = await fetch(`${stack.apiUrl}${path}`, {
         headers: { ...auth(stack), ...(lastId ? { 'last-event-id': lastId } : {}) },
       });
-      const decoder = new TextDecoder();
-      let buf = '';
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        for (let sep = buf.indexOf('\n\n'); sep !== -1; sep = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          const fields = new Map(
-            block.split('\n').map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
-          );
-          const data = fields.get('data');
-          if (data === undefined) continue;
-          lastId = fields.get('id') ?? lastId;
-          if (fields.get('event') === 'end') return (JSON.parse(data) as { state: string }).state;
-          for (const text of (JSON.parse(data) as LogBatch).lines) onLine(text);
-        }
+      for await (const ev of parseEvents(res.body as unknown as AsyncIterable<Uint8Array>)) {
+        lastId = ev.id ?? lastId;
+        if (ev.event === 'end') return (JSON.parse(ev.data) as { state: string }).state;
+        for (const text of (JSON.parse(ev.data) as LogBatch).lines) onLine(text);
       }
     } catch {
       // Dropped connection: reconnect below and carry on from lastId.

@@ -13,3 +13,4 @@ export * from './auth.js';
 export * from './time.js';
 export * from './shutdown.js';
 export * from './mask-url.js';
+export * from './sse.js';
