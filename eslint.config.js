@@ -1,5 +1,7 @@
 // ESLint flat config: typescript-eslint's recommended rules (syntax only, no type information, so it stays fast).
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -32,6 +34,21 @@ export default tseslint.config(
           destructuredArrayIgnorePattern: '^_',
         },
       ],
+    },
+  },
+  {
+    // Layers point one way: a module must not reach itself again through what it imports.
+    // Workspace packages resolve to their built dist/ and node_modules is external; neither is
+    // followed, since tsc's project references already forbid cycles between packages.
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js', '.mjs', '.cjs'],
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+      'import-x/ignore': ['/node_modules/', '/dist/'],
+      'import-x/cache': { lifetime: Infinity },
+    },
+    rules: {
+      'import-x/no-cycle': 'error',
     },
   },
 );
