@@ -23,7 +23,7 @@ const end = '<!-- bench/run.mjs: end -->';
  */
 const limitS = { script: 300, gpu: 1200, trainer: 1200 };
 
-/** The benchmarks in the order of the table (issue 10's list); any other bench/*.mjs runs after them. */
+/** The benchmarks in the order of the table (issue 10's list, with issue 23's gang); any other bench/*.mjs runs after them. */
 const order = [
   'submit',
   'dispatch',
@@ -35,6 +35,7 @@ const order = [
   'list-scale',
   'sse-scale',
   'packing',
+  'gang',
   'trainer',
 ];
 const rank = (n) => (order.includes(n) ? order.indexOf(n) : order.length);
