@@ -51,4 +51,19 @@ export default tseslint.config(
       'import-x/no-cycle': 'error',
     },
   },
+  {
+    // no-cycle skips type-only imports, so it would not see commands importing the CLI's types
+    // back from cli.ts; the commands are wired by cli.ts and take their Context from context.ts.
+    files: ['apps/cli/src/commands/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['../cli.js'], message: 'cli.ts wires the commands; import Context from ../context.js.' },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ApiClient } from './api-client.js';
 import { resolveTarget } from './config.js';
+import type { ContextOf } from './context.js';
 import type { CliEnv } from './env.js';
 import { artifactCommands } from './commands/artifacts.js';
 import { configCommands } from './commands/config.js';
@@ -20,17 +21,6 @@ interface GlobalFlags {
   token?: string;
   json?: boolean;
 }
-
-/** What a command's action needs besides its own arguments. */
-export interface Context {
-  env: CliEnv;
-  /** --json: print JSON for scripts instead of tables. */
-  json: boolean;
-  /** A client for the url and token in effect: flags, then BERTH_URL/BERTH_TOKEN, then the config file. */
-  api(): Promise<ApiClient>;
-}
-
-export type ContextOf = (cmd: Command) => Context;
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;

@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { isTransient, networkCause, type ApiClient } from '../api-client.js';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { CliError } from '../cli-error.js';
 import { bytes, note, printJson, printTable, time } from '../output.js';
 import { progressBar } from '../progress.js';

@@ -3,7 +3,7 @@ import { Argument, type Command } from 'commander';
 import type { User } from '@berth/contracts';
 import { CliError } from '../cli-error.js';
 import { checkUrl, saveConfig } from '../config.js';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { printJson } from '../output.js';
 
 interface Me {

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { CliError } from '../cli-error.js';
 import { Readable } from 'node:stream';
 import { withQuery } from '../api-client.js';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { bytes, note, printJson, printTable, time } from '../output.js';
 import { progressBar } from '../progress.js';
 

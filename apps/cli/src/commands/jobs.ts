@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { JobRecord, JobState } from '@berth/contracts';
 import { withQuery } from '../api-client.js';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { CliError } from '../cli-error.js';
 import { collect, isObject, parsePairs, positiveInt, readSpecFile, wholeNumber } from '../inputs.js';
 import { note, printFields, printJson, printTable, time } from '../output.js';

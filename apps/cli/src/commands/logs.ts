@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { JobRecord, JobState, LogBatch, LogLine } from '@berth/contracts';
 import { TrainingLog } from '@berth/telemetry/training-log';
 import { withQuery, type ApiClient } from '../api-client.js';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { positiveInt } from '../inputs.js';
 import { note } from '../output.js';
 import { followEvents } from '../sse.js';

@@ -1,7 +1,7 @@
 // `berth metrics <job>`: each series' latest value, and the job's summary figures.
 import type { Command } from 'commander';
 import type { MetricSeries } from '@berth/contracts';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { figure, note, printJson, printTable } from '../output.js';
 
 interface JobMetrics {

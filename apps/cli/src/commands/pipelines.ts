@@ -1,7 +1,7 @@
 // `berth pipelines run|show|cancel`: the domain-adapt template or steps from a file, and each step's state.
 import type { Command } from 'commander';
 import type { Pipeline } from '@berth/contracts';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { CliError } from '../cli-error.js';
 import { collect, isObject, parsePairs, readSpecFile } from '../inputs.js';
 import { printJson, printTable } from '../output.js';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { TokenInfo } from '@berth/contracts';
 import { withQuery } from '../api-client.js';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { positiveInt } from '../inputs.js';
 import { note, printJson, printTable, time } from '../output.js';
 

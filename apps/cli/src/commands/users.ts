@@ -1,7 +1,7 @@
 // `berth users create|ls|set` (admins): people and worker accounts, their roles and quotas.
 import type { Command } from 'commander';
 import type { User } from '@berth/contracts';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { positiveInt } from '../inputs.js';
 import { printJson, printTable, time } from '../output.js';
 

@@ -1,7 +1,7 @@
 // `berth workers`: hosts, their GPUs and who holds them, heartbeats.
 import type { Command } from 'commander';
 import type { WorkerInfo } from '@berth/contracts';
-import type { ContextOf } from '../cli.js';
+import type { ContextOf } from '../context.js';
 import { printJson, printTable, time } from '../output.js';
 
 export function workersCommand(program: Command, context: ContextOf): void {
