@@ -12,7 +12,7 @@ import {
 import { imageOf, type Manifest } from '@berth/manifests';
 import { bullPriorityOf, faultPoint, type AttemptTicket } from '@berth/store';
 import { createHash } from 'node:crypto';
-import { jobSpecSchema, resolveSpec } from '../routes/job-spec.js';
+import { jobSpecSchema, resolveSpec } from './job-spec.js';
 import { checkImage } from './image-policy.js';
 import type { Services } from '../services.js';
 

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
 import { cancelJob, submitJob, submitValidSpec } from '../jobs/job-service.js';
-import { jobSpecSchema, previewLaunch, resolveSpec } from './job-spec.js';
+import { jobSpecSchema, previewLaunch, resolveSpec } from '../jobs/job-spec.js';
 import { ownerFilter } from '../auth/auth.js';
 import { ErrorResponse } from './schemas.js';
 
