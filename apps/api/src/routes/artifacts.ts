@@ -7,7 +7,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { Services } from '../services.js';
-import { loadJob } from './jobs.js';
+import { loadJob } from '../jobs/job-reads.js';
 import { ErrorResponse } from './schemas.js';
 
 const Params = z.strictObject({ id: z.string().max(64), '*': z.string().max(2048) });

@@ -1,32 +1,17 @@
 // Submitting, listing and reading jobs.
-import {
-  BerthError,
-  JobId,
-  JobRecord,
-  JobSpec,
-  JobEvent,
-  JobState,
-  terminalStates,
-  type JobRecord as JobRecordT,
-} from '@berth/contracts';
+import { BerthError, JobRecord, JobSpec, JobEvent, JobState, terminalStates } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
 import { cancelJob, submitJob, submitValidSpec } from '../jobs/job-service.js';
+import { loadJob, queuePlaces } from '../jobs/job-reads.js';
 import { jobSpecSchema, previewLaunch, resolveSpec } from '../jobs/job-spec.js';
 import { ownerFilter } from '../auth/auth.js';
 import { ErrorResponse } from './schemas.js';
 
 const JobParams = z.strictObject({ id: z.string().max(64) });
 const idempotencyKey = /^[\x21-\x7e]{1,128}$/;
-
-export async function loadJob(services: Services, id: string): Promise<JobRecordT> {
-  const job = JobId.safeParse(id).success ? await services.call(() => services.store.get(id)) : null;
-  if (!job) throw new BerthError('JOB_NOT_FOUND', `no job ${id}`);
-  return job;
-}
 
 export const jobRoutes =
   (services: Services, manifests: ReadonlyMap<string, Manifest>): FastifyPluginAsyncZod =>
@@ -269,12 +254,3 @@ export const jobRoutes =
       },
     );
   };
-
-/** Every queued job's place and reason, with the workers' free and used GPUs. */
-export async function queuePlaces(services: Services) {
-  const [queued, workers] = await Promise.all([
-    services.placement.queued(),
-    services.workers.list(services.lostAfterMs),
-  ]);
-  return { queued, ...placeQueue(queued, workers) };
-}

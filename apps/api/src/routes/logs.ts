@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Services } from '../services.js';
 import { sseEvent } from '../streams/sse.js';
 import { canSee } from '../auth/auth.js';
-import { loadJob } from './jobs.js';
+import { loadJob } from '../jobs/job-reads.js';
 import { ErrorResponse } from './schemas.js';
 
 const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'a stream id looks like 1700000000000-0');

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { canSee, type Caller } from '../auth/auth.js';
 import type { Services } from '../services.js';
-import { queuePlaces } from './jobs.js';
+import { queuePlaces } from '../jobs/job-reads.js';
 import { ErrorResponse } from './schemas.js';
 
 const WaitingJob = QueuePlace.extend({ id: z.string(), gpus: z.number().int() });
