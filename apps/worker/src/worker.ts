@@ -208,6 +208,8 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     placing = (async () => {
       do {
         again = false;
+        // A gang placed since the last round starts its member here before anything else is weighed.
+        await adoptHolds('starting a member of a multi-node job', true);
         const claims = await placement.claim(
           placementWorker,
           { maxBypass: o.maxBypass, gangReservationMs: o.gangReservationMs },

@@ -103,7 +103,7 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
 }
 
 test('a 2-node job starts only when both members are placed, on two workers, with the head owning the record', async () => {
-  const { store, hosts, submit, holds } = await cluster(2, 2);
+  const { store, queues, hosts, submit, holds } = await cluster(2, 2);
   const gang = await submit(2, 2);
   expect(await hosts[0]!.claim()).toEqual([]);
   // One member: the GPUs are held for the gang, the record still waits.
@@ -121,6 +121,10 @@ test('a 2-node job starts only when both members are placed, on two workers, wit
     ['w0-g0', 'w0-g1'],
     ['w1-g0', 'w1-g1'],
   ]);
+  // Placed, its queue is read until the job ends; then placement forgets it.
+  expect(await queues.gangQueues()).toEqual([`gang-${gang}`]);
+  await finish(store, queues, gang, 'w0');
+  expect(await queues.gangQueues()).toEqual([]);
 });
 
 test('a gang that cannot form in time gives its GPUs back, lets other jobs use them, then forms', async () => {

@@ -116,6 +116,7 @@ export class JobQueues {
    */
   async withdraw(ticket: AttemptRef): Promise<void> {
     await this.queueOf(ticket).remove(bullJobId(ticket.id, ticket.attempt));
+    if ((ticket.nodes ?? 1) > 1) await this.dropGangQueue(ticket.id);
   }
 
   /** Whether the BullMQ job of each attempt exists, in any state; one round trip. */
@@ -207,6 +208,8 @@ export class JobQueues {
       const notBefore = Number((await this.redis.hget(this.keys.job(ticket.id), 'notBefore')) ?? 0);
       await this.enqueue({ ...ticket, attempt: ticket.attempt + 1 }, notBefore - Date.now());
     }
+    // A gang that ended has nothing more to wait for: placement stops reading its queue.
+    if ((ticket.nodes ?? 1) > 1 && record.state !== 'queued') await this.dropGangQueue(ticket.id);
     const job = (await Job.fromId(this.queueOf(ticket), bullJobId(ticket.id, ticket.attempt))) as
       AttemptJob | undefined;
     if (!job || job.finishedOn) return;
@@ -281,6 +284,16 @@ export class AttemptTaker {
   /** Whether every fetch for at least `ms` came back empty although the placement saw a job to take. */
   stuck(ms: number, now = Date.now()): boolean {
     return this.emptySince !== undefined && now - this.emptySince >= ms;
+  }
+
+  /**
+   * Closes the BullMQ worker of a queue this worker will not fetch from again (a gang's own, once its job is
+   * taken): each holds two Redis connections.
+   */
+  async done(lane: string): Promise<void> {
+    const worker = this.workers.get(lane);
+    this.workers.delete(lane);
+    await worker?.close(true).catch(() => {});
   }
 
   /** Keeps the lock of an attempt this worker runs; false when it had lapsed (the attempt still runs). */

@@ -233,6 +233,7 @@ export class Placement {
       // Its record moved on: fetched, the attempt is finished; an ended gang's queue is forgotten.
       const job = await taker.next(lane);
       if (job) await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
+      await taker.done(lane);
       const state = await this.redis.hget(this.keys.job(head.jobId), 'state');
       if (state !== 'queued') await this.redis.srem(this.keys.gangQueues, lane);
       return;
@@ -258,22 +259,27 @@ export class Placement {
       ],
     )) as string[];
     if (reply[0] !== 'complete') return;
-    const job = await taker.next(lane);
-    if (!job) return;
-    if (job.data.attempt !== attempt) {
-      await job.moveToWait(taker.token);
-      return;
+    try {
+      const job = await taker.next(lane);
+      if (!job) return;
+      if (job.data.attempt !== attempt) {
+        await job.moveToWait(taker.token);
+        return;
+      }
+      const placed = (await runScript(
+        this.redis,
+        scripts.assignGang,
+        [this.keys.job(head.jobId), this.keys.gang(hold), this.keys.deadlines],
+        [head.jobId, attempt],
+      )) as string[];
+      if (placed[0] === 'nofit') await job.moveToWait(taker.token);
+      else if (placed[0] === 'stale') {
+        await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
+      } else await this.wake();
+    } finally {
+      // The gang's queue holds this job only: its BullMQ worker (two connections) is not needed again.
+      await taker.done(lane);
     }
-    const placed = (await runScript(
-      this.redis,
-      scripts.assignGang,
-      [this.keys.job(head.jobId), this.keys.gang(hold), this.keys.deadlines],
-      [head.jobId, attempt],
-    )) as string[];
-    if (placed[0] === 'nofit') await job.moveToWait(taker.token);
-    else if (placed[0] === 'stale') {
-      await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
-    } else await this.wake();
   }
 
   /** Whether `token` holds seat `rank` of a gang attempt that the record runs (placed, not ended or moved on). */
