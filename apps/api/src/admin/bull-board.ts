@@ -10,7 +10,6 @@
 // is introduced (nothing a cross-site request could ride on), and the token never appears in a URL.
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import type { ControllerHandlerReturnType, HTTPStatus } from '@bull-board/api/typings/app';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Access } from '../auth/auth.js';
@@ -18,6 +17,12 @@ import { toBerthError } from '../plugins/errors.js';
 import type { Services } from '../services.js';
 
 export const boardBasePath = '/admin/queues';
+
+/**
+ * What the board's error handler answers, read off the adapter's public setErrorHandler: the packages' entry points
+ * do not export the type, and the path that does (`@bull-board/api/typings/app`) re-exports bull-board's dist/.
+ */
+type BoardErrorReply = ReturnType<Parameters<FastifyAdapter['setErrorHandler']>[0]>;
 
 /** The GPU demands whose queues the board always shows: CPU jobs and one to eight GPUs. */
 const shownDemands = 9;
@@ -151,10 +156,10 @@ export async function mountBullBoard(app: FastifyInstance, services: Services): 
   });
   // berth's error bodies and statuses (401 from the auth hook, 503 when Redis is away), not bull-board's; a 5xx
   // says no more than berth's own handler would.
-  serverAdapter.setErrorHandler((err): ControllerHandlerReturnType => {
+  serverAdapter.setErrorHandler((err): BoardErrorReply => {
     const e = toBerthError(err as FastifyError);
     if (e.code === 'INTERNAL') app.log.error({ err }, 'queue board request failed');
-    return { status: e.status as HTTPStatus, body: e.toBody() };
+    return { status: e.status as BoardErrorReply['status'], body: e.toBody() };
   });
 
   await app.register(async (board) => {
