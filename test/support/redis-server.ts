@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redisArgs } from '../../apps/stack/src/redis-args.ts';
 
+/** The stack's redis-server arguments, for tests outside apps/stack that start a server of their own. */
+export { redisArgs };
+
 export interface TestRedis {
   port: number;
   url: string;

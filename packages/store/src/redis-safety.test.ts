@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { redisArgs } from '../../../apps/stack/src/redis-args.js';
+import { redisArgs } from '../../../test/support/redis-server.js';
 import { connectRedis, redisReady, type Redis } from './redis.js';
 import { checkRedisSafety, readRedisSettings, UnsafeRedisError } from './redis-safety.js';
 
