@@ -210,16 +210,7 @@ export class Attempt {
 
     let pump: LogPump | undefined;
     try {
-      const inputs = await this.fetchInputs(current);
-      const { manifest, launch } = renderAttempt(this.ctx.manifests, current, {
-        attempt,
-        workerId: this.ctx.workerId,
-        prefix: this.ctx.prefix,
-        dataDir: this.ctx.dataDir,
-        gpus: this.ctx.wholeHost ? 'all' : devices,
-        inputs,
-        ...(await this.gangPlace()),
-      });
+      const { manifest, launch } = await this.render(current);
       if (!(await runtime.exists(this.name))) {
         // A container that had run and is gone is never made again under the same attempt: that would run the job
         // twice. Its log file says whether a `starting` attempt's container had started before its worker went.
@@ -577,6 +568,20 @@ export class Attempt {
     return rank === 0 ? points : points.map((p) => ({ ...p, name: `n${rank}.${p.name}` }));
   }
 
+  /** The attempt's launch, with its inputs fetched (or found in the cache) and, for a gang, its member's place. */
+  private async render(job: JobRecord): Promise<ReturnType<typeof renderAttempt>> {
+    const inputs = await this.fetchInputs(job);
+    return renderAttempt(this.ctx.manifests, job, {
+      attempt: this.claim.attempt,
+      workerId: this.ctx.workerId,
+      prefix: this.ctx.prefix,
+      dataDir: this.ctx.dataDir,
+      gpus: this.ctx.wholeHost ? 'all' : this.claim.devices,
+      inputs,
+      ...(await this.gangPlace()),
+    });
+  }
+
   /** The members of a multi-node attempt, for its attempt record. */
   private membersOf(): { members?: GangMember[] } {
     const gang = this.claim.gang;
@@ -639,16 +644,7 @@ export class Attempt {
     const stream = memberLogId(jobId, rank);
     let end: AttemptEnd | null;
     try {
-      const inputs = await this.fetchInputs(job);
-      const { manifest, launch } = renderAttempt(this.ctx.manifests, job, {
-        attempt,
-        workerId: this.ctx.workerId,
-        prefix: this.ctx.prefix,
-        dataDir: this.ctx.dataDir,
-        gpus: this.ctx.wholeHost ? 'all' : devices,
-        inputs,
-        ...(await this.gangPlace()),
-      });
+      const { manifest, launch } = await this.render(job);
       const resultsDir = `${launch.resultsDir}-n${rank}`;
       const spec = {
         ...launch,
