@@ -3,8 +3,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { JobRecord, StateChange } from '@berth/contracts';
-import { ApiClient } from './api-client';
-import { StateWatch } from './state-watch';
+import { ApiClient } from './api-client.js';
+import { StateWatch } from './state-watch.js';
 
 const at = '2026-12-03T10:00:00.000Z';
 const id = 'job_aaaaaaaaaaaaaaaaaaaa';
