@@ -322,7 +322,6 @@ async function fastHeartbeatApi(): Promise<{ app: FastifyInstance; auth: Auth; u
   const auth = installAuth(app, {
     store: new AuthStore(redis, stack.prefix),
     ownerOf: { job: async () => null, dataset: async () => null, pipeline: async () => null },
-    call: (op) => op(),
     rateLimit: { perSecond: 1000, burst: 1000 },
     signedUrlTtlSeconds: 600,
   });

@@ -116,7 +116,6 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
   // Before any route is added: the auth hooks read every route's rules as it is registered.
   const auth = installAuth(app, {
     store: services.auth,
-    call: services.call,
     rateLimit: config.rateLimit,
     signedUrlTtlSeconds: config.signedUrlTtlSeconds,
     ownerOf: {
@@ -178,7 +177,6 @@ export async function buildApp(config: ApiConfig): Promise<FastifyInstance> {
     authRoutes({
       store: services.auth,
       auth,
-      call: services.call,
       memberQuotas: config.memberQuotas,
       signedUrlTtlSeconds: config.signedUrlTtlSeconds,
     }),

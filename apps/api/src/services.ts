@@ -11,7 +11,7 @@ import {
   LogStream,
   MetricStream,
   Placement,
-  redisCall,
+  redisUnavailable,
   StateChanges,
   WorkerRegistry,
   type Redis,
@@ -46,9 +46,25 @@ export interface Services {
   workers: WorkerRegistry;
   /** Silence after which a worker shows as lost. */
   lostAfterMs: number;
-  /** Runs a Redis operation with the fail-fast rule: 503 REDIS_UNAVAILABLE instead of a hang. */
-  call<T>(op: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/**
+ * BullMQ waits for the connection's 'ready' before a queue's first command, however long Redis is away; every other
+ * command on the API's fail-fast connection is refused at once. A queue first used while Redis is away is refused too.
+ */
+class FailFastQueues extends JobQueues {
+  constructor(
+    private readonly connection: Redis,
+    prefix: string,
+  ) {
+    super(connection, prefix);
+  }
+
+  override queue(lane: number | string): ReturnType<JobQueues['queue']> {
+    if (this.connection.status !== 'ready') throw redisUnavailable();
+    return super.queue(lane);
+  }
 }
 
 export function buildServices(config: ApiConfig): Services {
@@ -64,7 +80,7 @@ export function buildServices(config: ApiConfig): Services {
   const hub = new TailHub(openBlockingConnection, undefined, redis);
   const sse = new SseClients({ maxStreamsPerUser: config.maxStreamsPerUser });
   const store = new JobStore(redis, config.prefix);
-  const queues = new JobQueues(redis, config.prefix);
+  const queues = new FailFastQueues(redis, config.prefix);
   // Expiry and lost workers are handled even when no worker is left to do it.
   const housekeeper = new Housekeeper(redis, config.prefix, store, queues, {
     healQueue: true,
@@ -100,7 +116,6 @@ export function buildServices(config: ApiConfig): Services {
     placement: new Placement(redis, config.prefix),
     workers: new WorkerRegistry(redis, config.prefix),
     lostAfterMs: config.lostAfterMs,
-    call: (op) => redisCall(redis, op),
     async close() {
       clearInterval(sweeper);
       sse.endAll();

@@ -58,7 +58,14 @@ export {
   type QueuedJob,
 } from './placement.js';
 export { capacityOf, placeQueue, type WorkerCapacity } from './queue-view.js';
-export { connectRedis, redisCall, redisReady, type ConnectOptions, type Redis } from './redis.js';
+export {
+  asRedisUnavailable,
+  connectRedis,
+  redisReady,
+  redisUnavailable,
+  type ConnectOptions,
+  type Redis,
+} from './redis.js';
 export {
   checkRedisSafety,
   readRedisSettings,

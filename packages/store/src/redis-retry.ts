@@ -8,12 +8,18 @@ import { ReplyError } from 'ioredis';
  */
 const notNow = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN)\b/;
 
+/**
+ * What ioredis (and BullMQ through it) says when the command never got an answer: the connection is gone or refused,
+ * a fail-fast client is offline (no offline queue) or gave up on a command at its `commandTimeout`.
+ */
+const unreachable = /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|Stream isn't writeable|Command timed out/;
+
 /** True for a failure that retrying the same command can get past: Redis not now, or not reachable. */
 export function isTransientRedisError(err: unknown): boolean {
   if (err instanceof ReplyError) return notNow.test((err as Error).message);
   const name = (err as { name?: string } | null)?.name;
   const message = err instanceof Error ? err.message : '';
-  return name === 'MaxRetriesPerRequestError' || /Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT/.test(message);
+  return name === 'MaxRetriesPerRequestError' || unreachable.test(message);
 }
 
 /**

@@ -1,9 +1,9 @@
-// redisCall against a real Redis: a reply passes, a server's reply error passes as it is, and everything else —
-// a stalled operation, a throw before any command, a closed connection — is REDIS_UNAVAILABLE.
+// asRedisUnavailable against a real Redis: what a fail-fast client says when Redis cannot answer (closed, offline,
+// timed out, "not now") is REDIS_UNAVAILABLE, fast; a real reply error, a BerthError or a bug is left as it is.
 import { BerthError } from '@berth/contracts';
 import { ReplyError } from 'ioredis';
 import { testRedisUrl } from '../../../test/support/env.js';
-import { connectRedis, redisCall, redisReady, type Redis } from './redis.js';
+import { asRedisUnavailable, connectRedis, redisReady, type Redis } from './redis.js';
 
 let redis: Redis;
 beforeAll(async () => {
@@ -12,57 +12,60 @@ beforeAll(async () => {
 });
 afterAll(() => redis.disconnect());
 
-const code = (err: unknown) => (err instanceof BerthError ? err.code : err);
+const failure = <T>(p: Promise<T>) =>
+  p.then(
+    () => {
+      throw new Error('it answered');
+    },
+    (e: unknown) => e,
+  );
 
-describe('redisCall', () => {
-  it('gives the reply', async () => {
-    await expect(redisCall(redis, () => redis.echo('berth'))).resolves.toBe('berth');
-  });
-
-  it("passes the server's reply errors on as they are", async () => {
-    const err = await redisCall(redis, () => redis.call('NO-SUCH-COMMAND')).catch((e: unknown) => e);
+describe('asRedisUnavailable', () => {
+  it("leaves the server's answers alone: an unknown command is not Redis being away", async () => {
+    const err = await failure(redis.call('NO-SUCH-COMMAND'));
     expect(err).toBeInstanceOf(ReplyError);
-    expect((err as Error).message).toMatch(/unknown command/);
+    expect(asRedisUnavailable(err)).toBeUndefined();
   });
 
-  it('passes BerthErrors on as they are', async () => {
-    const own = new BerthError('JOB_NOT_FOUND', 'no job job_x');
-    await expect(redisCall(redis, () => Promise.reject(own))).rejects.toBe(own);
+  it('maps the replies that say "not now" (full, loading) to REDIS_UNAVAILABLE', () => {
+    for (const message of ['OOM command not allowed when used memory > maxmemory', 'LOADING Redis is loading']) {
+      expect(asRedisUnavailable(new ReplyError(message))?.code).toBe('REDIS_UNAVAILABLE');
+    }
   });
 
-  it('answers REDIS_UNAVAILABLE at the deadline, whatever the operation does later', async () => {
-    let finish: (v: string) => void = () => {};
-    const started = Date.now();
-    const call = redisCall(redis, () => new Promise<string>((resolve) => (finish = resolve)), 100);
-    await expect(call.catch(code)).resolves.toBe('REDIS_UNAVAILABLE');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
-    finish('too late'); // settles nothing: the call already failed
-    await expect(call.catch(code)).resolves.toBe('REDIS_UNAVAILABLE');
+  it('leaves other BerthErrors and bugs alone, and passes REDIS_UNAVAILABLE on as it is', () => {
+    expect(asRedisUnavailable(new BerthError('JOB_NOT_FOUND', 'no job job_x'))).toBeUndefined();
+    expect(asRedisUnavailable(new TypeError('broken'))).toBeUndefined();
+    const own = new BerthError('REDIS_UNAVAILABLE', 'away');
+    expect(asRedisUnavailable(own)).toBe(own);
   });
 
-  it('turns a throw before any command, and any other failure, into REDIS_UNAVAILABLE', async () => {
-    await expect(
-      redisCall(redis, () => {
-        throw new TypeError('broken');
-      }).catch(code),
-    ).resolves.toBe('REDIS_UNAVAILABLE');
-    await expect(redisCall(redis, () => Promise.reject(new Error('socket closed'))).catch(code)).resolves.toBe(
-      'REDIS_UNAVAILABLE',
-    );
-  });
-
-  it('refuses at once on a connection that is not ready', async () => {
+  it('maps a command on a closed connection, at once', async () => {
     const closed = connectRedis(testRedisUrl(), { failFast: true });
     expect(await redisReady(closed, 5000)).toBe(true);
     const ended = new Promise((resolve) => closed.once('end', resolve));
     closed.disconnect();
     await ended;
-    let ran = false;
-    const err = await redisCall(closed, () => {
-      ran = true;
-      return closed.ping();
-    }).catch(code);
-    expect(err).toBe('REDIS_UNAVAILABLE');
-    expect(ran).toBe(false);
+    const started = Date.now();
+    expect(asRedisUnavailable(await failure(closed.ping()))?.code).toBe('REDIS_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(100);
+  });
+
+  it('maps a command while the client cannot connect (no offline queue), at once', async () => {
+    const offline = connectRedis('redis://127.0.0.1:1', { failFast: true });
+    try {
+      const started = Date.now();
+      expect(asRedisUnavailable(await failure(offline.get('k')))?.code).toBe('REDIS_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(100);
+    } finally {
+      offline.disconnect();
+    }
+  });
+
+  it('maps a command that outlives the fail-fast commandTimeout (1.5 s), when it times out', async () => {
+    const started = Date.now();
+    const err = await failure(redis.blpop(`berth-test-never-${Date.now()}`, 3));
+    expect(asRedisUnavailable(err)?.code).toBe('REDIS_UNAVAILABLE');
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 });

@@ -1,6 +1,7 @@
-// Redis connections and the rule for telling "Redis is unreachable" from a real reply error.
-import { Redis, ReplyError, type RedisOptions } from 'ioredis';
+// Redis connections and the one rule for telling "Redis is unreachable" from a real reply error.
+import { Redis, type RedisOptions } from 'ioredis';
 import { BerthError } from '@berth/contracts';
+import { isTransientRedisError } from './redis-retry.js';
 
 export type { Redis };
 
@@ -44,29 +45,16 @@ export async function redisReady(redis: Redis, ms: number): Promise<boolean> {
 }
 
 /**
- * Runs a Redis operation; anything but a reply from the server (connection lost, offline, timed out)
- * becomes REDIS_UNAVAILABLE so callers answer 503 instead of hanging or leaking internals.
+ * The one rule for "Redis could not answer": a failure that says Redis is unreachable, timed out, or cannot take the
+ * command now (OOM, LOADING, …) becomes REDIS_UNAVAILABLE, so callers answer 503 instead of leaking internals; any
+ * other error (a real reply error, a bug) is not Redis being away, and this returns undefined for it.
  */
-export function redisCall<T>(redis: Redis, op: () => Promise<T>, deadlineMs = 1800): Promise<T> {
-  if (redis.status !== 'ready') return Promise.reject(unavailable());
-  // One promise and one timer a call, settled by whichever comes first (the API's busiest path runs through here).
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(unavailable()), deadlineMs);
-    const fail = (err: unknown) => {
-      clearTimeout(timer);
-      reject(err instanceof BerthError || err instanceof ReplyError ? err : unavailable());
-    };
-    try {
-      op().then((value) => {
-        clearTimeout(timer);
-        resolve(value);
-      }, fail);
-    } catch (err) {
-      fail(err);
-    }
-  });
+export function asRedisUnavailable(err: unknown): BerthError | undefined {
+  if (err instanceof BerthError) return err.code === 'REDIS_UNAVAILABLE' ? err : undefined;
+  return isTransientRedisError(err) ? redisUnavailable() : undefined;
 }
 
-function unavailable(): BerthError {
+/** The error a caller answers with when Redis is away. */
+export function redisUnavailable(): BerthError {
   return new BerthError('REDIS_UNAVAILABLE', 'the job store (Redis) is unreachable; try again shortly');
 }

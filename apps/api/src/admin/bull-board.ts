@@ -135,7 +135,7 @@ export async function mountBullBoard(app: FastifyInstance, services: Services): 
   serverAdapter.setBasePath(boardBasePath);
   // BullMQ's own adapter on each queue, read-only: jobs are submitted and cancelled through /v1, where berth keeps
   // its record and the queue in step.
-  const demands = await services.call(() => berthQueueDemands(services));
+  const demands = await berthQueueDemands(services);
   createBullBoard({
     queues: demands.map(
       (n) =>

@@ -88,8 +88,6 @@ export interface AuthOptions {
   store: AuthStore;
   /** The user who owns an object, or null when it does not exist. */
   ownerOf: Record<OwnedKind, (id: string) => Promise<string | null>>;
-  /** Runs a Redis operation under the fail-fast rule. */
-  call<T>(op: () => Promise<T>): Promise<T>;
   rateLimit: RateLimit;
   signedUrlTtlSeconds: number;
 }
@@ -111,7 +109,7 @@ export interface Auth {
 }
 
 export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
-  const signer = new Signer(() => o.call(() => o.store.signingKey()));
+  const signer = new Signer(() => o.store.signingKey());
   const cache = new Map<string, { caller: Caller; until: number }>();
   const touched = new Map<string, number>();
   const buckets = new Map<string, { tokens: number; at: number }>();
@@ -140,8 +138,8 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
   }
 
   async function lookUp(key: string, tokenId: string | null, secret: string | null): Promise<Caller> {
-    const token = await o.call(() => (tokenId ? o.store.tokenById(tokenId) : o.store.tokenBySecret(secret!)));
-    const user = token ? await o.call(() => o.store.user(token.user)) : null;
+    const token = await (tokenId ? o.store.tokenById(tokenId) : o.store.tokenBySecret(secret!));
+    const user = token ? await o.store.user(token.user) : null;
     if (!token || !user) throw unauthenticated('the token is unknown, revoked or expired');
     const caller: Caller = { user, token: { id: token.id, name: token.name, expiresAt: token.expiresAt } };
     cache.set(key, { caller, until: Date.now() + tokenCacheMs });
@@ -217,7 +215,7 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
     }
     const kind = config.owns;
     const id = (request.params as { id: string }).id;
-    o.call(() => o.ownerOf[kind](id)).then((owner) => {
+    o.ownerOf[kind](id).then((owner) => {
       if (owner === null || !canSee(caller, owner)) {
         done(new BerthError(notFound[kind], `no ${kind} ${id}`));
         return;
@@ -232,7 +230,7 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
       async check() {
         if (until !== undefined && until <= Date.now()) return 'SIGNED_URL_EXPIRED';
         if (caller.token.expiresAt && Date.parse(caller.token.expiresAt) <= Date.now()) return 'TOKEN_EXPIRED';
-        const state = await o.call(() => o.store.tokenState(caller.token.id));
+        const state = await o.store.tokenState(caller.token.id);
         return state === 'live' ? null : state === 'expired' ? 'TOKEN_EXPIRED' : 'TOKEN_REVOKED';
       },
     };

@@ -5,7 +5,7 @@ import type { Services } from '../services.js';
 
 /** The job with this id; JOB_NOT_FOUND when there is none or the id is not a job id. */
 export async function loadJob(services: Services, id: string): Promise<JobRecord> {
-  const job = JobId.safeParse(id).success ? await services.call(() => services.store.get(id)) : null;
+  const job = JobId.safeParse(id).success ? await services.store.get(id) : null;
   if (!job) throw new BerthError('JOB_NOT_FOUND', `no job ${id}`);
   return job;
 }

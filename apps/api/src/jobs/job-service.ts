@@ -90,15 +90,13 @@ export async function submitValidSpec(
   const lane = nodes > 1 ? { nodes } : {};
   const record = newJobRecord(owner.id, spec);
   const priority = bullPriorityOf(spec.priority);
-  const outcome = await services.call(() =>
-    services.store.create(record, {
-      gpus,
-      nodes,
-      priority,
-      ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
-      ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(valid) } } : {}),
-    }),
-  );
+  const outcome = await services.store.create(record, {
+    gpus,
+    nodes,
+    priority,
+    ...(spec.queueTtl !== undefined ? { queueTtlMs: spec.queueTtl * 1000 } : {}),
+    ...(idempotencyKey ? { idempotency: { key: idempotencyKey, bodyHash: canonicalHash(valid) } } : {}),
+  });
   if ('quota' in outcome) {
     const { limit, max, current } = outcome.quota;
     const what = limit === 'gpus' ? `${current} GPUs asked for by unfinished jobs` : `${current} jobs queued`;
@@ -110,7 +108,7 @@ export async function submitValidSpec(
         job: outcome.existing,
       });
     }
-    const earlier = await services.call(() => services.store.get(outcome.existing));
+    const earlier = await services.store.get(outcome.existing);
     // A key outlives nothing it names today (jobs are kept), but it must never answer with a job it did not store.
     if (!earlier) {
       throw new BerthError(
@@ -134,8 +132,8 @@ export async function submitValidSpec(
 /** The second step of a submit: the job's BullMQ job, then a wake-up for the workers. */
 async function enqueue(services: Services, ticket: AttemptTicket): Promise<void> {
   faultPoint('after-record');
-  await services.call(() => services.queues.enqueue(ticket));
-  await services.call(() => services.placement.wake());
+  await services.queues.enqueue(ticket);
+  await services.placement.wake();
 }
 
 const workerLists = new WeakMap<Services, { at: number; list: Promise<WorkerInfo[]> }>();
@@ -144,7 +142,7 @@ const workerLists = new WeakMap<Services, { at: number; list: Promise<WorkerInfo
 function liveWorkers(services: Services): Promise<WorkerInfo[]> {
   const cached = workerLists.get(services);
   if (cached && Date.now() - cached.at < 1000) return cached.list;
-  const list = services.call(() => services.workers.list(services.lostAfterMs));
+  const list = services.workers.list(services.lostAfterMs);
   workerLists.set(services, { at: Date.now(), list });
   list.catch(() => workerLists.delete(services));
   return list;
@@ -175,19 +173,17 @@ export async function cancelJob(services: Services, job: JobRecord): Promise<Job
   if (terminalStates.has(job.state)) {
     throw new BerthError('JOB_ALREADY_FINISHED', `job ${job.id} already ended as ${job.state}`, { state: job.state });
   }
-  const cancelled = await services.call(() =>
-    services.store.transition(
-      job.id,
-      { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request while queued' },
-      { fromQueue: true },
-    ),
+  const cancelled = await services.store.transition(
+    job.id,
+    { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request while queued' },
+    { fromQueue: true },
   );
   if (typeof cancelled !== 'string') {
-    const ticket = await services.call(() => services.queues.ticket(job.id, cancelled.attempt + 1));
-    if (ticket) await services.call(() => services.queues.withdraw(ticket));
+    const ticket = await services.queues.ticket(job.id, cancelled.attempt + 1);
+    if (ticket) await services.queues.withdraw(ticket);
     return cancelled;
   }
-  await services.call(() => services.store.requestCancel(job.id));
+  await services.store.requestCancel(job.id);
   await services.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
   return null;
 }
@@ -202,18 +198,18 @@ async function checkInputs(services: Services, spec: JobSpec, owner: User): Prom
   const { dataset, initFrom } = spec.inputs ?? {};
   const mine = (o: string | null | undefined) =>
     o !== null && o !== undefined && (owner.role === 'admin' || o === owner.id);
-  if (dataset && !mine((await services.call(() => services.datasets.records.get(dataset)))?.owner)) {
+  if (dataset && !mine((await services.datasets.records.get(dataset))?.owner)) {
     issues.push({ path: 'inputs.dataset', message: `no dataset ${dataset}` });
   }
   const { resumeFrom } = spec.inputs ?? {};
-  if (resumeFrom && !mine(await services.call(() => services.store.ownerOf(resumeFrom)))) {
+  if (resumeFrom && !mine(await services.store.ownerOf(resumeFrom))) {
     issues.push({ path: 'inputs.resumeFrom', message: `no job ${resumeFrom}` });
   }
   let artifact = initFrom?.artifact;
-  if (initFrom && !mine(await services.call(() => services.store.ownerOf(initFrom.job)))) {
+  if (initFrom && !mine(await services.store.ownerOf(initFrom.job))) {
     issues.push({ path: 'inputs.initFrom', message: `no job ${initFrom.job}` });
   } else if (initFrom) {
-    const exists = (path: string) => services.call(() => services.artifacts.exists(initFrom.job, path));
+    const exists = (path: string) => services.artifacts.exists(initFrom.job, path);
     // Left out, it is the trained model when the job has one, else its newest checkpoint.
     if (artifact === undefined) artifact = (await exists('model')) ? 'model' : 'latest';
     if (!(await exists(artifact))) {

@@ -14,7 +14,7 @@ import {
   type PipelineStep,
 } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
-import type { PipelineStore } from '@berth/store';
+import { asRedisUnavailable, type PipelineStore } from '@berth/store';
 import { cancelJob, submitJob } from '../jobs/job-service.js';
 import type { Services } from '../services.js';
 import {
@@ -143,7 +143,7 @@ export class Pipelines {
       steps: definition.map((s) => ({ name: s.name, state: 'waiting' })),
       definition,
     };
-    await this.services.call(() => this.store.save(pipeline));
+    await this.store.save(pipeline);
     await this.advance(pipeline.id);
     return (await this.store.get(pipeline.id))!;
   }
@@ -219,11 +219,11 @@ export class Pipelines {
         for (const step of p.steps) {
           // A process that died between a submit and its save left the job unnamed; its Idempotency-Key names it.
           if (!step.job && step.state === 'waiting') {
-            const job = await this.services.call(() => this.store.submittedJob(p.owner, stepKey(p.id, step.name)));
+            const job = await this.store.submittedJob(p.owner, stepKey(p.id, step.name));
             if (job) Object.assign(step, { job, state: 'queued', reason: undefined });
           }
           if (step.job && !terminalStates.has(step.state as JobState)) {
-            const job = await this.services.call(() => this.services.store.get(step.job!));
+            const job = await this.services.store.get(step.job!);
             if (job && !terminalStates.has(job.state)) {
               const ended = await cancelJob(this.services, job);
               step.state = ended ? ended.state : job.state;
@@ -237,7 +237,7 @@ export class Pipelines {
         }
         p.state = 'cancelled';
         p.updatedAt = isoNow();
-        await this.services.call(() => this.store.save(p));
+        await this.store.save(p);
         return true;
       },
       { waitMs: this.cancelWaitMs },
@@ -248,14 +248,14 @@ export class Pipelines {
   }
 
   async load(id: string): Promise<Pipeline> {
-    const p = /^pl_[a-z2-7]{20}$/.test(id) ? await this.services.call(() => this.store.get(id)) : null;
+    const p = /^pl_[a-z2-7]{20}$/.test(id) ? await this.store.get(id) : null;
     if (!p) throw new BerthError('PIPELINE_NOT_FOUND', `no pipeline ${id}`);
     return p;
   }
 
   /** Newest first; only this owner's when one is named. */
   async list(owner: string | undefined): Promise<Pipeline[]> {
-    const all = await this.services.call(() => this.store.list());
+    const all = await this.store.list();
     return all.filter((p) => !owner || p.owner === owner);
   }
 
@@ -272,7 +272,7 @@ export class Pipelines {
     const from = inputs?.initFrom;
     const initFrom = from && 'step' in from ? { job: byName.get(from.step)!.job!, artifact: from.artifact } : from;
     try {
-      const owner = await this.services.call(() => this.services.auth.user(ownerId));
+      const owner = await this.services.auth.user(ownerId);
       if (!owner) throw new BerthError('USER_NOT_FOUND', `the pipeline's owner ${ownerId} no longer exists`);
       const { record: job } = await submitJob(
         this.services,
@@ -291,7 +291,9 @@ export class Pipelines {
       step.state = job.state;
       delete step.reason;
       retries.delete(def.name);
-    } catch (err) {
+    } catch (thrown) {
+      // Redis being away reads as it does to a client (REDIS_UNAVAILABLE), not as an unexpected failure.
+      const err = asRedisUnavailable(thrown) ?? thrown;
       const now = Date.now();
       const previous = retries.get(def.name);
       const error = describeSubmitError(err);

@@ -1,5 +1,7 @@
-// One error handler: BerthError codes, schema violations and Fastify's own parse errors become stable bodies.
+// One error handler: BerthError codes, Redis being away, schema violations and Fastify's own parse errors become
+// stable bodies.
 import { BerthError, type Issue } from '@berth/contracts';
+import { asRedisUnavailable } from '@berth/store';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { Duplex } from 'node:stream';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -23,6 +25,9 @@ function toIssues(v: SchemaViolation): Issue[] {
 
 export function toBerthError(err: FastifyError): BerthError {
   if (err instanceof BerthError) return err;
+  // Routes call the stores directly: a command Redis could not answer (closed, offline, timed out, full) is 503 here.
+  const unavailable = asRedisUnavailable(err);
+  if (unavailable) return unavailable;
   if (hasZodFastifySchemaValidationErrors(err)) {
     const part = err.validationContext ?? 'body';
     return new BerthError('VALIDATION_FAILED', `the request ${part} is invalid`, {

@@ -68,7 +68,7 @@ export const artifactRoutes =
       },
       async (request) => {
         const job = await loadJob(services, request.params.id);
-        return { artifacts: await services.call(() => services.artifacts.index.list(job.id)) };
+        return { artifacts: await services.artifacts.index.list(job.id) };
       },
     );
 
@@ -131,7 +131,7 @@ export const artifactRoutes =
       // `latest` is the newest checkpoint of the job's current attempt, or of the one `?attempt=` names.
       const asked = Number((request.query as { attempt?: string }).attempt);
       const attempt = Number.isInteger(asked) && asked >= 1 ? asked : job.attempt;
-      const target = await services.call(() => services.artifacts.resolve(job.id, path, attempt));
+      const target = await services.artifacts.resolve(job.id, path, attempt);
       if ('folder' in target) {
         const name = `${target.folder.split('/').at(-1)}.tar`;
         // A folder's identity is its files' paths and contents: the key workers cache it under.
@@ -216,7 +216,7 @@ export const artifactRoutes =
       },
       async (request) => {
         const job = await loadJob(services, request.params.id);
-        const gone = await services.call(() => services.artifacts.remove(job.id, artifactPath(request.params['*'])));
+        const gone = await services.artifacts.remove(job.id, artifactPath(request.params['*']));
         return { deleted: gone.map((a) => a.path) };
       },
     );

@@ -21,7 +21,6 @@ import { ErrorResponse } from './schemas.js';
 export interface AuthRouteOptions {
   store: AuthStore;
   auth: Auth;
-  call<T>(op: () => Promise<T>): Promise<T>;
   /** Limits a new member gets unless the admin names others; admins and workers get none. */
   memberQuotas: Quotas;
   signedUrlTtlSeconds: number;
@@ -43,7 +42,7 @@ function ownTokenUser(caller: Caller, user: string | undefined): string {
 export const authRoutes =
   (o: AuthRouteOptions): FastifyPluginAsyncZod =>
   async (app) => {
-    const { store, call } = o;
+    const { store } = o;
 
     app.get(
       '/v1/me',
@@ -76,9 +75,7 @@ export const authRoutes =
       },
       async (request, reply) => {
         const { name, role, quotas } = request.body;
-        const user = await call(() =>
-          store.createUser(name, role, { ...defaultQuotas(role, o.memberQuotas), ...quotas }),
-        );
+        const user = await store.createUser(name, role, { ...defaultQuotas(role, o.memberQuotas), ...quotas });
         if (!user) throw new BerthError('USER_EXISTS', `a user named ${name} exists`);
         return reply.code(201).send(user);
       },
@@ -95,7 +92,7 @@ export const authRoutes =
         },
         config: { access: 'admin' },
       },
-      async () => ({ users: await call(() => store.users()) }),
+      async () => ({ users: await store.users() }),
     );
 
     app.patch(
@@ -112,14 +109,14 @@ export const authRoutes =
         config: { access: 'admin' },
       },
       async (request) => {
-        const user = await call(() => store.user(request.params.id));
+        const user = await store.user(request.params.id);
         if (!user) throw new BerthError('USER_NOT_FOUND', `no user ${request.params.id}`);
         const next: User = {
           ...user,
           ...(request.body.role ? { role: request.body.role } : {}),
           quotas: { ...user.quotas, ...request.body.quotas },
         };
-        await call(() => store.saveUser(next));
+        await store.saveUser(next);
         return next;
       },
     );
@@ -138,11 +135,9 @@ export const authRoutes =
       },
       async (request, reply) => {
         const user = ownTokenUser(request.caller, request.body.user);
-        if (!(await call(() => store.user(user)))) throw new BerthError('USER_NOT_FOUND', `no user ${user}`);
+        if (!(await store.user(user))) throw new BerthError('USER_NOT_FOUND', `no user ${user}`);
         const { expiresInDays } = request.body;
-        const token = await call(() =>
-          store.createToken(user, request.body.name, expiresInDays ? { expiresInDays } : {}),
-        );
+        const token = await store.createToken(user, request.body.name, expiresInDays ? { expiresInDays } : {});
         return reply.code(201).send(token);
       },
     );
@@ -159,7 +154,7 @@ export const authRoutes =
         },
       },
       async (request) => ({
-        tokens: await call(() => store.tokens(ownTokenUser(request.caller, request.query.user))),
+        tokens: await store.tokens(ownTokenUser(request.caller, request.query.user)),
       }),
     );
 
@@ -175,11 +170,11 @@ export const authRoutes =
         },
       },
       async (request, reply) => {
-        const token = await call(() => store.tokenById(request.params.id));
+        const token = await store.tokenById(request.params.id);
         if (!token || (request.caller.user.role !== 'admin' && token.user !== request.caller.user.id)) {
           throw new BerthError('TOKEN_NOT_FOUND', `no token ${request.params.id}`);
         }
-        await call(() => store.revoke(token.id));
+        await store.revoke(token.id);
         o.auth.forget(token.id);
         return reply.code(204).send(null);
       },

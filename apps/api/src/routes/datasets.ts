@@ -19,7 +19,7 @@ export const datasetRoutes =
 
     const load = async (id: string) => {
       if (!DatasetId.safeParse(id).success) throw new BerthError('DATASET_NOT_FOUND', `no dataset ${id}`);
-      return services.call(() => services.datasets.get(id));
+      return services.datasets.get(id);
     };
 
     app.post(
@@ -81,7 +81,7 @@ export const datasetRoutes =
       },
       async (request) => {
         const owner = ownerFilter(request.caller);
-        const all = await services.call(() => services.datasets.records.list());
+        const all = await services.datasets.records.list();
         return { datasets: all.filter((d) => !owner || d.owner === owner) };
       },
     );
@@ -132,7 +132,7 @@ export const datasetRoutes =
       },
       async (request, reply) => {
         const dataset = await load(request.params.id);
-        await services.call(() => services.datasets.remove(dataset.id));
+        await services.datasets.remove(dataset.id);
         return reply.code(204).send(null);
       },
     );

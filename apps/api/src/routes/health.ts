@@ -34,10 +34,8 @@ export const healthRoutes =
         },
       },
       async () => {
-        const counts = await services.call(async () => {
-          await services.redis.ping();
-          return services.store.counts();
-        });
+        await services.redis.ping();
+        const counts = await services.store.counts();
         return { status: 'ready' as const, queue: counts };
       },
     );

@@ -142,7 +142,7 @@ export const jobRoutes =
             `recipe ${job.spec.manifest} does not resume from a checkpoint: berth retry starts it again`,
           );
         }
-        if (!(await services.call(() => services.artifacts.exists(job.id, 'latest', job.attempt)))) {
+        if (!(await services.artifacts.exists(job.id, 'latest', job.attempt))) {
           throw new BerthError('NOTHING_TO_RESUME', `job ${job.id} left no checkpoint: berth retry starts it again`);
         }
         const spec = {
@@ -179,7 +179,7 @@ export const jobRoutes =
       },
       async (request) => {
         const owner = ownerFilter(request.caller);
-        return services.call(() => services.store.list({ ...request.query, ...(owner ? { owner } : {}) }));
+        return services.store.list({ ...request.query, ...(owner ? { owner } : {}) });
       },
     );
 
@@ -197,7 +197,7 @@ export const jobRoutes =
       async (request) => {
         const job = await loadJob(services, request.params.id);
         if (job.state !== 'queued') return job;
-        const place = await services.call(() => queuePlaces(services)).then((q) => q.places.get(job.id));
+        const place = await queuePlaces(services).then((q) => q.places.get(job.id));
         return place ? { ...job, queue: place } : job;
       },
     );
@@ -250,7 +250,7 @@ export const jobRoutes =
       async (request) => {
         const job = await loadJob(services, request.params.id);
         const { after, limit } = request.query;
-        return { events: await services.call(() => services.events.read(job.id, after, limit)) };
+        return { events: await services.events.read(job.id, after, limit) };
       },
     );
   };

@@ -154,15 +154,14 @@ export const logRoutes =
           );
           return;
         }
-        const { entries, cursor } = await services.call(async () =>
+        const { entries, cursor } =
           tail !== undefined
             ? { entries: await services.logs.tail(id, tail, attempt, pageBytes), cursor: null }
-            : services.logs.page(id, after, {
+            : await services.logs.page(id, after, {
                 lines: request.query.limit,
                 maxBytes: pageBytes,
                 ...(attempt !== undefined ? { attempt } : {}),
-              }),
-        );
+              });
         const lines = linesOf(entries, attempt);
         const ended = entries.some((e) => e.kind === 'end');
         const truncated = entries.find((e) => e.kind === 'truncated')?.dropped;
@@ -223,13 +222,11 @@ export const logRoutes =
           );
           return;
         }
-        const found = await services.call(() =>
-          services.metrics.series(job.id, {
-            points,
-            ...(names ? { names: names.split(',') } : {}),
-            ...(attempt !== undefined ? { attempt } : {}),
-          }),
-        );
+        const found = await services.metrics.series(job.id, {
+          points,
+          ...(names ? { names: names.split(',') } : {}),
+          ...(attempt !== undefined ? { attempt } : {}),
+        });
         return {
           ...found,
           latest: Object.fromEntries(found.series.map((s) => [s.name, s.latest])),
@@ -254,7 +251,7 @@ export const logRoutes =
       },
       async (request, reply) => {
         const source = services.stateChanges.source();
-        const from = request.headers['last-event-id'] ?? (await services.call(() => source.latest()));
+        const from = request.headers['last-event-id'] ?? (await source.latest());
         const caller = request.caller;
         await follow<StateChangeEntry>(request, reply, 'state-changes', source, from, stateEvent, (e) =>
           canSee(caller, e.owner),

@@ -73,7 +73,7 @@ export function installPrometheus(app: FastifyInstance, services: Services): voi
   // Scraped by Prometheus with an admin token (bearer_token_file in its scrape config).
   app.get('/metrics', { schema: { hide: true }, config: { access: 'admin' } }, async (_request, reply) => {
     const t0 = process.hrtime.bigint();
-    await services.call(() => services.redis.ping()).catch(() => undefined);
+    await services.redis.ping().catch(() => undefined);
     rtt.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     return reply.type(registry.contentType).send(await registry.metrics());
   });

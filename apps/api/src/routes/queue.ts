@@ -40,23 +40,22 @@ export const queueRoutes =
           },
         },
       },
-      async (request) =>
-        services.call(async () => {
-          const [counts, view] = await Promise.all([services.store.counts(), queuePlaces(services)]);
-          const caller = request.caller;
-          const mine = await visibleJobs(
-            services,
-            caller,
-            view.workers.flatMap((w) => w.running),
-          );
-          // Counts and GPU use are everyone's; job ids only the caller's (their place still counts the others).
-          const waiting = view.queued
-            .filter((q) => canSee(caller, q.user))
-            .slice(0, request.query.limit)
-            .map((q) => ({ id: q.id, gpus: q.gpus, ...view.places.get(q.id)! }));
-          const workers = view.workers.map((w) => ({ ...w, running: w.running.filter((id) => mine.has(id)) }));
-          return { counts, waiting, workers };
-        }),
+      async (request) => {
+        const [counts, view] = await Promise.all([services.store.counts(), queuePlaces(services)]);
+        const caller = request.caller;
+        const mine = await visibleJobs(
+          services,
+          caller,
+          view.workers.flatMap((w) => w.running),
+        );
+        // Counts and GPU use are everyone's; job ids only the caller's (their place still counts the others).
+        const waiting = view.queued
+          .filter((q) => canSee(caller, q.user))
+          .slice(0, request.query.limit)
+          .map((q) => ({ id: q.id, gpus: q.gpus, ...view.places.get(q.id)! }));
+        const workers = view.workers.map((w) => ({ ...w, running: w.running.filter((id) => mine.has(id)) }));
+        return { counts, waiting, workers };
+      },
     );
 
     app.get(
@@ -69,23 +68,22 @@ export const queueRoutes =
           response: { 200: z.object({ workers: z.array(WorkerInfo) }), 503: ErrorResponse },
         },
       },
-      async (request) =>
-        services.call(async () => {
-          const workers = await services.workers.list(services.lostAfterMs);
-          const mine = await visibleJobs(
-            services,
-            request.caller,
-            workers.flatMap((w) => [...w.running, ...w.gpus.flatMap((g) => (g.job ? [g.job] : []))]),
-          );
-          // Which GPUs are busy is everyone's to see; which job holds one or runs there, only its owner's.
-          return {
-            workers: workers.map((w) => ({
-              ...w,
-              gpus: w.gpus.map(({ job, ...g }) => (job && mine.has(job) ? { ...g, job } : g)),
-              running: w.running.filter((id) => mine.has(id)),
-            })),
-          };
-        }),
+      async (request) => {
+        const workers = await services.workers.list(services.lostAfterMs);
+        const mine = await visibleJobs(
+          services,
+          request.caller,
+          workers.flatMap((w) => [...w.running, ...w.gpus.flatMap((g) => (g.job ? [g.job] : []))]),
+        );
+        // Which GPUs are busy is everyone's to see; which job holds one or runs there, only its owner's.
+        return {
+          workers: workers.map((w) => ({
+            ...w,
+            gpus: w.gpus.map(({ job, ...g }) => (job && mine.has(job) ? { ...g, job } : g)),
+            running: w.running.filter((id) => mine.has(id)),
+          })),
+        };
+      },
     );
   };
 
