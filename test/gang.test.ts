@@ -122,7 +122,7 @@ test('a 2-node pretraining run succeeds: both members ran at once on two workers
 test('a member killed mid-run stops the other; the gang retries as a new attempt and resumes', async () => {
   // A member killed from outside exits 137, the job's own failure: one retry of it is asked for.
   const { body } = await submit(stack.alice, {
-    ...pretrain(200),
+    ...pretrain(80),
     inputs: { dataset: corpus.id },
     retries: { onFailure: 1 },
   });
@@ -162,7 +162,7 @@ test('kill -9 of a member worker ends the attempt as WORKER_LOST; the gang retri
     BERTH_DATA_DIR: join(tmpdir(), 'berth-test-data', `${stack.prefix}-w3`),
   });
   try {
-    const { body } = await submit(stack.alice, { ...pretrain(300), inputs: { dataset: corpus.id } });
+    const { body } = await submit(stack.alice, { ...pretrain(120), inputs: { dataset: corpus.id } });
     for (let i = 0; i < 600 && (await running(body.id)).length < 2; i++) await new Promise((r) => setTimeout(r, 200));
     const job = (await (await stack.alice.fetch(`/v1/jobs/${body.id}`)).json()) as JobRecord;
     expect(job.attempts[0]!.members!.map((m) => m.worker).sort()).toEqual(
