@@ -1,6 +1,6 @@
 // Multi-node jobs (gangs) on real Redis and real BullMQ queues, with several workers: all-or-nothing placement,
 // the bounded reservation and its cooling-off, no member twice on one worker, and no deadlock between gangs.
-import type { JobRecord } from '@berth/contracts';
+import { newJobRecord } from '@berth/contracts';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { endAttempt } from './attempt-outcome.js';
 import { AuthStore } from './auth-store.js';
@@ -21,25 +21,6 @@ const opened: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const close of opened.splice(0)) await close();
 });
-
-let n = 0;
-function record(owner: string): JobRecord {
-  const now = new Date().toISOString();
-  const id = `job_${String(n++)
-    .padStart(20, 'g')
-    .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)}`;
-  return {
-    id,
-    owner,
-    spec: { manifest: 'custom', params: {}, resources: {} },
-    state: 'queued',
-    attempt: 0,
-    createdAt: now,
-    updatedAt: now,
-    attempts: [],
-    history: [],
-  };
-}
 
 interface Host {
   w: PlacementWorker;
@@ -82,7 +63,7 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
     });
   }
   const submit = async (gpus: number, nodes = 1) => {
-    const r = record(owner);
+    const r = newJobRecord(owner, { manifest: 'custom', params: {}, resources: {} });
     const priority = bullPriorityOf(undefined);
     await store.create(r, { gpus, nodes, priority });
     await queues.enqueue({ id: r.id, attempt: 1, gpus, priority, ...(nodes > 1 ? { nodes } : {}) });

@@ -1,6 +1,6 @@
 // Placement on real Redis and real BullMQ queues: disjoint GPUs, whole-host exclusivity, bounded bypass, backoff,
 // and releasing by owner.
-import type { JobRecord } from '@berth/contracts';
+import { newJobRecord, type JobRecord } from '@berth/contracts';
 import fc from 'fast-check';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { endAttempt as endWith, type AttemptEnd, type RetryHints, type RetryPolicy } from './attempt-outcome.js';
@@ -37,27 +37,8 @@ function endAttempt(
   return endWith({ store, queues: queuesOf.get(store)!, token: '0' }, job, owner, end, policy, hints, now);
 }
 
-let n = 0;
 /** The user the test's jobs belong to (a job needs an owner with a user record). */
 let owner = '';
-
-function record(): JobRecord {
-  const now = new Date().toISOString();
-  const id = `job_${String(n++)
-    .padStart(20, 'a')
-    .replace(/[0-9]/g, (d) => 'abcdefghij'[Number(d)]!)}`;
-  return {
-    id,
-    owner,
-    spec: { manifest: 'custom', params: {}, resources: {} },
-    state: 'queued',
-    attempt: 0,
-    createdAt: now,
-    updatedAt: now,
-    attempts: [],
-    history: [],
-  };
-}
 
 async function setup(worker: Omit<PlacementWorker, 'id'>) {
   const prefix = testPrefix('placement');
@@ -85,7 +66,7 @@ async function setup(worker: Omit<PlacementWorker, 'id'>) {
     startedAt: new Date().toISOString(),
   });
   const submit = async (gpus: number, level?: 'low' | 'normal' | 'high') => {
-    const r = record();
+    const r = newJobRecord(owner, { manifest: 'custom', params: {}, resources: {} });
     const priority = bullPriorityOf(level);
     await store.create(r, { gpus, priority });
     await queues.enqueue({ id: r.id, attempt: 1, gpus, priority });
