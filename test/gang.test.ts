@@ -4,15 +4,20 @@
 import type { Dataset, JobRecord } from '@berth/contracts';
 import { connectRedis, LogStream, memberLogId } from '@berth/store';
 import Docker from 'dockerode';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { testRedisUrl } from './support/env.js';
-import { startTestStack, startTestWorker, submit, waitForEnd, type TestStack } from './support/stack.js';
+import {
+  startTestStack,
+  startTestWorker,
+  submit,
+  uploadDemoCorpus,
+  waitForEnd,
+  type TestStack,
+} from './support/stack.js';
 import { kill, spawnWorker } from './support/worker-process.js';
 import type { BerthWorker } from '../apps/worker/src/worker.js';
 
-const root = resolve(__dirname, '..');
 const docker = new Docker();
 const redis = connectRedis(testRedisUrl());
 
@@ -30,13 +35,7 @@ beforeAll(async () => {
     timings: { lostAfterMs: 3000 },
   });
   await second.ready;
-  const res = await stack.alice.fetch(`/v1/datasets?name=corpus&format=corpus&filename=corpus.txt`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: new Uint8Array(readFileSync(join(root, 'payloads/bert/demo/data/corpus.txt'))),
-  });
-  expect(res.status).toBe(201);
-  corpus = (await res.json()) as Dataset;
+  corpus = await uploadDemoCorpus(stack.alice);
 });
 afterAll(async () => {
   await second?.close();

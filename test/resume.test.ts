@@ -3,23 +3,13 @@
 // run stopped from outside (a host's SIGTERM) is retried by the recipe's own rule and resumes the same way.
 import type { Dataset, JobRecord } from '@berth/contracts';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fixtureJob, startTestStack, submit, waitForEnd, type TestStack } from './support/stack.js';
-
-const root = resolve(__dirname, '..');
+import { fixtureJob, startTestStack, submit, uploadDemoCorpus, waitForEnd, type TestStack } from './support/stack.js';
 
 let stack: TestStack;
 let corpus: Dataset;
 beforeAll(async () => {
   stack = await startTestStack('resume');
-  const res = await stack.alice.fetch(`/v1/datasets?name=corpus&format=corpus&filename=corpus.txt`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: new Uint8Array(readFileSync(join(root, 'payloads/bert/demo/data/corpus.txt'))),
-  });
-  expect(res.status).toBe(201);
-  corpus = (await res.json()) as Dataset;
+  corpus = await uploadDemoCorpus(stack.alice);
 });
 afterAll(async () => stack?.close());
 

@@ -1,5 +1,5 @@
 // The API and a worker built in-process on real Redis and the real Docker engine, isolated by a key prefix.
-import type { GpuMode, JobRecord, Quotas, User } from '@berth/contracts';
+import type { Dataset, GpuMode, JobRecord, Quotas, User } from '@berth/contracts';
 import { parseEvents, type SseEvent } from '@berth/contracts';
 import type { ApiTarget } from '../../apps/worker/src/api-client.js';
 import type { RetryPolicy, StreamCaps } from '@berth/store';
@@ -235,6 +235,17 @@ export async function addUser(
   const user = (await post('/v1/users', { name, role, ...(quotas ? { quotas } : {}) })) as unknown as User;
   const token = await post('/v1/tokens', { name: `${name}-test`, user: user.id });
   return testClient(admin.url, String(token.token), user);
+}
+
+/** Uploads the trainer's demo corpus as a `corpus` dataset of the client's (what the pretraining tests train on). */
+export async function uploadDemoCorpus(client: TestClient): Promise<Dataset> {
+  const res = await client.fetch('/v1/datasets?name=corpus&format=corpus&filename=corpus.txt', {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(readFileSync(join(__dirname, '../../payloads/bert/demo/data/corpus.txt'))),
+  });
+  if (res.status !== 201) throw new Error(`the demo corpus upload answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as Dataset;
 }
 
 export async function submit(client: TestClient, spec: unknown): Promise<{ status: number; body: JobRecord }> {
