@@ -20,27 +20,12 @@
     {'stale'}   the record moved on: the BullMQ job is to be finished
     {'nofit'}   the free GPUs are too few now
 ]]
+-- @include take-gpus
 local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt', 'gpus')
 local attempt = tonumber(ARGV[2])
 if f[1] ~= 'queued' or (f[2] and f[2] ~= '') or (tonumber(f[3]) or 0) + 1 ~= attempt then return {'stale'} end
-local need = tonumber(f[4]) or 0
-local order = {}
-for u in string.gmatch(ARGV[6], '[^,]+') do order[#order + 1] = u end
-local free = {}
-for _, u in ipairs(order) do
-  local holder = redis.call('HGET', KEYS[2], u)
-  if not holder or holder == '' then free[#free + 1] = u end
-end
-local take = nil
-if need == 0 then take = 0
-elseif ARGV[3] == 'whole-host' then if #free == #order and need <= #order then take = #order end
-elseif need <= #free then take = need end
-if not take then return {'nofit'} end
-local devices = {}
-for i = 1, take do
-  devices[i] = free[i]
-  redis.call('HSET', KEYS[2], devices[i], ARGV[5])
-end
+local devices = takeGpus(ARGV[3], ARGV[6], tonumber(f[4]) or 0, ARGV[5])
+if not devices then return {'nofit'} end
 redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', ARGV[4], 'devices', table.concat(devices, ','))
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[5])

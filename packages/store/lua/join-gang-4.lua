@@ -29,6 +29,7 @@
     {'stale'}            the record does not wait for this attempt
     {'nofit'}            the free GPUs are too few now
 ]]
+-- @include take-gpus
 local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt', 'gpus')
 local attempt = tonumber(ARGV[1])
 if f[1] ~= 'queued' or (f[2] and f[2] ~= '') or (tonumber(f[3]) or 0) + 1 ~= attempt then return {'stale'} end
@@ -41,24 +42,8 @@ if g[3] == '1' then return {'formed'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if n > 0 and tonumber(g[2]) < now then return {'lapsed'} end
-local need = tonumber(f[4]) or 0
-local order = {}
-for u in string.gmatch(ARGV[4], '[^,]+') do order[#order + 1] = u end
-local free = {}
-for _, u in ipairs(order) do
-  local holder = redis.call('HGET', KEYS[2], u)
-  if not holder or holder == '' then free[#free + 1] = u end
-end
-local take = nil
-if need == 0 then take = 0
-elseif ARGV[2] == 'whole-host' then if #free == #order and need <= #order then take = #order end
-elseif need <= #free then take = need end
-if not take then return {'nofit'} end
-local devices = {}
-for i = 1, take do
-  devices[i] = free[i]
-  redis.call('HSET', KEYS[2], devices[i], ARGV[3])
-end
+local devices = takeGpus(ARGV[2], ARGV[4], tonumber(f[4]) or 0, ARGV[3])
+if not devices then return {'nofit'} end
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('HSET', KEYS[4], 'm' .. n, ARGV[5], 'd' .. n, table.concat(devices, ','), 'a' .. n, ARGV[8], 'n', n + 1)
 if n == 0 then redis.call('HSET', KEYS[4], 'deadline', now + tonumber(ARGV[7])) end

@@ -2,12 +2,13 @@
 // uses is and what it returns, and touches only the keys it is given (so no script makes up a key name that
 // keys.ts does not know).
 import { readdirSync, readFileSync } from 'node:fs';
-import { scripts } from './scripts.js';
+import { scripts, withIncludes } from './scripts.js';
 
 const dir = new URL('../lua/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.endsWith('.lua'));
+// A script as Redis gets it: its includes are part of what it touches.
 const read = (file: string) => {
-  const text = readFileSync(new URL(file, dir), 'utf8');
+  const text = withIncludes(readFileSync(new URL(file, dir), 'utf8'));
   const end = text.indexOf(']]');
   return { header: text.slice(0, end), body: text.slice(end + 2) };
 };
@@ -41,4 +42,12 @@ test.each(files)('%s names its keys, arguments and answers, and touches only its
     if (command === 'TIME') continue;
     expect([file, command, key?.trim()]).toEqual([file, command, expect.stringMatching(/^KEYS\[\d+\]$/)]);
   }
+});
+
+test('an include is expanded where it is named, and a script that names none is sent as it is', () => {
+  const assign = scripts.assignGpus.lua;
+  expect(assign).toContain('local function takeGpus(');
+  expect(assign).not.toContain('-- @include');
+  expect(scripts.joinGang.lua).toContain('local function takeGpus(');
+  expect(scripts.createJob.lua).toBe(readFileSync(new URL('create-job-11.lua', dir), 'utf8'));
 });
