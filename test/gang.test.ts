@@ -1,8 +1,8 @@
 // One pretraining run across two workers: the job's two members are placed together (a gang), run at the same time
 // on different workers as one torch.distributed world over their own network (gloo, CPU), and the head records
 // the run. A member's failure stops the other, and the job retries as a new attempt of the whole gang.
-import type { Dataset, JobRecord } from '@berth/contracts';
-import { connectRedis, LogStream, memberLogId } from '@berth/store';
+import type { Dataset, GangMember, JobRecord } from '@berth/contracts';
+import { connectRedis, Housekeeper, JobQueues, JobStore, keys, LogStream, memberLogId } from '@berth/store';
 import Docker from 'dockerode';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,16 @@ async function memberLines(id: string, rank: number): Promise<string[]> {
   return (await logs.read(memberLogId(id, rank), '0', 100_000)).flatMap((e) => (e.kind === 'lines' ? e.lines : []));
 }
 
+/** The job once its attempt's members are as `ready` wants (each notes its own end), or as they are after 10 s. */
+async function untilMembers(id: string, attempt: number, ready: (m: GangMember[]) => boolean): Promise<JobRecord> {
+  for (let i = 0; ; i++) {
+    const job = (await (await stack.alice.fetch(`/v1/jobs/${id}`)).json()) as JobRecord;
+    const members = job.attempts[attempt - 1]?.members ?? [];
+    if (ready(members) || i === 100) return job;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** The job's containers (head and members) running now. */
 async function running(id: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ filters: { label: [`berth.job=${id}`] } });
@@ -98,9 +108,18 @@ test('a 2-node pretraining run succeeds: both members ran at once on two workers
     await new Promise((r) => setTimeout(r, 200));
   }
   expect(together).toBe(2);
-  const done = await waitForEnd(stack.alice, body.id, 300_000);
+  // While they run, the job says so of each member.
+  const live = (await (await stack.alice.fetch(`/v1/jobs/${body.id}`)).json()) as JobRecord;
+  if (live.state === 'running') expect(live.attempts[0]!.members!.map((m) => m.state)).toEqual(['running', 'running']);
+  await waitForEnd(stack.alice, body.id, 300_000);
+  // Each member notes its own end; the other's may come a moment after the head's.
+  const done = await untilMembers(body.id, 1, (m) => m.every((x) => x.exitCode !== undefined));
   expect([done.state, done.reason, done.message]).toEqual(['succeeded', undefined, undefined]);
   const members = done.attempts[0]!.members!;
+  expect(members.map((m) => [m.state, m.exitCode])).toEqual([
+    ['succeeded', 0],
+    ['succeeded', 0],
+  ]);
   // Whichever worker joined first is the head (rank 0, the record's worker); the other is rank 1.
   expect(members.map((m) => m.rank)).toEqual([0, 1]);
   expect(members.map((m) => m.worker).sort()).toEqual([stack.workerId, `w2-${stack.prefix}`].sort());
@@ -116,6 +135,22 @@ test('a 2-node pretraining run succeeds: both members ran at once on two workers
   }
   expect(head.join('\n')).toMatch(/"node_rank": 0/);
   expect(member.join('\n')).toMatch(/"node_rank": 1/);
+
+  // Past the retention time every member's log goes with the job's, and so do the members' ends.
+  const k = keys(stack.prefix);
+  const kept = [
+    k.logs(body.id),
+    k.logs(memberLogId(body.id, 1)),
+    k.logCount(memberLogId(body.id, 1)),
+    k.memberEnds(body.id),
+  ];
+  expect(await redis.exists(...kept)).toBe(4);
+  await new Housekeeper(redis, stack.prefix, new JobStore(redis, stack.prefix), new JobQueues(redis, stack.prefix), {
+    lostAfterMs: 300_000,
+    retry: { infraRetries: 0, backoffMs: 0 },
+    streamRetentionMs: 1,
+  } as ConstructorParameters<typeof Housekeeper>[4]).sweep();
+  expect(await redis.exists(...kept)).toBe(0);
 }, 400_000);
 
 test('a member killed mid-run stops the other; the gang retries as a new attempt and resumes', async () => {
@@ -139,6 +174,10 @@ test('a member killed mid-run stops the other; the gang retries as a new attempt
   const first = done.attempts[0]!;
   expect(first.state).toBe('failed');
   expect(first.message).toMatch(/node 1 ended/);
+  // The killed member failed with its exit code; the head, stopped for it, says so.
+  const [head, killed] = (await untilMembers(body.id, 1, (m) => m.every((x) => x.state))).attempts[0]!.members!;
+  expect([killed!.state, killed!.exitCode]).toEqual(['failed', 137]);
+  expect([head!.state, head!.message]).toEqual(['failed', 'stopped when node 1 ended (failed)']);
   const log = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs`)).text();
   expect(log).toMatch(/checkpoint: resumed from \S+ \(step \d+\)/);
 }, 500_000);
@@ -151,6 +190,8 @@ test('cancel stops every member', async () => {
   expect(done.state).toBe('cancelled');
   for (let i = 0; i < 100 && (await running(body.id)).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
   expect(await running(body.id)).toEqual([]);
+  const ended = await untilMembers(body.id, 1, (m) => m.every((x) => x.state !== undefined));
+  expect(ended.attempts[0]!.members!.map((m) => m.state)).toEqual(['cancelled', 'cancelled']);
 }, 200_000);
 
 test('kill -9 of a member worker ends the attempt as WORKER_LOST; the gang retries once the worker is back', async () => {

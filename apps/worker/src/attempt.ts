@@ -1,6 +1,6 @@
 // One placed attempt of a job, from pull to removal: the only code that starts, stops and judges a container.
 import type { ApiTarget } from './api-client.js';
-import { FailureReason, terminalStates, type GangMember, type JobRecord } from '@berth/contracts';
+import { FailureReason, JobState, terminalStates, type GangMember, type JobRecord } from '@berth/contracts';
 import type { GangPlace, Manifest } from '@berth/manifests';
 import {
   endAttempt,
@@ -547,7 +547,15 @@ export class Attempt {
       }
       this.log.info({ state: recorded.state, reason: end.reason, exitCode: end.exitCode }, 'attempt finished');
     }
-    await this.tellGang({ rank: 0, state: end.state, ...(end.reason ? { reason: end.reason } : {}) });
+    // The head's own part: stopped for a member's end, its container did not fail; the attempt did, there.
+    const own = this.stopCause === 'GANG' ? (this.memberStoppedEnd(end.exitCode) ?? end) : end;
+    await this.tellGang({
+      rank: 0,
+      state: own.state,
+      ...(own.reason ? { reason: own.reason } : {}),
+      ...(own.exitCode !== undefined ? { exitCode: own.exitCode } : {}),
+      ...(own.message ? { message: own.message } : {}),
+    });
     if (this.claim.gang) await this.persist(() => this.ctx.placement.dropGang(this.jobId, this.claim.attempt));
     // Only now, with exit code, OOM flag and every line recorded, may the container go.
     await runtime.remove(this.name);
@@ -625,12 +633,37 @@ export class Attempt {
     if (this.claim.gang) await this.ctx.runtime.dropGangNetwork?.(this.jobId);
   }
 
-  /** Tells every member of this multi-node attempt how this member ended. */
-  private async tellGang(end: GangEnd): Promise<void> {
+  /**
+   * Notes how this member of a multi-node attempt ended, for the job's record, and, unless it was only stopped for
+   * another's end (`quiet`), tells every member of the attempt.
+   */
+  private async tellGang(end: GangEnd, quiet = false): Promise<void> {
     if (!this.claim.gang) return;
-    await this.persist(() =>
-      this.ctx.signals.gangStop({ jobId: this.jobId, attempt: this.claim.attempt, ...end }),
-    ).catch(() => {});
+    const { rank, state, exitCode, reason, message } = end;
+    const noted = JobState.safeParse(state).data;
+    const why = FailureReason.safeParse(reason).data;
+    await this.persist(async () => {
+      if (noted) {
+        await this.ctx.store.recordMemberEnd(this.jobId, this.claim.attempt, rank, {
+          state: noted,
+          ...(exitCode !== undefined ? { exitCode } : {}),
+          ...(why ? { reason: why } : {}),
+          ...(message ? { message } : {}),
+        });
+      }
+      if (!quiet) await this.ctx.signals.gangStop({ jobId: this.jobId, attempt: this.claim.attempt, ...end });
+    }).catch(() => {});
+  }
+
+  /** How a member stopped by berth ended (cancelled, timed out, or stopped for another member's end). */
+  private memberStoppedEnd(exitCode: number | undefined): AttemptEnd | null {
+    const code = exitCode === undefined ? {} : { exitCode };
+    if (this.stopCause === 'GANG') {
+      const by = this.gangEnd!;
+      if (by.state === 'cancelled') return { ...cancelled(), ...code };
+      return { state: 'failed', message: `stopped when node ${by.rank} ended (${by.state})`, ...code };
+    }
+    return this.stoppedEnd(exitCode);
   }
 
   /**
@@ -681,7 +714,7 @@ export class Attempt {
       );
       await pump.close();
       end = this.stopCause
-        ? null
+        ? this.memberStoppedEnd(result.exitCode)
         : result.oomKilled
           ? {
               state: 'failed',
@@ -707,13 +740,16 @@ export class Attempt {
           };
     }
     if (end) {
-      await this.tellGang({
-        rank,
-        state: end.state,
-        ...(end.reason ? { reason: end.reason } : {}),
-        ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
-        ...(end.message ? { message: end.message } : {}),
-      });
+      await this.tellGang(
+        {
+          rank,
+          state: end.state,
+          ...(end.reason ? { reason: end.reason } : {}),
+          ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+          ...(end.message ? { message: end.message } : {}),
+        },
+        this.stopCause !== undefined,
+      );
     }
     this.log.info({ state: end?.state ?? 'stopped', exitCode: end?.exitCode }, 'member finished');
     return null;

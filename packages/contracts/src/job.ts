@@ -150,9 +150,11 @@ export const GangMember = z.object({
   /** The address the other members reach it at. */
   address: z.string(),
   container: z.string(),
+  /** How the member's container is doing: `running`, or how it ended (a member stopped for another's end failed). */
   state: JobState.optional(),
   exitCode: z.number().int().optional(),
   reason: FailureReason.optional(),
+  message: z.string().optional(),
 });
 export type GangMember = z.infer<typeof GangMember>;
 

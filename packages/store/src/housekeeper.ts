@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { terminalStates, type JobState } from '@berth/contracts';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { memberLogId } from './log-stream.js';
 import { parseFields, type RawEntry } from './tail.js';
 import { endAttempt, type RetryPolicy } from './attempt-outcome.js';
 import { bullPriority, type AttemptTicket, type JobQueues } from './job-queues.js';
@@ -178,7 +179,10 @@ export class Housekeeper {
       const finished = Date.parse(job.finishedAt ?? job.updatedAt);
       if (!(finished <= cutoff)) continue;
       const k = this.keys;
-      if ((await this.redis.del(k.logs(id), k.logCount(id), k.metrics(id), k.events(id))) > 0) deleted.push(id);
+      // A multi-node job's members each logged under their own id, and noted how they ended.
+      const members = Array.from({ length: (job.spec.resources.nodes ?? 1) - 1 }, (_, i) => memberLogId(id, i + 1));
+      const streams = [id, ...members].flatMap((log) => [k.logs(log), k.logCount(log)]);
+      if ((await this.redis.del(...streams, k.metrics(id), k.events(id), k.memberEnds(id))) > 0) deleted.push(id);
     }
     if (raw.length > 0) this.retentionCursor = raw.at(-1)![0];
     return deleted;

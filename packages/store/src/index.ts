@@ -32,6 +32,7 @@ export {
   type CreateOutcome,
   type JobPage,
   type ListOptions,
+  type MemberEnd,
   type Transition,
   type TransitionGuard,
   type TransitionRefusal,

@@ -86,3 +86,39 @@ test('create takes only new jobs: queued, at attempt 0', async () => {
   await expect(store.create({ ...record('usr_x'), attempt: 1 }, { gpus: 0 })).rejects.toThrow(/queued, at attempt 0/);
   await expect(store.create({ ...record('usr_x'), state: 'running' }, { gpus: 0 })).rejects.toThrow(/queued/);
 });
+
+test("a read shows each member's noted end, running for the current attempt's others, and skips an unreadable one", async () => {
+  const prefix = testPrefix('job-store');
+  const store = new JobStore(redis, prefix);
+  const member = (rank: number) => ({ rank, worker: `w${rank}`, gpus: [], address: `n${rank}`, container: `c${rank}` });
+  const job: JobRecord = {
+    ...newJobRecord('usr_a', { manifest: 'bert-pretrain', params: {}, resources: { gpus: 0, nodes: 2 } }),
+    state: 'running',
+    attempt: 2,
+    attempts: [
+      { attempt: 1, worker: 'w0', gpus: [], startedAt: 'then', state: 'failed', members: [member(0), member(1)] },
+      { attempt: 2, worker: 'w0', gpus: [], startedAt: 'now', members: [member(0), member(1)] },
+    ],
+  };
+  // A job that never spanned hosts is not read twice.
+  const single = record('usr_a');
+  expect(await store.withMembers(single)).toBe(single);
+
+  await store.recordMemberEnd(job.id, 1, 1, { state: 'failed', reason: 'EXIT_NONZERO', exitCode: 137 });
+  await redis.hset(keys(prefix).memberEnds(job.id), '1.0', '{"state": "exploded"}');
+  await store.recordMemberEnd(job.id, 2, 1, { state: 'succeeded', exitCode: 0 });
+  const read = await store.withMembers(job);
+  expect(
+    read.attempts.map((a) => a.members!.map(({ rank, state, exitCode, reason }) => [rank, state, exitCode, reason])),
+  ).toEqual([
+    // An end another version wrote in a form this one cannot read is left out, not thrown.
+    [
+      [0, undefined, undefined, undefined],
+      [1, 'failed', 137, 'EXIT_NONZERO'],
+    ],
+    [
+      [0, 'running', undefined, undefined],
+      [1, 'succeeded', 0, undefined],
+    ],
+  ]);
+});

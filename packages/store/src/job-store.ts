@@ -6,7 +6,7 @@ import {
   jobStates,
   terminalStates,
   type AttemptRecord,
-  type GangMember,
+  GangMember,
   type FailureReason,
   type JobState,
 } from '@berth/contracts';
@@ -79,6 +79,20 @@ export type CreateOutcome =
 const idempotencyTtlSeconds = 86_400;
 
 const refusals: Record<number, TransitionRefusal> = { [-1]: 'gone', [-3]: 'not-owner', [-4]: 'not-queued' };
+
+/** How one member of a multi-node attempt ended, as it noted it. */
+const MemberEnd = GangMember.pick({ state: true, exitCode: true, reason: true, message: true });
+export type MemberEnd = Pick<GangMember, 'state' | 'exitCode' | 'reason' | 'message'>;
+
+/** A noted end, or nothing where there is none or it cannot be read (written by another version, say). */
+function memberEnd(json: string | undefined): MemberEnd | undefined {
+  if (json === undefined) return undefined;
+  try {
+    return MemberEnd.parse(JSON.parse(json));
+  } catch {
+    return undefined;
+  }
+}
 
 export class JobStore {
   readonly keys: Keys;
@@ -269,6 +283,39 @@ export class JobStore {
       if (refusal) return refusal;
       // -2: someone else wrote the record since we read it; apply our change to theirs.
     }
+  }
+
+  /**
+   * Notes how one member of a multi-node attempt ended. Members other than the head do not write the job's record
+   * (the head owns it); their ends live beside it, and reads of the job show them on its attempts (withMembers).
+   */
+  async recordMemberEnd(jobId: string, attempt: number, rank: number, end: MemberEnd): Promise<void> {
+    await this.redis.hset(this.keys.memberEnds(jobId), `${attempt}.${rank}`, JSON.stringify(end));
+  }
+
+  /**
+   * The job with each multi-node attempt's members' states: the end a member noted, or `running` for a member of
+   * the running attempt that has not ended. Costs one read, and only for a job that has had a multi-node attempt.
+   */
+  async withMembers(job: JobRecord): Promise<JobRecord> {
+    if (!job.attempts.some((a) => a.members)) return job;
+    const ends = await this.redis.hgetall(this.keys.memberEnds(job.id));
+    const current = job.state === 'running' ? job.attempt : undefined;
+    return {
+      ...job,
+      attempts: job.attempts.map((a) =>
+        a.members
+          ? {
+              ...a,
+              members: a.members.map((m) => {
+                const end = memberEnd(ends[`${a.attempt}.${m.rank}`]);
+                if (end) return { ...m, ...end };
+                return a.attempt === current ? { ...m, state: 'running' as const } : m;
+              }),
+            }
+          : a,
+      ),
+    };
   }
 
   private async read(id: string): Promise<{ record: JobRecord; ver: string } | null> {

@@ -80,6 +80,8 @@ export interface Keys {
   gang(hold: string): string;
   /** Pub/sub: `jobId#attempt` — a member of that gang attempt ended, or its head did; every member stops. */
   gangStopChannel: string;
+  /** Hash: how each member of a multi-node job's attempts ended, `<attempt>.<rank>` → {state, exitCode, …} JSON. */
+  memberEnds(id: string): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -88,6 +90,7 @@ export function keys(prefix: string): Keys {
     gangQueues: `${prefix}:queue:gangs`,
     gang: (hold) => `${prefix}:gang:${hold}`,
     gangStopChannel: `${prefix}:gang-stop`,
+    memberEnds: (id) => `${prefix}:job:${id}:member-ends`,
     jobsAll: `${prefix}:jobs`,
     jobsInState: (state) => `${prefix}:jobs:state:${state}`,
     jobSeq: `${prefix}:jobs:seq`,

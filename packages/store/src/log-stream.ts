@@ -8,7 +8,6 @@ import { metricFields, type NewMetric } from './metric-stream.js';
 import { appendToStreams, type AppendAnswer } from './stream-append.js';
 import { latestId, type RawEntry, type TailSource } from './tail.js';
 
-/** Consecutive lines of one output stream, read at one time: one entry of the log stream. */
 /**
  * The id a multi-node job's member logs under: `<job id>.n<rank>` for the members after the head, whose log is the
  * job's own. Each member's stream and line counts are its own, so a re-attached member resumes its own position.
@@ -17,6 +16,7 @@ export function memberLogId(jobId: string, rank: number): string {
   return rank > 0 ? `${jobId}.n${rank}` : jobId;
 }
 
+/** Consecutive lines of one output stream, read at one time: one entry of the log stream. */
 export interface NewBatch {
   stream: 'stdout' | 'stderr';
   time: string;

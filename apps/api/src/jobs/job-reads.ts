@@ -3,11 +3,14 @@ import { BerthError, JobId, type JobRecord } from '@berth/contracts';
 import { placeQueue } from '@berth/store';
 import type { Services } from '../services.js';
 
-/** The job with this id; JOB_NOT_FOUND when there is none or the id is not a job id. */
+/**
+ * The job with this id, with each multi-node attempt's members' states; JOB_NOT_FOUND when there is none or the id
+ * is not a job id.
+ */
 export async function loadJob(services: Services, id: string): Promise<JobRecord> {
   const job = JobId.safeParse(id).success ? await services.store.get(id) : null;
   if (!job) throw new BerthError('JOB_NOT_FOUND', `no job ${id}`);
-  return job;
+  return services.store.withMembers(job);
 }
 
 /** Every queued job's place and reason, with the workers' free and used GPUs. */
