@@ -1,13 +1,16 @@
 // One pretraining run across two workers: the job's two members are placed together (a gang), run at the same time
 // on different workers as one torch.distributed world over their own network (gloo, CPU), and the head records
 // the run. A member's failure stops the other, and the job retries as a new attempt of the whole gang.
-import type { Dataset, GangMember, JobRecord } from '@berth/contracts';
+import type { Dataset, GangMember, JobRecord, LogBatch } from '@berth/contracts';
 import { connectRedis, Housekeeper, JobQueues, JobStore, keys, LogStream, memberLogId } from '@berth/store';
 import Docker from 'dockerode';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testRedisUrl } from './support/env.js';
 import {
+  readEvents,
   startTestStack,
   startTestWorker,
   submit,
@@ -19,6 +22,8 @@ import { kill, spawnWorker } from './support/worker-process.js';
 import type { BerthWorker } from '../apps/worker/src/worker.js';
 
 const docker = new Docker();
+const run = promisify(execFile);
+const cliMain = join(__dirname, '..', 'apps/cli/dist/main.js');
 const redis = connectRedis(testRedisUrl());
 
 let stack: TestStack;
@@ -35,6 +40,8 @@ beforeAll(async () => {
     timings: { lostAfterMs: 3000 },
   });
   await second.ready;
+  // The CLI runs as users run it: built.
+  execFileSync(join(__dirname, '..', 'node_modules/.bin/tsc'), ['-b', 'apps/cli'], { cwd: join(__dirname, '..') });
   corpus = await uploadDemoCorpus(stack.alice);
 });
 afterAll(async () => {
@@ -101,6 +108,9 @@ test('submit refuses a gang no live workers could host, and one of a recipe that
 test('a 2-node pretraining run succeeds: both members ran at once on two workers, in one world of 2', async () => {
   const { status, body } = await submit(stack.alice, { ...pretrain(40), inputs: { dataset: corpus.id } });
   expect(status).toBe(201);
+  // A follower of the job's log, cut off after 40 lines, as a dropped connection would be.
+  const follow = `/v1/jobs/${body.id}/logs?follow=true`;
+  const cut = readEvents(stack.alice, follow, {}, { after: 40 });
   let together = 0;
   for (let i = 0; i < 600 && together === 0; i++) {
     const now = await running(body.id);
@@ -129,6 +139,33 @@ test('a 2-node pretraining run succeeds: both members ran at once on two workers
   // The API reads a member's log by its node rank, as it reads the job's.
   const viaApi = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?node=1`)).text();
   expect(viaApi.split('\n').slice(0, -1)).toEqual(member);
+  // The follow interleaves both members, each batch with its node; resumed from the cut, it gets every line of
+  // each member once and in order, then the job's end.
+  const before = await cut;
+  const rest = await readEvents(stack.alice, follow, { 'last-event-id': [...before].reverse().find((e) => e.id)!.id! });
+  expect(rest.at(-1)).toMatchObject({ event: 'end', data: JSON.stringify({ state: 'succeeded' }) });
+  const followed = [...before, ...rest].filter((e) => e.event === 'log').map((e) => JSON.parse(e.data) as LogBatch);
+  for (const rank of [0, 1]) {
+    const lines = followed.filter((b) => b.node === rank).flatMap((b) => b.lines);
+    expect([rank, lines]).toEqual([rank, rank === 0 ? head.slice(0, -1) : member]);
+  }
+  // The CLI reads one member with --node, and follows every member, marking the lines after the head's.
+  const asAlice = {
+    cwd: tmpdir(),
+    env: { PATH: process.env.PATH, HOME: tmpdir(), BERTH_URL: stack.url, BERTH_TOKEN: stack.alice.token },
+  };
+  // Not execFileSync: the API runs in this process and must answer meanwhile.
+  const cli = async (args: string[]) => (await run(process.execPath, [cliMain, ...args], asAlice)).stdout;
+  expect(await cli(['logs', body.id, '--node', '1', '--raw'])).toBe(member.map((l) => `${l}\n`).join(''));
+  const both = (await cli(['logs', '-f', body.id, '--raw'])).split('\n').slice(0, -1);
+  expect(both.filter((l) => l.startsWith('[n1] ')).map((l) => l.slice(5))).toEqual(member);
+  expect(both.filter((l) => !l.startsWith('[n1] '))).toEqual(head.slice(0, -1));
+  // A member past the job's nodes is a bad request, not an empty log.
+  const beyond = await stack.alice.fetch(`/v1/jobs/${body.id}/logs?node=2`);
+  expect([beyond.status, ((await beyond.json()) as { error: { code: string } }).error.code]).toEqual([
+    400,
+    'VALIDATION_FAILED',
+  ]);
   // Both processes logged their part of one world of two.
   for (const lines of [head, member]) {
     expect(lines.join('\n')).toMatch(/"world_size": 2/);

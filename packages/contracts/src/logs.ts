@@ -14,7 +14,12 @@ const lineFields = {
 };
 
 /** One `log` event of a follow: consecutive lines of one output stream, in order. */
-export const LogBatch = z.object({ ...lineFields, lines: z.array(z.string()) });
+export const LogBatch = z.object({
+  ...lineFields,
+  lines: z.array(z.string()),
+  /** The member of a multi-node job that logged them (0 is the head), in a follow of every member's log. */
+  node: z.number().int().min(0).optional(),
+});
 export type LogBatch = z.infer<typeof LogBatch>;
 
 /** One line of a read: `id` is its batch's (lines of one batch share it); `after=` that id resumes past the batch. */

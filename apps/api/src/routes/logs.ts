@@ -1,6 +1,6 @@
 // A job's log and metrics, and every job's state changes: read so far, or followed as Server-Sent Events that
 // resume exactly from Last-Event-ID. Followers of one stream share one Redis reader in this process.
-import { linesOf, LogLine, maxNodes, MetricSeries, type LogEntry } from '@berth/contracts';
+import { BerthError, linesOf, LogLine, maxNodes, MetricSeries, type LogEntry } from '@berth/contracts';
 import { memberLogId, type MetricEntry, type StateChangeEntry } from '@berth/store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -19,6 +19,18 @@ const JobParams = z.strictObject({ id: z.string().max(64) });
  */
 const pageBytes = 8 * 1024 ** 2;
 const resumeHeaders = z.object({ 'last-event-id': streamId.optional() }).passthrough();
+/**
+ * Where a follow of every member of a multi-node job stands: one stream id per member's log, head first, joined by
+ * commas (each event's id). A single stream id stands for every member: Redis stamps them all on one clock.
+ */
+const logPosition = z
+  .string()
+  .regex(
+    new RegExp(`^\\d{1,20}-\\d{1,20}(,\\d{1,20}-\\d{1,20}){0,${maxNodes - 1}}$`),
+    'a log position is a stream id (1700000000000-0), or one per node joined by commas',
+  );
+/** How long a follow of every member waits, after the head's end, for the others to say they have ended. */
+const membersEndWaitMs = 5000;
 
 /**
  * Renders each entry once, however many followers it goes to: followers of one stream share the entry objects the
@@ -44,6 +56,19 @@ const logEvent = once((e: LogEntry): string => {
   const { kind: _kind, ...batch } = e;
   return sseEvent('log', batch, e.id);
 });
+
+/** A member's batch in a follow of every member: its node, and the id that resumes every member's log past it. */
+function memberLogEvent(e: LogEntry, node: number, position: string): string {
+  if (e.kind === 'truncated') return logEvent(e);
+  const { kind: _kind, id: _id, ...batch } = e as Extract<LogEntry, { kind: 'lines' }>;
+  return sseEvent('log', { ...batch, id: position, node }, position);
+}
+
+/** The place in member `node`'s log that a log position gives. */
+function positionOf(position: string, node: number): string {
+  const each = position.split(',');
+  return each.length === 1 ? each[0]! : (each[node] ?? '0');
+}
 
 function truncatedText(dropped: number): string {
   return `[berth] ${dropped} older lines are not in the live log; they are in the attempt's log artifact`;
@@ -92,6 +117,87 @@ export const logRoutes =
       }
     }
 
+    /**
+     * Follows every member's log of a multi-node job as one SSE stream, each batch with its `node`. The head's log
+     * ends with the job; the others' then get a moment to say they ended (every line of theirs is stored by then),
+     * what they logged since is sent, and the head's end closes the stream.
+     */
+    async function followMembers(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      job: { id: string; nodes: number },
+      from: string,
+      attempt: number | undefined,
+    ): Promise<void> {
+      const sse = services.sse.start(reply);
+      const place = Array.from({ length: job.nodes }, (_, node) => positionOf(from, node));
+      const stop = new AbortController();
+      let end: LogEntry | undefined;
+      const render = (node: number, entries: LogEntry[]): string => {
+        let out = '';
+        for (const e of entries) {
+          if (e.kind === 'end') {
+            end ??= e;
+            continue;
+          }
+          if (e.kind === 'lines') place[node] = e.id;
+          if (e.kind === 'lines' && attempt !== undefined && e.attempt !== attempt) continue;
+          out += memberLogEvent(e, node, place.join(','));
+        }
+        return out;
+      };
+      const followNode = async (node: number): Promise<void> => {
+        const id = memberLogId(job.id, node);
+        await services.hub.follow(`logs:${id}`, services.logs.source(id), {
+          from: place[node]!,
+          isClosed: () => sse.closed,
+          signal: stop.signal,
+          send: (entries) => (stop.signal.aborted ? Promise.resolve() : sse.send(render(node, entries))),
+        });
+      };
+      const members = Array.from({ length: job.nodes - 1 }, (_, i) =>
+        followNode(i + 1).catch((err: unknown) => {
+          if (!sse.closed) request.log.warn({ err, job: job.id, node: i + 1 }, 'follow of a member stopped');
+        }),
+      );
+      try {
+        await followNode(0);
+        if (end && !sse.closed) {
+          await membersEnded(job.id);
+          stop.abort();
+          for (let node = 1; node < job.nodes && !sse.closed; node++) {
+            for (;;) {
+              const read = await services.logs.page(memberLogId(job.id, node), place[node]!, {
+                lines: 10_000,
+                maxBytes: pageBytes,
+              });
+              if (read.entries.length > 0) await sse.send(render(node, read.entries));
+              if (!read.more || !read.cursor) break;
+              place[node] = read.cursor;
+            }
+          }
+          if (!sse.closed)
+            await sse.send(sseEvent('end', { state: (end as { state: string }).state }, place.join(',')));
+        }
+      } catch (err) {
+        if (!sse.closed) request.log.warn({ err, job: job.id }, 'follow stopped');
+      } finally {
+        stop.abort();
+        await Promise.all(members);
+        sse.end();
+      }
+    }
+
+    /** Waits until every member of the job's last attempt noted how it ended, or `membersEndWaitMs`. */
+    async function membersEnded(id: string): Promise<void> {
+      for (const deadline = Date.now() + membersEndWaitMs; Date.now() < deadline;) {
+        const job = await services.store.get(id);
+        const last = job && (await services.store.withMembers(job)).attempts.at(-1);
+        if (!last?.members || last.members.every((m) => m.state && m.state !== 'running')) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+
     app.get(
       '/v1/jobs/:id/logs',
       {
@@ -104,14 +210,17 @@ export const logRoutes =
             'past it). A page holds whole batches: at most `limit` lines and about 8 MiB, then `next` (the ' +
             'x-berth-next header in text) says where the next page starts; a first batch larger than either still ' +
             'comes whole. `tail=N` gives the last N lines (at most about 8 MiB of them), `attempt` one ' +
-            "attempt's, `node` one member's of a multi-node job (0, the head, by default). With follow=true the answer is text/event-stream: `log` events, each a batch " +
+            "attempt's, `node` one member's of a multi-node job (a read gives the head's, node 0, by default). " +
+            'With follow=true the answer is text/event-stream: `log` events, each a batch ' +
             '`{attempt, stream, time, lines}` of lines read together, whose ids are stream ids (send ' +
             'Last-Event-ID to resume), a `truncated` event where the live log was capped (the whole log is in the ' +
-            "attempt's log artifact), a heartbeat comment every 15 s, and one final `end` event.",
+            "attempt's log artifact), a heartbeat comment every 15 s, and one final `end` event. A follow of a " +
+            'multi-node job without `node` interleaves every member: each batch has its `node`, and its id is a ' +
+            "position in every member's log (one stream id per node, joined by commas) that Last-Event-ID resumes.",
           params: JobParams,
           querystring: z.strictObject({
             follow: z.stringbool().default(false),
-            after: streamId.optional(),
+            after: logPosition.optional(),
             limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
             tail: z.coerce.number().int().min(1).max(100_000).optional(),
             attempt: z.coerce.number().int().min(1).optional(),
@@ -121,9 +230,9 @@ export const logRoutes =
               .int()
               .min(0)
               .max(maxNodes - 1)
-              .default(0),
+              .optional(),
           }),
-          headers: resumeHeaders,
+          headers: z.object({ 'last-event-id': logPosition.optional() }).passthrough(),
           response: {
             200: z.union([
               z.string(),
@@ -142,11 +251,26 @@ export const logRoutes =
         },
       },
       async (request, reply) => {
-        await loadJob(services, request.params.id);
+        const job = await loadJob(services, request.params.id);
+        const nodes = job.spec.resources.nodes ?? 1;
+        const { attempt, tail, node } = request.query;
+        if (node !== undefined && node >= nodes) {
+          throw new BerthError(
+            'VALIDATION_FAILED',
+            `job ${job.id} runs on ${nodes} node(s): node is 0 to ${nodes - 1}`,
+            {
+              field: 'node',
+            },
+          );
+        }
+        const from = request.headers['last-event-id'] ?? request.query.after ?? '0';
+        if (request.query.follow && node === undefined && nodes > 1) {
+          await followMembers(request, reply, { id: job.id, nodes }, from, attempt);
+          return;
+        }
         // A member's log is a stream of its own; access was checked on the job above.
-        const id = memberLogId(request.params.id, request.query.node);
-        const after = request.headers['last-event-id'] ?? request.query.after ?? '0';
-        const { attempt, tail } = request.query;
+        const id = memberLogId(job.id, node ?? 0);
+        const after = positionOf(from, node ?? 0);
 
         if (request.query.follow) {
           await follow<LogEntry>(request, reply, `logs:${id}`, services.logs.source(id), after, (e) =>

@@ -154,3 +154,30 @@ test('followers of 50 streams share a few Redis connections, not one each, and e
   for (let i = 0; i < keys.length; i++) expect({ stream: i, got: got[i] }).toEqual({ stream: i, got: expected });
   expect(hub.readers).toBe(0);
 });
+
+test('an aborted follow ends at once while it waits for entries that never come, and its reader stops', async () => {
+  const key = `${testPrefix('tail')}:s`;
+  const { src } = source(key);
+  await produce(key, 1, 3);
+  const hub = new TailHub(connect, { blockMs: 200, batch: 100, maxPending: 1000 });
+  const stop = new AbortController();
+  const got: number[] = [];
+  const following = hub.follow(key, src, {
+    from: '0',
+    isClosed: () => false,
+    signal: stop.signal,
+    send: async (entries) => {
+      got.push(...entries.map((e) => e.n));
+    },
+  });
+  for (let i = 0; i < 100 && got.length < 3; i++) await tick(10);
+  expect(hub.readers).toBe(1);
+  const at = Date.now();
+  stop.abort();
+  await following;
+  // Without the signal, this follow would wait for ever: nothing more is written and the client never leaves.
+  expect(Date.now() - at).toBeLessThan(100);
+  expect(got).toEqual([1, 2, 3]);
+  expect(hub.readers).toBe(0);
+  hub.close();
+});

@@ -112,6 +112,8 @@ export interface FollowOptions<T> {
   /** Sends a batch in order; resolves when the client took it (backpressure). */
   send(entries: T[]): Promise<void>;
   isClosed(): boolean;
+  /** Ends the follow at once when aborted, even while it waits for entries that may never come. */
+  signal?: AbortSignal;
 }
 
 export class TailHub {
@@ -140,6 +142,9 @@ export class TailHub {
   /** Sends every entry after `from`, in order and once, until the stream's end entry or the client leaves. */
   async follow<T extends Entry>(key: string, source: TailSource<T>, o: FollowOptions<T>): Promise<void> {
     const me: Follower<T> = { pending: [], cursor: o.from, overflow: false, wake: undefined };
+    const closed = o.signal ? () => o.signal!.aborted || o.isClosed() : () => o.isClosed();
+    const abort = () => me.wake?.();
+    o.signal?.addEventListener('abort', abort);
     let tail = this.join(key, source, me);
     try {
       await tail.ready;
@@ -147,7 +152,7 @@ export class TailHub {
         // Catch up from Redis at the client's pace; the shared reader buffers what arrives meanwhile.
         me.overflow = false;
         for (;;) {
-          if (o.isClosed()) return;
+          if (closed()) return;
           const batch = await readPatiently(source, me.cursor, this.options.batch);
           if (batch.length > 0) {
             await o.send(batch);
@@ -160,7 +165,7 @@ export class TailHub {
         // Live: what the shared reader hands out, skipping anything the catch-up already sent.
         tail.poke();
         while (!me.overflow) {
-          if (o.isClosed()) return;
+          if (closed()) return;
           // Entries come in stream order: once one is past our place, so is every one after it (one comparison
           // per batch in the steady state, not one per entry).
           const batch = me.pending.splice(0);
@@ -190,6 +195,7 @@ export class TailHub {
         }
       }
     } finally {
+      o.signal?.removeEventListener('abort', abort);
       this.leave(key, tail as Tail<Entry>, me as Follower<Entry>);
     }
   }

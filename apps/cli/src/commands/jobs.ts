@@ -6,7 +6,7 @@ import type { ContextOf } from '../context.js';
 import { CliError } from '../cli-error.js';
 import { collect, isObject, parsePairs, positiveInt, readSpecFile, wholeNumber } from '../inputs.js';
 import { note, printFields, printJson, printTable, time } from '../output.js';
-import { followToOutcome, outcome, renderer } from './logs.js';
+import { followToOutcome, outcome } from './logs.js';
 import { formatValue } from '@berth/telemetry/training-log';
 
 interface SubmitOptions {
@@ -97,7 +97,7 @@ export function jobCommands(program: Command, context: ContextOf): void {
         return;
       }
       note(`${job.id} submitted; following its log`);
-      await followToOutcome(api, job.id, { render: renderer(opts.raw) });
+      await followToOutcome(api, job.id, { raw: opts.raw });
     });
 
   program

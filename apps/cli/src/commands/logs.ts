@@ -4,7 +4,7 @@ import type { JobRecord, JobState, LogBatch, LogLine } from '@berth/contracts';
 import { TrainingLog } from '@berth/telemetry/training-log';
 import { withQuery, type ApiClient } from '../api-client.js';
 import type { ContextOf } from '../context.js';
-import { positiveInt } from '../inputs.js';
+import { positiveInt, wholeNumber } from '../inputs.js';
 import { note } from '../output.js';
 import { followEvents } from '../sse.js';
 import { StateWatch } from '../state-watch.js';
@@ -19,6 +19,7 @@ interface LogOptions {
   follow?: boolean;
   tail?: number;
   attempt?: number;
+  node?: number;
   raw?: boolean;
 }
 
@@ -45,11 +46,7 @@ export function outcome(job: JobRecord): string {
  * Follows the log to the job's end, saying its state changes on the way, then says how it ended (and why, for a failure) and sets the exit code from it.
  * Ctrl-C detaches, saying how to follow again and how to stop the job: the job itself runs on.
  */
-export async function followToOutcome(
-  api: ApiClient,
-  job: string,
-  o: { attempt?: number | undefined; after?: string | undefined; render: Render },
-): Promise<void> {
+export async function followToOutcome(api: ApiClient, job: string, o: FollowOptions): Promise<void> {
   const detach = () => {
     note(
       `\ndetached from ${job}; it keeps running. Follow it again: berth logs -f ${job}; stop it: berth cancel ${job}`,
@@ -84,16 +81,22 @@ export function logsCommand(program: Command, context: ContextOf): void {
     .option('-f, --follow', 'keep following until the job ends')
     .option('--tail <n>', 'only the last N lines', positiveInt)
     .option('--attempt <n>', "only this attempt's lines", positiveInt)
+    .option(
+      '--node <rank>',
+      "a multi-node job's member (0 is the head); without it a read shows the head's log and -f every member's",
+      wholeNumber,
+    )
     .option('--raw', 'the lines as the job printed them (DLLogger JSON and all), not rendered for reading')
     .action(async (job: string, opts: LogOptions, cmd: Command) => {
       const api = await context(cmd).api();
       const render = renderer(opts.raw);
+      const { attempt, node, raw } = opts;
       if (opts.follow && opts.tail === undefined) {
-        await followToOutcome(api, job, { attempt: opts.attempt, render });
+        await followToOutcome(api, job, { attempt, node, raw });
         return;
       }
       const last = await printLogs(api, job, opts, render);
-      if (opts.follow) await followToOutcome(api, job, { attempt: opts.attempt, after: last, render });
+      if (opts.follow) await followToOutcome(api, job, { attempt, node, raw, after: last });
     });
 }
 
@@ -101,7 +104,7 @@ export function logsCommand(program: Command, context: ContextOf): void {
 async function printLogs(
   api: ApiClient,
   job: string,
-  { tail, attempt }: LogOptions,
+  { tail, attempt, node }: LogOptions,
   render: Render,
 ): Promise<string | undefined> {
   let after: string | undefined;
@@ -109,7 +112,7 @@ async function printLogs(
   for (;;) {
     const page = await api.call<LogPage>(
       'GET',
-      withQuery(`/v1/jobs/${encodeURIComponent(job)}/logs`, { tail, attempt, after }),
+      withQuery(`/v1/jobs/${encodeURIComponent(job)}/logs`, { tail, attempt, node, after }),
       undefined,
       { accept: 'application/json' },
     );
@@ -126,29 +129,44 @@ async function printLogs(
   }
 }
 
-/** The lines as shown, each ending in a newline; hidden ones left out. */
-function shown(lines: readonly string[], render: Render): string {
+/** The lines as shown, each after `mark` and ending in a newline; hidden ones left out. */
+function shown(lines: readonly string[], render: Render, mark = ''): string {
   let out = '';
   for (const text of lines) {
     const line = render(text);
-    if (line !== null) out += `${line}\n`;
+    if (line !== null) out += `${mark}${line}\n`;
   }
   return out;
+}
+
+export interface FollowOptions {
+  attempt?: number | undefined;
+  /** One member of a multi-node job; without it, every member's lines, those after the head's marked `[n<rank>]`. */
+  node?: number | undefined;
+  after?: string | undefined;
+  raw?: boolean | undefined;
 }
 
 /** Prints the log live until the job ends; returns the state it ended in. */
 export async function followLogs(
   api: ApiClient,
   job: string,
-  { attempt, after, render }: { attempt?: number | undefined; after?: string | undefined; render: Render },
+  { attempt, node, after, raw }: FollowOptions,
 ): Promise<JobState> {
-  const path = withQuery(`/v1/jobs/${encodeURIComponent(job)}/logs`, { follow: true, attempt });
+  const path = withQuery(`/v1/jobs/${encodeURIComponent(job)}/logs`, { follow: true, attempt, node });
+  // Each member's lines are rendered apart: a renderer keeps state (the run's step count) of one process's log.
+  const renders = new Map<number, Render>();
   const end = await followEvents(
     api,
     path,
     (e) => {
-      if (e.event === 'log') process.stdout.write(shown((JSON.parse(e.data) as LogBatch).lines, render));
-      else if (e.event === 'truncated') note((JSON.parse(e.data) as { message: string }).message);
+      if (e.event === 'log') {
+        const batch = JSON.parse(e.data) as LogBatch;
+        const from = batch.node ?? 0;
+        let render = renders.get(from);
+        if (!render) renders.set(from, (render = renderer(raw)));
+        process.stdout.write(shown(batch.lines, render, from === 0 ? '' : `[n${from}] `));
+      } else if (e.event === 'truncated') note((JSON.parse(e.data) as { message: string }).message);
     },
     after,
   );

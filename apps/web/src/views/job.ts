@@ -331,8 +331,10 @@ export const jobPage: PageFactory = (ctx, [id = '']) => {
       path: (after = from) => `${base}/logs?follow=true${after ? `&after=${after}` : ''}`,
       on: {
         log: (data) => {
-          const { lines, ...batch } = data as LogBatch;
-          log.add(lines.map((text) => ({ ...batch, text })));
+          const { lines, node, ...batch } = data as LogBatch;
+          // A multi-node job's follow brings every member's lines; those after the head's say whose they are.
+          const mark = node ? `[n${node}] ` : '';
+          log.add(lines.map((text) => ({ ...batch, text: mark + text })));
         },
         truncated: (t) => log.mark((t as { message: string }).message),
       },
