@@ -3,8 +3,8 @@
 // housekeeper sweeping beside them as in production. Each worker drives berth's real placement exactly as
 // apps/worker/src/worker.ts does: its own Redis connection, Placement, JobQueues and AttemptTaker (BullMQ workers
 // fetching by hand), a subscriber on the wake channel, and on every wake one placement at a time (a wake during one
-// runs another right after): `Placement.claim`, then every gang hold it has settled with `gangHold` — a member starts
-// when that says 'placed'. A job ends as a worker's attempt does: `endAttempt` under its owner token (a gang's head;
+// runs another right after): every gang hold it has settled with `gangHold` (a member starts when that says
+// 'placed'), then `Placement.claim`, then the holds again. A job ends as a worker's attempt does: `endAttempt` under its owner token (a gang's head;
 // then `dropGang` and every member's `forget`), then a wake. No containers run: a placed job "runs" for a
 // simulated time.
 //
@@ -15,8 +15,6 @@
 //    waits while every worker is busy; from the end of the last worker's job to that single's claim. The ratio is
 //    the gang's median over the baseline's, trials alternating; target ≤ 2×. The periodic poll is off here (only the
 //    wake path is measured); the heartbeat's adopt runs, as on a worker, every BENCH_HEARTBEAT_MS.
-//    A diagnostic third kind of trial (a row, not judged) makes the BullMQ worker for the gang's own queue beforehand
-//    on the worker that completes the gang, which berth otherwise makes, and connects, inside this path.
 // 2. GPU-busy on a mixed workload: BENCH_MIX_WORKERS (4) workers × 8 GPUs, a queue of seeded single jobs (1–8 GPUs,
 //    1–4 s) and gangs (2–4 nodes × 8 GPUs, 2–4 s), all submitted at once; workers poll every second as well, and the
 //    gang reservation is berth's default (60 s). GPU-busy = GPU-seconds used / (GPUs × time) over the span while work
@@ -123,6 +121,7 @@ class SimWorker {
       do {
         this.again = false;
         this.rounds++;
+        await this.adoptHolds(true);
         const claims = await this.placement.claim(
           this.spec,
           { maxBypass, gangReservationMs: this.reservationMs },
@@ -346,7 +345,7 @@ async function race(promise, cluster, ms, what) {
 }
 
 /** One gang trial on a cluster of N: returns ms from the last GPU freeing to every member placed, and rounds. */
-async function gangTrial(cluster, { warmLane = false } = {}) {
+async function gangTrial(cluster) {
   const n = cluster.workers.length;
   const blockers = await block(cluster);
   const gang = await cluster.submit(gpusPerWorker, n);
@@ -361,12 +360,6 @@ async function gangTrial(cluster, { warmLane = false } = {}) {
   const ledgers = await cluster.ledgers();
   const holding = ledgers.filter((l) => Object.values(l).every((h) => h === `${gang}#1`)).length;
   if (holding !== n - 1) throw new Error(`before the last end ${holding} workers hold for the gang, not ${n - 1}`);
-  if (warmLane) {
-    // The diagnostic variant: the BullMQ worker for the gang's own queue made and connected beforehand on the
-    // worker that will complete the gang (berth makes it on that worker's first fetch from the queue).
-    const bull = last.taker.worker(store.gangQueueName(gang));
-    await bull.waitUntilReady();
-  }
   const roundsBefore = cluster.workers.map((w) => w.rounds);
   const all = startsOf(cluster, gang, n);
   const freed = await cluster.endSingle(last, blockers.get(last));
@@ -548,8 +541,6 @@ await runBench(name, async (cleanups) => {
   cleanups.push(berth.stop);
 
   // Part 1: gang dispatch latency against the single-job baseline, per N, trials alternating.
-  // The diagnostic variant needs AttemptTaker's private per-queue BullMQ worker maker; skipped where it is gone.
-  const canWarm = typeof store.AttemptTaker.prototype.worker === 'function';
   const dispatch = [];
   for (const n of sizesN) {
     const cluster = await makeCluster(berth, `n${n}`, n);
@@ -559,11 +550,9 @@ await runBench(name, async (cleanups) => {
     await gangTrial(cluster);
     const gang = [];
     const single = [];
-    const warm = [];
     for (let t = 0; t < trials; t++) {
       single.push(await singleTrial(cluster));
       gang.push(await gangTrial(cluster));
-      if (canWarm) warm.push(await gangTrial(cluster, { warmLane: true }));
     }
     const lanes = await cluster.redis.scard(store.keys(cluster.prefix).gangQueues);
     const gangMs = gang.map((g) => g.ms).sort((a, b) => a - b);
@@ -583,17 +572,13 @@ await runBench(name, async (cleanups) => {
       lanes,
     };
     row.ratio = row.gang / row.single;
-    row.warm = canWarm ? median(warm.map((g) => g.ms)) : undefined;
     dispatch.push(row);
     console.log(
       `N=${n}: gang placed ${fmt(row.gang, 1)} ms (p90 ${fmt(row.gangP90, 1)}) after its last GPU freed, ` +
         `single ${fmt(row.single, 1)} ms (p90 ${fmt(row.singleP90, 1)}): ${fmt(row.ratio, 2)}×; rounds on the ` +
         `busiest worker ${row.gangRounds} vs ${row.singleRounds}, on all ${row.gangTotalRounds} vs ` +
         `${row.singleTotalRounds}; trials 1–${Math.ceil(trials / 2)} ${fmt(row.firstHalf, 1)} ms, the rest ` +
-        `${fmt(row.secondHalf, 1)} ms; ${lanes} gang queues still listed` +
-        (canWarm
-          ? `; with the gang queue's BullMQ worker made beforehand ${fmt(row.warm, 1)} ms (${fmt(row.warm / row.single, 2)}×)`
-          : ''),
+        `${fmt(row.secondHalf, 1)} ms; ${lanes} gang queues still listed`,
     );
     await cluster.close();
     cleanups.pop();
@@ -639,15 +624,6 @@ await runBench(name, async (cleanups) => {
         ratio: d.ratio,
         ratioNote: 'vs a single 8-GPU job',
       })),
-      ...dispatch
-        .filter((d) => d.warm !== undefined)
-        .map((d) => ({
-          what: `gang of ${d.n}, its queue's BullMQ worker made beforehand (diagnostic), median (ms)`,
-          berth: d.warm,
-          baseline: d.single,
-          ratio: d.warm / d.single,
-          ratioNote: 'vs a single 8-GPU job',
-        })),
       {
         what: `mixed ${mix.singles} singles + ${mix.gangs} gangs on ${mixWorkers}×${gpusPerWorker} GPUs: GPU-busy while work waits (%)`,
         berth: mix.busyWaiting * 100,

@@ -25,6 +25,7 @@ afterEach(async () => {
 interface Host {
   w: PlacementWorker;
   placement: Placement;
+  taker: AttemptTaker;
   claim(): Promise<Claim[]>;
 }
 
@@ -59,6 +60,7 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
     hosts.push({
       w,
       placement,
+      taker,
       claim: () => placement.claim(w, { maxBypass: 8, gangReservationMs: reservationMs }, queues, taker),
     });
   }
@@ -106,6 +108,31 @@ test('a 2-node job starts only when both members are placed, on two workers, wit
   expect(await queues.gangQueues()).toEqual([`gang-${gang}`]);
   await finish(store, queues, gang, 'w0');
   expect(await queues.gangQueues()).toEqual([]);
+});
+
+test("a worker keeps the first waiting gang's BullMQ worker open before it can complete it, and only that one", async () => {
+  const { store, queues, hosts, submit, holds } = await cluster(2, 1);
+  const busy = await submit(1);
+  expect((await hosts[1]!.claim()).map((c) => c.jobId)).toEqual([busy]);
+  const gang = await submit(1, 2);
+  const later = await submit(1, 2);
+  const lane = `gang-${gang}`;
+  expect(await hosts[0]!.claim()).toEqual([]);
+  // The busy worker cannot join yet, but the gang is the one it would complete: its queue's worker is made now,
+  // not on the fetch that follows its GPU freeing. The gang behind it gets none.
+  expect(await hosts[1]!.claim()).toEqual([]);
+  expect(hosts[1]!.taker.lanes.filter((l) => l.startsWith('gang-'))).toEqual([lane]);
+  await finish(store, queues, busy, 'w1');
+  await hosts[1]!.claim();
+  expect((await holds(hosts[1]!)).find((h) => h.jobId === gang)).toMatchObject({ status: 'placed', rank: 1 });
+  // Taken, its queue's worker is closed; the next gang waiting is the one kept open now.
+  expect(hosts[1]!.taker.lanes.filter((l) => l.startsWith('gang-'))).toEqual([`gang-${later}`]);
+  // Once no gang waits (the later one formed), no worker keeps one open.
+  await finish(store, queues, gang, 'w0');
+  await hosts[1]!.placement.forget('w1', gang, 1);
+  for (const h of [...hosts, ...hosts]) await h.claim();
+  expect((await holds(hosts[0]!)).map((h) => [h.jobId, h.status])).toEqual([[later, 'placed']]);
+  expect(hosts.map((h) => h.taker.lanes.filter((l) => l.startsWith('gang-')))).toEqual([[], []]);
 });
 
 test('a gang that cannot form in time gives its GPUs back, lets other jobs use them, then forms', async () => {

@@ -240,6 +240,8 @@ export class JobQueues {
  */
 export class AttemptTaker {
   private workers = new Map<string, Worker<AttemptTicket>>();
+  /** The gang queue whose BullMQ worker was made ahead of need (warm). */
+  private warmed: string | undefined;
   /** Since when fetches of a head the placement saw have all come back empty; the watchdog's clock. */
   private emptySince: number | undefined;
 
@@ -268,6 +270,11 @@ export class AttemptTaker {
     return worker;
   }
 
+  /** The queues this taker has a BullMQ worker open for (two Redis connections each). */
+  get lanes(): string[] {
+    return [...this.workers.keys()];
+  }
+
   /** Takes the head of a queue (by GPUs asked, or by name), if any is due. */
   async next(lane: number | string): Promise<AttemptJob | undefined> {
     const job = (await this.worker(lane).getNextJob(this.token, { block: false })) as AttemptJob | undefined;
@@ -287,10 +294,27 @@ export class AttemptTaker {
   }
 
   /**
+   * Makes, and connects in the background, the BullMQ worker of the one gang queue this worker may soon complete, so
+   * that making it (new Redis connections) is not on the path from the last GPU freeing to the gang starting. The one
+   * warmed before is closed, as it is when no gang waits (`undefined`): at most one waits, holding two connections.
+   */
+  warm(lane: string | undefined): void {
+    if (this.warmed === lane) return;
+    if (this.warmed !== undefined) void this.done(this.warmed);
+    this.warmed = lane;
+    if (lane !== undefined) {
+      this.worker(lane)
+        .waitUntilReady()
+        .catch(() => {});
+    }
+  }
+
+  /**
    * Closes the BullMQ worker of a queue this worker will not fetch from again (a gang's own, once its job is
    * taken): each holds two Redis connections.
    */
   async done(lane: string): Promise<void> {
+    if (this.warmed === lane) this.warmed = undefined;
     const worker = this.workers.get(lane);
     this.workers.delete(lane);
     await worker?.close(true).catch(() => {});
@@ -310,6 +334,7 @@ export class AttemptTaker {
   async renew(): Promise<void> {
     const old = [...this.workers.values()];
     this.workers = new Map();
+    this.warmed = undefined;
     this.emptySince = undefined;
     await Promise.all(old.map((w) => w.close(true).catch(() => {})));
   }

@@ -187,7 +187,11 @@ export class Placement {
           due.push({ ...lane, bullId: delayed[0]! });
         }
       }
-      const heads = (await this.weigh(due)).filter((h) => !joined.has(h.jobId));
+      const weighed = await this.weigh(due);
+      // The first gang waiting may be this worker's to complete once its GPUs free: its BullMQ worker is made now.
+      const gang = weighed.find((h) => h.nodes > 1 && !h.stale);
+      taker.warm(gang && gangQueueName(gang.jobId));
+      const heads = weighed.filter((h) => !joined.has(h.jobId));
       const fits = (n: number) => n === 0 || (worker.mode === 'whole-host' ? free === total : n <= free);
       const chosen = heads.find((h) => h.stale || fits(h.gpus));
       const passed = chosen ? heads.filter((h) => !h.stale && before(h, chosen) && !fits(h.gpus)) : [];
