@@ -1,14 +1,7 @@
 // A submitted JobSpec checked against its recipe: every bad field — spec, parameters, GPUs, inputs — in one list.
 import { JobSpec, type JobSpec as JobSpecT } from '@berth/contracts';
-import {
-  parseSize,
-  renderLaunch,
-  validateParams,
-  type Manifest,
-  type ParamValues,
-  type RenderedLaunch,
-  type ValidateResult,
-} from '@berth/manifests';
+import { parseSize, renderLaunch, type Manifest, type ParamValues, type RenderedLaunch } from '@berth/manifests';
+import { checkParamsReusingLast } from './last-params-check.js';
 
 export interface ResolvedSpec {
   /** The spec as stored: the recipe's GPU default filled in. */
@@ -19,20 +12,6 @@ export interface ResolvedSpec {
 
 /** The smallest memory limit the Docker engine accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;
-
-/**
- * The last parameters the spec schema checked, with the object it checked: resolveSpec, which follows in the same
- * request, gets that object back (a refinement does not copy its value) and reads the result instead of validating
- * the parameters again. One slot, compared by identity: anything else is validated afresh.
- */
-let lastChecked: { params: object; manifest: Manifest; result: ValidateResult } | undefined;
-
-function checkParams(manifest: Manifest, params: Record<string, unknown>): ValidateResult {
-  if (lastChecked?.params === params && lastChecked.manifest === manifest) return lastChecked.result;
-  const result = validateParams(manifest, params);
-  lastChecked = { params, manifest, result };
-  return result;
-}
 
 const schemas = new WeakMap<ReadonlyMap<string, Manifest>, ReturnType<typeof buildJobSpecSchema>>();
 
@@ -57,7 +36,7 @@ function buildJobSpecSchema(manifests: ReadonlyMap<string, Manifest>) {
       });
       return;
     }
-    const checked = checkParams(m, spec.params);
+    const checked = checkParamsReusingLast(m, spec.params);
     if (!checked.ok) {
       for (const issue of checked.issues)
         ctx.addIssue({ code: 'custom', path: issue.path.split('.'), message: issue.message });
@@ -113,7 +92,7 @@ function sizeOrUndefined(size: string | number): number | undefined {
 /** For a spec that passed jobSpecSchema. */
 export function resolveSpec(manifests: ReadonlyMap<string, Manifest>, spec: JobSpecT): ResolvedSpec {
   const manifest = manifests.get(spec.manifest)!;
-  const checked = checkParams(manifest, spec.params);
+  const checked = checkParamsReusingLast(manifest, spec.params);
   if (!checked.ok) throw new Error('resolveSpec on an unchecked spec');
   const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
   return { spec: { ...spec, resources: { ...spec.resources, gpus } }, manifest, params: checked.params };
