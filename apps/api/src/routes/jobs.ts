@@ -1,5 +1,5 @@
 // Submitting, listing and reading jobs.
-import { BerthError, JobRecord, JobSpec, JobEvent, JobState, terminalStates } from '@berth/contracts';
+import { BerthError, JobRecord, JobSpec, JobEvent, JobState } from '@berth/contracts';
 import type { Manifest } from '@berth/manifests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -218,11 +218,7 @@ export const jobRoutes =
       },
       async (request, reply) => {
         const job = await loadJob(services, request.params.id);
-        if (terminalStates.has(job.state)) {
-          throw new BerthError('JOB_ALREADY_FINISHED', `job ${job.id} already ended as ${job.state}`, {
-            state: job.state,
-          });
-        }
+        // An ended job is refused by cancelJob before it does anything.
         const done = await cancelJob(services, job);
         if (done) return reply.code(200).send(done);
         return reply.code(202).send(await loadJob(services, job.id));
