@@ -1,17 +1,22 @@
-// Large downloads pumped by a child process: after Node has written the response's headers, `dd` copies the file's
-// bytes straight into the client's TCP socket, so no byte passes through the API's event loop or its thread pool.
-// On loopback a 1 GiB blob went out in 0.47–0.63 s this way, against 0.52–0.74 s through Node's own double-buffered
-// send, with the API's CPU for it near 0 instead of ~0.45 s (bench/RESULTS.md).
+// The `dd` socket pump: after Node has written a large download's headers, a child `dd` copies the file's bytes
+// straight into the client's TCP socket, so no byte passes through the API's event loop or its thread pool (the
+// API's CPU for a 1 GiB download falls to near 0; bench/RESULTS.md has the figures).
 //
-// The child shares the socket's open file description, and libuv makes a child's stdio blocking: while `dd` runs the
-// socket is not O_NONBLOCK for Node either. So Node does not read the socket while the pump runs, the response says
-// `connection: close`, and the socket is closed afterwards instead of serving another request. Node sees no
-// activity on the socket meanwhile, so the pump watches the child's progress itself and cuts a stalled client.
+// The price: the child shares the socket's open file description, and libuv makes a child's stdio blocking, so
+// while `dd` runs the socket is not O_NONBLOCK for Node either. Node must not read it again (stopSocketReads), the
+// response says `connection: close`, and the socket is closed afterwards instead of serving another request. It is
+// safe while these hold, each with a test in socket-pump.test.ts or stop-socket-reads.test.ts that fails without it:
+// - the empty write's callback runs once the head is in the kernel, so `dd`'s bytes follow the whole head;
+// - stopSocketReads really stops Node's reads, so a client that keeps sending cannot block the event loop;
+// - `dd` knows GNU's byte-offset flags (haveDd; where it does not, downloads go through Node);
+// - /proc/<pid>/io shows what `dd` has written: Node sees no activity on the socket meanwhile, so the pump watches
+//   that itself and cuts a client that stops reading.
 import { spawn, spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { stopSocketReads } from './stop-socket-reads.js';
 
 /** Blobs (or ranges) smaller than this go through Node: a process start (~2 ms) is not worth it. */
 export const pumpMinBytes = 8 * 1024 * 1024;
@@ -70,26 +75,12 @@ export async function pumpFile(
     }
     const stallMs = socket.timeout || defaultStallMs;
     socket.setTimeout(0);
-    stopReading(socket);
+    stopSocketReads(socket);
     const ok = await runDd(path, start, length, socket, stallMs);
     if (ok) res.end();
     else socket.destroy();
   } finally {
     running--;
-  }
-}
-
-/**
- * Takes the socket out of Node's reading for good: pause() alone leaves an HTTP server's socket, which its parser
- * reads directly, polled until the parser's own buffers fill, and a read of the now blocking socket with nothing
- * left to read would stop the whole event loop.
- */
-function stopReading(socket: Socket): void {
-  socket.pause();
-  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?(): number } })._handle;
-  if (handle?.readStop) {
-    handle.reading = false;
-    handle.readStop();
   }
 }
 
