@@ -3,6 +3,7 @@
 import { newJobRecord } from '@berth/contracts';
 import { testPrefix, testRedisUrl } from '../../../test/support/env.js';
 import { endAttempt } from './attempt-outcome.js';
+import { Housekeeper } from './housekeeper.js';
 import { AuthStore } from './auth-store.js';
 import { AttemptTaker, bullPriorityOf, JobQueues } from './job-queues.js';
 import { JobStore } from './job-store.js';
@@ -64,10 +65,10 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
       claim: () => placement.claim(w, { maxBypass: 8, gangReservationMs: reservationMs }, queues, taker),
     });
   }
-  const submit = async (gpus: number, nodes = 1) => {
+  const submit = async (gpus: number, nodes = 1, queueTtlMs?: number) => {
     const r = newJobRecord(owner, { manifest: 'custom', params: {}, resources: {} });
     const priority = bullPriorityOf(undefined);
-    await store.create(r, { gpus, nodes, priority });
+    await store.create(r, { gpus, nodes, priority, ...(queueTtlMs !== undefined ? { queueTtlMs } : {}) });
     await queues.enqueue({ id: r.id, attempt: 1, gpus, priority, ...(nodes > 1 ? { nodes } : {}) });
     return r.id;
   };
@@ -82,7 +83,7 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
     return out;
   };
   const ledger = (h: Host) => redis.hgetall(keys(prefix).ledger(h.w.id));
-  return { prefix, store, queues, hosts, submit, holds, ledger };
+  return { prefix, store, queues, hosts, submit, holds, ledger, registry };
 }
 
 test('a 2-node job starts only when both members are placed, on two workers, with the head owning the record', async () => {
@@ -133,6 +134,25 @@ test("a worker keeps the first waiting gang's BullMQ worker open before it can c
   for (const h of [...hosts, ...hosts]) await h.claim();
   expect((await holds(hosts[0]!)).map((h) => [h.jobId, h.status])).toEqual([[later, 'placed']]);
   expect(hosts.map((h) => h.taker.lanes.filter((l) => l.startsWith('gang-')))).toEqual([[], []]);
+});
+
+test('a forming gang whose queueTtl passes ends as EXPIRED, and the member holding GPUs for it gives them back', async () => {
+  const { prefix, store, queues, hosts, submit, holds, ledger } = await cluster(2, 1);
+  const busy = await submit(1);
+  expect((await hosts[1]!.claim()).map((c) => c.jobId)).toEqual([busy]);
+  const gang = await submit(1, 2, 200);
+  expect(await hosts[0]!.claim()).toEqual([]);
+  expect(Object.values(await ledger(hosts[0]!))).toEqual([`${gang}#1`]);
+  await new Promise((r) => setTimeout(r, 300));
+  const housekeeper = new Housekeeper(redis, prefix, store, queues, {
+    lostAfterMs: 300_000,
+    retry: { infraRetries: 0, backoffMs: 0 },
+  } as ConstructorParameters<typeof Housekeeper>[4]);
+  expect((await housekeeper.sweep()).expired).toEqual([gang]);
+  expect((await store.get(gang))!).toMatchObject({ state: 'failed', reason: 'EXPIRED' });
+  // Long before its 60 s reservation would lapse, the member's next look gives the GPU back.
+  expect(await holds(hosts[0]!)).toEqual([{ jobId: gang, status: 'left' }]);
+  expect(Object.values(await ledger(hosts[0]!))).toEqual(['']);
 });
 
 test('a gang that cannot form in time gives its GPUs back, lets other jobs use them, then forms', async () => {
