@@ -231,6 +231,19 @@ test('cancel stops every member', async () => {
   expect(ended.attempts[0]!.members!.map((m) => m.state)).toEqual(['cancelled', 'cancelled']);
 }, 200_000);
 
+test('maxRuntime stops every member: the job times out once, as a whole', async () => {
+  const { body } = await submit(stack.alice, { ...pretrain(2000), inputs: { dataset: corpus.id }, maxRuntime: 10 });
+  const done: JobRecord = await waitForEnd(stack.alice, body.id, 120_000);
+  expect([done.state, done.reason, done.attempts.length]).toEqual(['failed', 'TIMEOUT', 1]);
+  for (let i = 0; i < 100 && (await running(body.id)).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+  expect(await running(body.id)).toEqual([]);
+  const ended = await untilMembers(body.id, 1, (m) => m.every((x) => x.state !== undefined));
+  expect(ended.attempts[0]!.members!.map((m) => [m.state, m.reason, m.message])).toEqual([
+    ['failed', 'TIMEOUT', 'the job ran longer than its maxRuntime and was stopped'],
+    ['failed', undefined, 'stopped when node 0 ended (failed)'],
+  ]);
+}, 200_000);
+
 test('kill -9 of a member worker ends the attempt as WORKER_LOST; the gang retries once the worker is back', async () => {
   // A third worker as a process of its own, written off after 3 s of silence; the in-process workers step aside.
   await second.close();

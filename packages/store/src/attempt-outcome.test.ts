@@ -53,3 +53,11 @@ test("a recipe's hint (exit 75 after a SIGTERM checkpoint) allows its attempts, 
   ]);
   expect(retryDelay(twice, { reason: 'EXIT_NONZERO', exitCode: 75 }, policy, hints)).toBeNull();
 });
+
+test('an exit code the recipe retries does not retry a job berth stopped itself (timeout, too large, cancel)', () => {
+  // The trainer checkpoints and exits 75 on any SIGTERM, berth's own stop included: another try would end the same.
+  const hints = { maxAttempts: 3, onExitCodes: [75], onReasons: [] };
+  for (const reason of ['TIMEOUT', 'RESULTS_TOO_LARGE', 'CANCELLED'] as const) {
+    expect([reason, retryDelay(job(), { reason, exitCode: 75 }, policy, hints)]).toEqual([reason, null]);
+  }
+});

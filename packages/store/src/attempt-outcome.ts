@@ -55,9 +55,11 @@ export function retryDelay(
     oom: job.spec.retries?.onOom ?? 0,
     final: 0,
   }[cause];
+  // An exit code the recipe retries (75: checkpointed on SIGTERM) says nothing where berth sent the SIGTERM itself.
   const hinted =
     hints &&
-    (hints.onReasons.includes(end.reason) || (end.exitCode !== undefined && hints.onExitCodes.includes(end.exitCode)));
+    (hints.onReasons.includes(end.reason) ||
+      (cause !== 'final' && end.exitCode !== undefined && hints.onExitCodes.includes(end.exitCode)));
   if (hinted && end.reason !== 'CANCELLED') allowed = Math.max(allowed, hints.maxAttempts - 1);
   // The attempt now ending has no reason yet: these are the earlier failures of the same kind.
   const before = job.attempts.filter((a) => a.reason !== undefined && causeOf(a.reason) === cause).length;
