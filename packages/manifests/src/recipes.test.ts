@@ -135,12 +135,22 @@ describe('first-party recipes', () => {
   it('give one torchrun process per GPU', () => {
     const m = manifests.get('bert-finetune-squad')!;
     const launch = render(m, {}, contextFor(m, 3));
-    expect(launch.command.slice(0, 6)).toEqual(['torchrun', '--nproc_per_node', '3', '-m', 'berth_bert', 'squad']);
+    // The launcher runs behind a shell that turns its exit after a SIGTERM into 75 (launcher-sigterm.test.ts).
+    expect(launch.command.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(launch.command.slice(3, 10)).toEqual([
+      'berth-launch',
+      'torchrun',
+      '--nproc_per_node',
+      '3',
+      '-m',
+      'berth_bert',
+      'squad',
+    ]);
     expect(launch.gpus).toEqual(['0', '1', '2']);
     const one = render(m, {}, contextFor(m, 1));
     expect(one.command.slice(0, 4)).toEqual(['python3', '-m', 'berth_bert', 'squad']);
     const whole = render(m, {}, { ...contextFor(m, 1), gpus: 'all', gpuCount: 4 });
-    expect(whole.command.slice(0, 3)).toEqual(['torchrun', '--nproc_per_node', '4']);
+    expect(whole.command.slice(4, 7)).toEqual(['torchrun', '--nproc_per_node', '4']);
   });
 
   it('pretrain phase 1 trains at 128 tokens and phase 2 at 512, unless the length is set', () => {
@@ -193,7 +203,7 @@ describe('NVIDIA DLE recipes', () => {
   it('launch one process per GPU through torch.distributed.launch', () => {
     const m = manifests.get('dle-bert-squad')!;
     const launch = render(m, {}, contextFor(m, 8));
-    expect(launch.command.slice(0, 5)).toEqual([
+    expect(launch.command.slice(4, 9)).toEqual([
       'python',
       '-m',
       'torch.distributed.launch',

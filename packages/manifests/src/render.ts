@@ -132,9 +132,31 @@ function withLauncher(m: Manifest, command: string[], processes: number, gang?: 
         `--master_port=${gang.masterPort}`,
       ]
     : [];
-  if (m.launcher === 'torchrun') return ['torchrun', ...nodes, '--nproc_per_node', String(processes), ...rest];
+  if (m.launcher === 'torchrun') {
+    return passingOnSigterm(['torchrun', ...nodes, '--nproc_per_node', String(processes), ...rest]);
+  }
   // NVIDIA's DLE scripts take --local_rank, which torch.distributed.launch passes (torchrun passes --local-rank).
-  return [command[0]!, '-m', 'torch.distributed.launch', ...nodes, `--nproc_per_node=${processes}`, ...rest];
+  return passingOnSigterm([
+    command[0]!,
+    '-m',
+    'torch.distributed.launch',
+    ...nodes,
+    `--nproc_per_node=${processes}`,
+    ...rest,
+  ]);
+}
+
+/**
+ * The script in front of a launcher. Sent SIGTERM (a drained or preempted host), torchrun passes it on to the training
+ * processes, which checkpoint and exit 75, and then exits 1 itself: the recipe's retry rule (exit 75) would not see a
+ * stop it can resume from. This shell, the container's first process, passes SIGTERM on, waits for the launcher to
+ * finish, and exits 75; otherwise it exits with the launcher's code.
+ */
+const sigtermPassingScript =
+  'trap \'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 75\' TERM; "$@" & pid=$!; wait "$pid"';
+
+function passingOnSigterm(launch: string[]): string[] {
+  return ['sh', '-c', sigtermPassingScript, 'berth-launch', ...launch];
 }
 
 /**
