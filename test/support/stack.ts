@@ -14,11 +14,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
 import type { ApiConfig } from '../../apps/api/src/env.js';
-import { DockerRuntime } from '../../apps/worker/src/executor/docker-runtime.js';
+import { assembleWorker } from '../../apps/worker/src/assemble.js';
+import { loadWorkerConfig, type WorkerConfig } from '../../apps/worker/src/env.js';
 import type { ImageSource } from '../../apps/worker/src/executor/container-runtime.js';
-import { ImagePuller } from '../../apps/worker/src/executor/image-puller.js';
 import { configInventory } from '../../apps/worker/src/gpu/inventory.js';
-import { buildWorker, type BerthWorker, type WorkerTimings } from '../../apps/worker/src/worker.js';
+import type { BerthWorker, WorkerTimings } from '../../apps/worker/src/worker.js';
 import { testPrefix, testRedisUrl } from './env.js';
 
 export const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -86,6 +86,8 @@ export interface TestWorkerOptions {
   dataDir?: string;
   /** How long multi-node members hold their GPUs while their gang forms. */
   gangReservationMs?: number;
+  /** What the environment would set (BERTH_JOB_MEMORY_DEFAULT…, as WorkerConfig), over everything above. */
+  config?: Partial<WorkerConfig>;
 }
 
 export interface TestStackOptions extends TestWorkerOptions {
@@ -107,31 +109,58 @@ export const fastTimings: Partial<WorkerTimings> = {
   orphanGraceMs: 1000,
 };
 
-/** A worker on the real engine, as main.ts builds one, with GPUs from BERTH_GPUS-style config. */
-export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUrl?: string } = {}): BerthWorker {
-  const workerId = o.workerId ?? `w-${prefix}`;
-  return buildWorker({
+/**
+ * The worker's configuration for tests: the environment's defaults (loadWorkerConfig of an empty environment) with
+ * the test's Redis, prefix, data dir and options, one pull try, and quick retries.
+ */
+export function testWorkerConfig(prefix: string, o: TestWorkerOptions & { redisUrl?: string } = {}): WorkerConfig {
+  const defaults = loadWorkerConfig({});
+  const api = o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' };
+  return {
+    ...defaults,
     redisUrl: o.redisUrl ?? testRedisUrl(),
+    api: { url: api.url, token: api.token },
     prefix,
-    workerId,
+    workerId: o.workerId ?? `w-${prefix}`,
     concurrency: o.concurrency ?? 4,
     mode: o.mode ?? 'whole-host',
-    gpus: configInventory(o.gpus ?? '0'),
+    gpus: o.gpus ?? '0',
     dataDir: o.dataDir ?? join(tmpdir(), 'berth-test-data', prefix),
-    ...(o.gangReservationMs ? { gangReservationMs: o.gangReservationMs } : {}),
-    api: { ...(o.api ?? { url: 'http://127.0.0.1:9', token: 'no-api' }), graceMs: o.apiGraceMs ?? 3000 },
-    uploadIntervalMs: 300,
-    resultsBudget: o.resultsBudget ?? { maxBytes: 1024 ** 3, maxFiles: 10_000 },
-    manifests: loadManifests(o.manifestsDir ?? manifestsDir),
-    ...(o.caps ? { caps: o.caps } : {}),
-    ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
-    runtime: new DockerRuntime(o.engine ?? docker),
-    images: o.images ?? new ImagePuller(o.engine ?? docker, { attempts: 1 }),
+    manifestsDir: o.manifestsDir ?? manifestsDir,
+    pull: { ...defaults.pull, attempts: 1 },
     ...(o.maxBypass !== undefined ? { maxBypass: o.maxBypass } : {}),
+    ...(o.gangReservationMs ? { gangReservationMs: o.gangReservationMs } : {}),
     retry: o.retry ?? { infraRetries: 2, backoffMs: 0 },
-    timings: { ...fastTimings, ...o.timings },
-    logger: pino({ level: 'silent' }),
-  });
+    caps: { ...defaults.caps, ...o.caps },
+    results: o.resultsBudget ?? { maxBytes: 1024 ** 3, maxFiles: 10_000 },
+    // Docker's own bridge, not the fenced jobs network: main.ts makes that one (ensureJobNetwork, root and iptables)
+    // before it assembles the worker, and attack-network.test.ts tests it on its own.
+    jobDefaults: { ...defaults.jobDefaults, network: 'bridge' },
+    metricsPort: 0,
+    logLevel: 'silent',
+    ...o.config,
+  };
+}
+
+/** A worker on the real engine, assembled as main.ts assembles one, with GPUs from BERTH_GPUS-style config. */
+export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUrl?: string } = {}): BerthWorker {
+  const config = testWorkerConfig(prefix, o);
+  return assembleWorker(
+    config,
+    {
+      docker: o.engine ?? docker,
+      manifests: loadManifests(config.manifestsDir),
+      gpus: configInventory(config.gpus ?? '0'),
+      logger: pino({ level: config.logLevel }),
+    },
+    {
+      timings: { ...fastTimings, ...o.timings },
+      uploadIntervalMs: 300,
+      apiGraceMs: o.apiGraceMs ?? 3000,
+      ...(o.images ? { images: o.images } : {}),
+      ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
+    },
+  );
 }
 
 /** The API's configuration for tests: a private prefix, the test Redis, fast sweeps. */
@@ -343,6 +372,20 @@ export async function waitForEnd(client: TestClient, id: string, timeoutMs = 60_
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The engine's view of an attempt's container, as soon as it exists (within 20 s). */
+export async function jobContainer(jobId: string, attempt = 1): Promise<Docker.ContainerInspectInfo> {
+  const name = `berth-${jobId}-a${attempt}`;
+  for (let i = 0; i < 400; i++) {
+    const info = await docker
+      .getContainer(name)
+      .inspect()
+      .catch(() => undefined);
+    if (info) return info;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`container ${name} never appeared`);
 }
 
 /** The berth.job label of every container the engine created since `since` (unix seconds) matching `label`. */

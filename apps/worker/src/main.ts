@@ -1,22 +1,16 @@
-// Reads config, checks Redis, detects the GPUs, builds the worker on the local Docker engine, and shuts down
-// gracefully.
+// Reads config, checks Redis, the Docker engine and the recipes, detects the GPUs, fences the jobs network, assembles
+// the worker (assemble.ts), serves its metrics, and shuts down gracefully.
 import { exitOnSignals, maskUrl } from '@berth/contracts';
 import { checkRedisSafety, redactDebugOutput } from '@berth/store';
 import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
-import { resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
-import { workerToken } from './api-client.js';
+import { assembleWorker, jobLimits } from './assemble.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
-import { DockerRuntime } from './executor/docker-runtime.js';
-import { jobLimitDefaults } from './executor/host-limits.js';
 import { ensureJobNetwork } from './executor/job-network.js';
-import { ImagePuller, ngcCredential } from './executor/image-puller.js';
-import { detectGpus, NvidiaSmiInventory } from './gpu/inventory.js';
-import { GpuTelemetry } from './gpu/telemetry.js';
+import { detectGpus } from './gpu/inventory.js';
 import { WorkerHealth } from './observability/worker-health.js';
-import { buildWorker } from './worker.js';
 
 redactDebugOutput();
 const config = loadWorkerConfig();
@@ -68,54 +62,19 @@ const gpus = await detectGpus({
   ...(config.gpus !== undefined ? { configured: config.gpus } : {}),
   nvidiaSmi: config.nvidiaSmi,
 }).catch((err: unknown) => fatal(`GPU detection failed: ${err instanceof Error ? err.message : String(err)}`));
-const credential = (() => {
-  try {
-    return ngcCredential(config.ngc);
-  } catch (err) {
-    return fatal(err instanceof Error ? err.message : String(err));
-  }
-})();
-
-const apiToken = (() => {
-  try {
-    return workerToken(config.api);
-  } catch (err) {
-    return fatal(err instanceof Error ? err.message : String(err));
-  }
-})();
-
-const limits = (() => {
-  try {
-    // Whole-host mode gives one GPU job every GPU, so it keeps the whole host share; slots split it.
-    return jobLimitDefaults(config.jobDefaults, { concurrency: config.mode === 'slots' ? config.concurrency : 1 });
-  } catch (err) {
-    return fatal(err instanceof Error ? err.message : String(err));
-  }
-})();
 // Jobs never run on an unfenced network: the network and its host rules exist before the worker takes a job.
 const jobNetwork = await ensureJobNetwork(docker, { name: config.jobDefaults.network }).catch((err: unknown) =>
   fatal(`job network ${config.jobDefaults.network}: ${err instanceof Error ? err.message : String(err)}`),
 );
 
-const worker = buildWorker({
-  ...config,
-  api: { url: config.api.url, token: apiToken },
-  gpus,
-  manifests,
-  dataDir: resolve(config.dataDir),
-  resultsBudget: config.results,
-  runtime: new DockerRuntime(docker, { limits, network: jobNetwork.name, log: config.containerLog }),
-  images: new ImagePuller(docker, {
-    attempts: config.pull.attempts,
-    stallMs: config.pull.stallMs,
-    ...(credential ? { credentials: [credential] } : {}),
-  }),
-  dockerVersion,
-  ...(gpus.source === 'nvidia-smi'
-    ? { gpuTelemetry: new GpuTelemetry(new NvidiaSmiInventory({ binary: config.nvidiaSmi }), config.gpuSampleMs) }
-    : {}),
-  logger,
-});
+const worker = (() => {
+  try {
+    return assembleWorker(config, { docker, dockerVersion, manifests, gpus, logger });
+  } catch (err) {
+    // No API token, an unreadable NGC key file, job limits the engine would refuse.
+    return fatal(err instanceof Error ? err.message : String(err));
+  }
+})();
 // Liveness for a supervisor: /healthz and berth_worker_healthy, served with the metrics.
 const health =
   config.metricsPort > 0 ? new WorkerHealth({ ...config.health, queueStuckSince: worker.queueStuckSince }) : undefined;
@@ -137,7 +96,7 @@ logger.info(
   {
     config: loggableConfig(config),
     jobNetwork: jobNetwork.name,
-    limits,
+    limits: jobLimits(config),
     gpus: gpus.gpus.length,
     driver: gpus.driverVersion,
     cuda: gpus.cudaVersion,
