@@ -105,6 +105,24 @@ test('submit refuses a gang no live workers could host, and one of a recipe that
   expect((custom.body as unknown as { error: { code: string } }).error.code).toBe('VALIDATION_FAILED');
 });
 
+test("a cluster's own node limit (BERTH_MAX_NODES) refuses a larger gang at submit", async () => {
+  const small = await startTestStack('gang-max', { worker: false, apiConfig: { maxNodes: 1 } });
+  try {
+    const two = await submit(small.alice, {
+      manifest: 'custom',
+      params: { image: 'berth/fixture:dev', command: ['true'] },
+      resources: { gpus: 0, nodes: 2 },
+    });
+    expect(two.status).toBe(400);
+    expect((two.body as unknown as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: 'a job spans at most 1 node on this cluster',
+    });
+  } finally {
+    await small.close();
+  }
+});
+
 test('a 2-node pretraining run succeeds: both members ran at once on two workers, in one world of 2', async () => {
   const { status, body } = await submit(stack.alice, { ...pretrain(40), inputs: { dataset: corpus.id } });
   expect(status).toBe(201);

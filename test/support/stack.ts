@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { buildApp } from '../../apps/api/src/app.js';
-import type { ApiConfig } from '../../apps/api/src/env.js';
+import { loadApiConfig, type ApiConfig } from '../../apps/api/src/env.js';
 import { assembleWorker } from '../../apps/worker/src/assemble.js';
 import { loadWorkerConfig, type WorkerConfig } from '../../apps/worker/src/env.js';
 import type { ImageSource } from '../../apps/worker/src/executor/container-runtime.js';
@@ -166,8 +166,9 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
 /** The API's configuration for tests: a private prefix, the test Redis, fast sweeps. */
 export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}): ApiConfig {
   return {
+    // The environment's defaults (a setting added later has its default here too), then the tests' own.
+    ...loadApiConfig({}),
     port: 0,
-    host: '127.0.0.1',
     redisUrl: testRedisUrl(),
     dataDir: join(tmpdir(), 'berth-test-api', prefix),
     manifestsDir,
@@ -175,9 +176,6 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
     lostAfterMs: 300_000,
     retry: { infraRetries: 2, backoffMs: 0 },
     sweepMs: 500,
-    priorityAgingMs: 1_800_000,
-    heapGrowthPercent: 100,
-    keepCheckpoints: 3,
     artifactMaxBytes: 1024 ** 3,
     datasetMaxBytes: 256 * 1024 ** 2,
     bootstrapTokenFile: join(tmpdir(), 'berth-test-api', prefix, 'admin-token'),
@@ -188,10 +186,6 @@ export function testApiConfig(prefix: string, overrides: Partial<ApiConfig> = {}
       allow: ['docker.io/berth/**', 'nvcr.io/nvidia/**', '127.0.0.1:*/**', 'localhost:*/**'],
       requireDigest: false,
     },
-    signedUrlTtlSeconds: 600,
-    idleTimeoutMs: 120_000,
-    maxStreamsPerUser: 64,
-    streamRetentionDays: 30,
     webDir: join(__dirname, '../../apps/web/dist'),
     logLevel: 'silent',
     ...overrides,

@@ -1,5 +1,5 @@
 // The API's configuration: parsed once from the environment; nothing else reads process.env.
-import { clusterEnv, type Quotas } from '@berth/contracts';
+import { clusterEnv, maxNodes, type Quotas } from '@berth/contracts';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { RateLimit } from './auth/auth.js';
@@ -46,6 +46,8 @@ const Env = z.object({
   BERTH_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   /** Live streams (SSE follows) one user may hold open at once, across this API process. */
   BERTH_MAX_STREAMS_PER_USER: z.coerce.number().int().min(1).default(64),
+  /** The most hosts one job may span (resources.nodes), at most berth's own limit of 64. */
+  BERTH_MAX_NODES: z.coerce.number().int().min(1).max(maxNodes).default(maxNodes),
   /** The built dashboard (apps/web/dist), served at /. */
   BERTH_WEB_DIR: z.string().default('./apps/web/dist'),
   /** Start on a Redis without AOF or with an evicting maxmemory-policy (one warning a problem); never in production. */
@@ -85,6 +87,8 @@ export interface ApiConfig {
   webDir: string;
   idleTimeoutMs: number;
   maxStreamsPerUser: number;
+  /** The most hosts one job may span (BERTH_MAX_NODES). */
+  maxNodes: number;
   streamRetentionDays: number;
   logLevel: string;
   /** V8's heap growing factor, in percent over the live heap (0: V8's own rule). */
@@ -121,6 +125,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     webDir: e.BERTH_WEB_DIR,
     idleTimeoutMs: e.BERTH_IDLE_TIMEOUT_MS,
     maxStreamsPerUser: e.BERTH_MAX_STREAMS_PER_USER,
+    maxNodes: e.BERTH_MAX_NODES,
     streamRetentionDays: e.BERTH_STREAM_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
     heapGrowthPercent: e.BERTH_HEAP_GROWTH_PERCENT,

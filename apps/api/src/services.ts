@@ -30,6 +30,8 @@ export interface Services {
   auth: AuthStore;
   /** Which images jobs may run. */
   images: ImagePolicy;
+  /** The most hosts one job may span on this cluster (BERTH_MAX_NODES). */
+  maxNodes: number;
   store: JobStore;
   /** The BullMQ queues jobs wait in, one per GPU demand. */
   queues: JobQueues;
@@ -95,6 +97,7 @@ export function buildServices(config: ApiConfig): Services {
     redis,
     auth: new AuthStore(redis, config.prefix),
     images: config.images,
+    maxNodes: config.maxNodes,
     store,
     queues,
     logs: new LogStream(redis, config.prefix),

@@ -60,6 +60,15 @@ export async function submitValidSpec(
   // The stored spec names the artifact that /init will hold, even where the submit left it out.
   if (spec.inputs) spec = await checkInputs(services, spec, owner);
   const nodes = spec.resources.nodes ?? 1;
+  if (nodes > services.maxNodes) {
+    throw new BerthError(
+      'VALIDATION_FAILED',
+      `a job spans at most ${services.maxNodes} node${services.maxNodes === 1 ? '' : 's'} on this cluster`,
+      {
+        issues: [{ path: 'resources.nodes', message: `at most ${services.maxNodes} (BERTH_MAX_NODES)` }],
+      },
+    );
+  }
   if (nodes > 1 && manifest.launcher === 'none') {
     throw new BerthError('VALIDATION_FAILED', `recipe ${manifest.id} runs one process; it cannot span ${nodes} nodes`, {
       issues: [{ path: 'resources.nodes', message: `recipe ${manifest.id} has no distributed launcher` }],
@@ -178,10 +187,10 @@ export async function cancelJob(services: Services, job: JobRecord): Promise<Job
     { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request while queued' },
     { fromQueue: true },
   );
-  if (typeof cancelled !== 'string') {
-    const ticket = await services.queues.ticket(job.id, cancelled.attempt + 1);
+  if (cancelled.ok) {
+    const ticket = await services.queues.ticket(job.id, cancelled.record.attempt + 1);
     if (ticket) await services.queues.withdraw(ticket);
-    return cancelled;
+    return cancelled.record;
   }
   await services.store.requestCancel(job.id);
   await services.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
