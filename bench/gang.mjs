@@ -236,7 +236,7 @@ async function makeCluster(berth, label, count, { pollMs = 0, reservationMs = st
         { state: 'succeeded', exitCode: 0 },
         policy,
       );
-      if (typeof done === 'string') throw new Error(`ending ${jobId} on ${worker.id}: ${done}`);
+      if (!done.ok) throw new Error(`ending ${jobId} on ${worker.id}: ${done.refusal}`);
       worker.running.delete(jobId);
       const freed = now();
       await worker.placement.wake();
@@ -256,7 +256,7 @@ async function makeCluster(berth, label, count, { pollMs = 0, reservationMs = st
         { state: 'succeeded', exitCode: 0 },
         policy,
       );
-      if (typeof done === 'string') throw new Error(`ending gang ${jobId}: ${done}`);
+      if (!done.ok) throw new Error(`ending gang ${jobId}: ${done.refusal}`);
       await head.placement.dropGang(jobId, claim.attempt);
       for (const w of members) {
         w.running.delete(jobId);

@@ -65,7 +65,7 @@ async function runAs(jobId: string): Promise<number> {
         : { state },
       { owner },
     );
-    if (typeof t === 'string') throw new Error(`${state}: ${t}`);
+    if (!t.ok) throw new Error(`${state}: ${t.refusal}`);
   }
   return claim.attempt;
 }
@@ -83,8 +83,7 @@ async function writeOff(jobId: string, attempt: number): Promise<void> {
       { state: 'failed', reason: 'WORKER_LOST' },
       { infraRetries: 5, backoffMs: 0 },
     );
-    if (typeof t === 'string' || t.state !== 'queued')
-      throw new Error(`write-off: ${typeof t === 'string' ? t : t.state}`);
+    if (!t.ok || t.record.state !== 'queued') throw new Error(`write-off: ${t.ok ? t.record.state : t.refusal}`);
   } finally {
     await queues.close();
   }
@@ -183,11 +182,11 @@ test('nothing is accepted after the job ended, not even from its last attempt', 
   const attempt = await runAs(job.id);
   const store = new JobStore(redis, stack.prefix);
   const owner = `${workerId}|${attempt}`;
-  expect(typeof (await store.transition(job.id, { state: 'uploading' }, { owner }))).not.toBe('string');
+  expect((await store.transition(job.id, { state: 'uploading' }, { owner })).ok).toBe(true);
   // Uploading is still the attempt's to do.
   expect((await upload(job.id, 'predictions.json', attempt, '{"f1": 90}')).status).toBe(201);
   const ended = await store.transition(job.id, { state: 'succeeded' }, { owner, release: workerId });
-  expect(typeof ended).not.toBe('string');
+  expect(ended.ok).toBe(true);
   const late = await upload(job.id, 'predictions.json', attempt, '{"f1": 100}');
   expect(late.status).toBe(409);
   expect(((await late.json()) as { error: { code: string } }).error.code).toBe('ATTEMPT_FENCED');

@@ -203,8 +203,8 @@ export class Attempt {
           { owner: this.owner },
         ),
       );
-      if (typeof placed === 'string') return null;
-      current = placed;
+      if (!placed.ok) return null;
+      current = placed.record;
     }
     if (await this.persist(() => store.cancelRequested(jobId))) return cancelled();
 
@@ -230,7 +230,7 @@ export class Attempt {
         const starting = await this.persist(() =>
           store.transition(jobId, { state: 'starting' }, { owner: this.owner }),
         );
-        if (typeof starting === 'string') return null;
+        if (!starting.ok) return null;
       }
       // onLine sees skipped lines too: a re-attached worker still learns every metric the attempt reported.
       const metrics = new MetricNames(dlloggerPrefixes(manifest));
@@ -282,12 +282,12 @@ export class Attempt {
             if (this.stopCause) await runtime.stop(this.name, this.ctx.stopGraceSeconds);
             const running =
               current.state === 'running'
-                ? current
+                ? { ok: true as const, record: current }
                 : await this.persist(() => store.transition(jobId, { state: 'running' }, { owner: this.owner }));
-            if (typeof running === 'string') this.stop('FENCED');
+            if (!running.ok) this.stop('FENCED');
             else {
-              if (current.state !== 'running') this.ctx.observe.queueWait.observe(queuedFor(running));
-              this.armTimeout(running);
+              if (current.state !== 'running') this.ctx.observe.queueWait.observe(queuedFor(running.record));
+              this.armTimeout(running.record);
               this.sampleGpus(devices);
             }
             this.log.info({ container: this.name }, 'container running');
@@ -309,7 +309,7 @@ export class Attempt {
       const uploading = await this.persist(() =>
         store.transition(jobId, { state: 'uploading' }, { owner: this.owner }),
       );
-      if (typeof uploading === 'string') return null;
+      if (!uploading.ok) return null;
       try {
         if (scan.over) {
           // Only the log goes up, and the tree goes from the host: it is what filled the disk.
@@ -536,16 +536,16 @@ export class Attempt {
         (Date.now() - Date.parse(job.startedAt)) / 1000,
       );
     }
-    if (typeof recorded === 'string') {
-      this.log.warn({ refusal: recorded }, 'the job moved on while this attempt ran; its outcome is dropped');
+    if (!recorded.ok) {
+      this.log.warn({ refusal: recorded.refusal }, 'the job moved on while this attempt ran; its outcome is dropped');
     } else {
-      if (recorded.state === 'queued') {
+      if (recorded.record.state === 'queued') {
         await events.add(this.jobId, this.claim.attempt, 'retry', {
           reason: end.reason,
           nextAttempt: this.claim.attempt + 1,
         });
       }
-      this.log.info({ state: recorded.state, reason: end.reason, exitCode: end.exitCode }, 'attempt finished');
+      this.log.info({ state: recorded.record.state, reason: end.reason, exitCode: end.exitCode }, 'attempt finished');
     }
     // The head's own part: stopped for a member's end, its container did not fail; the attempt did, there.
     const own = this.stopCause === 'GANG' ? (this.memberStoppedEnd(end.exitCode) ?? end) : end;

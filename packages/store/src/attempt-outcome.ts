@@ -2,7 +2,7 @@
 import type { FailureReason, JobRecord } from '@berth/contracts';
 import { faultPoint } from './fault.js';
 import type { JobQueues } from './job-queues.js';
-import type { JobStore, TransitionRefusal } from './job-store.js';
+import type { JobStore, Transitioned } from './job-store.js';
 import { parseOwner } from './owner.js';
 
 export interface RetryPolicy {
@@ -96,13 +96,13 @@ export async function endAttempt(
   policy: RetryPolicy,
   hints?: RetryHints,
   now = Date.now(),
-): Promise<JobRecord | TransitionRefusal> {
+): Promise<Transitioned> {
   const recorded = await recordEnd(store, job, owner, end, policy, hints, now);
-  if (typeof recorded === 'string') return recorded;
+  if (!recorded.ok) return recorded;
   faultPoint('after-end-record');
   const { attempt } = parseOwner(owner);
   const ticket = await queues.ticket(job.id, attempt);
-  if (ticket) await queues.settle(ticket, recorded, token);
+  if (ticket) await queues.settle(ticket, recorded.record, token);
   return recorded;
 }
 
@@ -114,7 +114,7 @@ async function recordEnd(
   policy: RetryPolicy,
   hints: RetryHints | undefined,
   now: number,
-): Promise<JobRecord | TransitionRefusal> {
+): Promise<Transitioned> {
   const { workerId: worker } = parseOwner(owner);
   const delay =
     end.state === 'failed' && end.reason

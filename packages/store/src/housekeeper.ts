@@ -104,11 +104,11 @@ export class Housekeeper {
         { state: 'failed', reason: 'EXPIRED', message: 'the job waited in the queue longer than its queueTtl' },
         { fromQueue: true },
       );
-      if (typeof done === 'string') {
+      if (!done.ok) {
         await this.placement.dropDeadline(id);
       } else {
         result.expired.push(id);
-        const ticket = await this.queues.ticket(id, done.attempt + 1);
+        const ticket = await this.queues.ticket(id, done.record.attempt + 1);
         if (ticket) await this.queues.withdraw(ticket);
       }
     }
@@ -265,6 +265,6 @@ export class Housekeeper {
       undefined,
       now,
     );
-    return typeof end !== 'string';
+    return end.ok;
   }
 }

@@ -36,6 +36,7 @@ export {
   type Transition,
   type TransitionGuard,
   type TransitionRefusal,
+  type Transitioned,
 } from './job-store.js';
 export { keys, type Keys } from './keys.js';
 export { LogStream, memberLogId, type NewBatch } from './log-stream.js';

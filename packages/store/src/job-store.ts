@@ -59,6 +59,9 @@ export interface TransitionGuard {
 /** Why a guarded transition did not apply. */
 export type TransitionRefusal = 'gone' | 'not-owner' | 'not-queued';
 
+/** What a guarded write did: the record as written, or why the guard refused it. */
+export type Transitioned = { ok: true; record: JobRecord } | { ok: false; refusal: TransitionRefusal };
+
 export interface CreateOptions {
   gpus: number;
   /** Hosts the job spans (default 1); its GPUs count once per host towards the user's quota. */
@@ -229,17 +232,17 @@ export class JobStore {
   }
 
   /**
-   * Applies a state change, appends it to the history and the current attempt, and returns the new record.
-   * Returns why not when the guard refused it; a concurrent writer makes it read again and retry.
+   * Applies a state change, appends it to the history and the current attempt, and returns the new record, or why
+   * not when the guard refused it; a concurrent writer makes it read again and retry.
    */
   async transition(
     id: string,
     change: Transition,
     guard: TransitionGuard = {},
-  ): Promise<JobRecord | TransitionRefusal> {
+  ): Promise<Transitioned> {
     for (;;) {
       const current = await this.read(id);
-      if (!current) return 'gone';
+      if (!current) return { ok: false, refusal: 'gone' };
       const next = applyChange(current.record, change);
       const release = guard.release ?? '';
       // The user's indexes are named from the record read; a job's owner never changes.
@@ -278,9 +281,9 @@ export class JobStore {
           terminalStates.has(current.record.state) ? '1' : '0',
         ],
       )) as number;
-      if (result === 1) return next;
+      if (result === 1) return { ok: true, record: next };
       const refusal = refusals[result];
-      if (refusal) return refusal;
+      if (refusal) return { ok: false, refusal };
       // -2: someone else wrote the record since we read it; apply our change to theirs.
     }
   }

@@ -145,7 +145,7 @@ test('a retry keeps its place in the queue view, waits out its backoff in BullMQ
     undefined,
     now,
   );
-  expect(ended).toMatchObject({ state: 'queued', reason: 'INFRA_ERROR' });
+  expect(ended).toMatchObject({ ok: true, record: { state: 'queued', reason: 'INFRA_ERROR' } });
   expect((await placement.queued()).map((q) => q.id)).toEqual([a, b]);
   // During the backoff the next job goes first; afterwards the retry is attempt 2.
   expect((await placement.claim(w, { maxBypass: 8 })).map((x) => x.jobId)).toEqual([b]);
@@ -169,7 +169,7 @@ test('only the owning attempt can record an end; a stale owner is refused and fr
       backoffMs: 0,
     },
   );
-  expect(stale).toBe('not-owner');
+  expect(stale).toEqual({ ok: false, refusal: 'not-owner' });
   expect(await redis.hget(`${store.keys.job(a).replace(/:job:.*/, '')}:worker:w1:gpus`, 'g0')).toBe(`${a}#1`);
 });
 
