@@ -1,5 +1,5 @@
 // The id pool: random bytes drawn from the kernel a pool at a time, not a few per id: one getrandom call per ~200
-// ids instead of one per id (randomBytes(20) cost ~7 µs an id under submit load, a few percent of the API's CPU).
+// ids instead of one per id, which showed in the API's CPU under submit load (bench/RESULTS.md).
 //
 // Pooled bytes are as unpredictable as bytes drawn one call at a time while two things hold, and
 // random-pool.test.ts fails when either breaks:

@@ -1,6 +1,7 @@
 // berth's timestamps: ISO 8601 text exactly as `new Date().toISOString()` writes it, through the clock cache.
 //
-// The clock cache: toISOString costs ~1.4 µs in Node 20, paid once per submit and per log batch (bench/RESULTS.md).
+// The clock cache: toISOString is slow next to the rest of a submit or a log batch, each of which pays it once
+// (bench/RESULTS.md).
 // So the text up to the seconds is kept for the second it names, and within that second only the milliseconds are
 // written. That gives toISOString's text while toISOString writes 24 characters for four-digit years: 20 fixed by
 // the second alone (`2026-11-27T01:02:03.`), then three digits of milliseconds and `Z`. Other years change the
