@@ -86,6 +86,8 @@ export interface TestWorkerOptions {
   dataDir?: string;
   /** How long multi-node members hold their GPUs while their gang forms. */
   gangReservationMs?: number;
+  /** The host-network fence main.ts makes where config.address is set (ensureHostNetworkFence). */
+  hostNetwork?: { cgroupParent: string };
   /** What the environment would set (BERTH_JOB_MEMORY_DEFAULT…, as WorkerConfig), over everything above. */
   config?: Partial<WorkerConfig>;
 }
@@ -152,6 +154,7 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
       manifests: loadManifests(config.manifestsDir),
       gpus: configInventory(config.gpus ?? '0'),
       logger: pino({ level: config.logLevel }),
+      ...(o.hostNetwork ? { hostNetwork: o.hostNetwork } : {}),
     },
     {
       timings: { ...fastTimings, ...o.timings },

@@ -23,6 +23,8 @@ export interface WorkerHost {
   manifests: ReadonlyMap<string, Manifest>;
   gpus: GpuInventoryReport;
   logger: Logger;
+  /** The host-network fence (ensureHostNetworkFence), made where members run across hosts (config.address). */
+  hostNetwork?: { cgroupParent: string };
 }
 
 /** Settings the environment has no variable for; main.ts leaves them to buildWorker's defaults, tests shorten them. */
@@ -42,6 +44,18 @@ export interface WorkerOverrides {
 export function jobLimits(config: WorkerConfig): JobLimitDefaults {
   // Whole-host mode gives one GPU job every GPU, so it keeps the whole host share; slots split it.
   return jobLimitDefaults(config.jobDefaults, { concurrency: config.mode === 'slots' ? config.concurrency : 1 });
+}
+
+/**
+ * berth's own TCP ports as this worker knows them: Redis, the API, its metrics, a TCP Docker engine. Members on the
+ * host's network are refused all of them (ensureHostNetworkFence).
+ */
+export function berthPorts(config: WorkerConfig): number[] {
+  const portOf = (url: string, fallback: number) => Number(new URL(url).port || fallback);
+  const ports = [portOf(config.redisUrl, 6379), portOf(config.api.url, config.api.url.startsWith('https:') ? 443 : 80)];
+  if (config.metricsPort > 0) ports.push(config.metricsPort);
+  if (config.dockerHost?.startsWith('tcp://')) ports.push(portOf(config.dockerHost.replace(/^tcp:/, 'http:'), 2375));
+  return [...new Set(ports)].sort((a, b) => a - b);
 }
 
 /**
@@ -71,6 +85,7 @@ export function assembleWorker(config: WorkerConfig, host: WorkerHost, overrides
       limits,
       network: config.jobDefaults.network,
       log: config.containerLog,
+      ...(host.hostNetwork ? { hostNetwork: host.hostNetwork } : {}),
     }),
     images:
       overrides.images ??

@@ -94,6 +94,13 @@ type GangEnd = Omit<GangStop, 'jobId' | 'attempt'>;
 /** The port the head of a multi-node job listens on for its rendezvous (on the gang's own network). */
 const gangMasterPort = 29_500;
 
+/** The rendezvous port of a head on its host's network: one of 1000 from 29500, by job and attempt. */
+function hostMasterPort(jobId: string, attempt: number): number {
+  let h = 0;
+  for (const c of `${jobId}#${attempt}`) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return gangMasterPort + (h % 1000);
+}
+
 export class Attempt {
   readonly owner: string;
   readonly name: string;
@@ -610,27 +617,38 @@ export class Attempt {
     return m.address || containerName(this.jobId, this.claim.attempt, m.rank);
   }
 
-  /** A multi-node member's place in the rendezvous, and the network the members share; nothing for one host. */
+  /**
+   * A multi-node member's place in the rendezvous, and the network the members share; nothing for one host. Members
+   * whose workers all gave an address (BERTH_WORKER_ADDRESS: on several hosts) run on the host's network, reaching
+   * each other at those addresses; others share their engine's gang network.
+   */
   private async gangPlace(): Promise<{ gang?: GangPlace & { network: string } }> {
     const gang = this.claim.gang;
     if (!gang) return {};
+    const addresses = gang.members.map((m) => this.addressOf(m));
+    const place = { nodeRank: gang.rank, addresses };
+    if (this.acrossHosts) {
+      // Heads of several gangs may share a host's network: each listens on a port of its own.
+      return { gang: { ...place, masterPort: hostMasterPort(this.jobId, this.claim.attempt), network: 'host' } };
+    }
+    if (gang.members.some((m) => m.address)) {
+      throw new LaunchError('INFRA_ERROR', 'some members of this multi-node job have a worker address and some none');
+    }
     const network = this.ctx.runtime.gangNetwork
       ? await this.ctx.runtime.gangNetwork(this.jobId)
       : (() => {
           throw new LaunchError('INFRA_ERROR', 'this worker cannot run members of a multi-node job');
         })();
-    return {
-      gang: {
-        nodeRank: gang.rank,
-        addresses: gang.members.map((m) => this.addressOf(m)),
-        masterPort: gangMasterPort,
-        network,
-      },
-    };
+    return { gang: { ...place, masterPort: gangMasterPort, network } };
+  }
+
+  /** Whether this multi-node attempt's members run on their hosts' networks (every worker gave its address). */
+  private get acrossHosts(): boolean {
+    return this.claim.gang?.members.every((m) => m.address) ?? false;
   }
 
   private async dropGangNetwork(): Promise<void> {
-    if (this.claim.gang) await this.ctx.runtime.dropGangNetwork?.(this.jobId);
+    if (this.claim.gang && !this.acrossHosts) await this.ctx.runtime.dropGangNetwork?.(this.jobId);
   }
 
   /**

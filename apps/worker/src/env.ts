@@ -45,8 +45,9 @@ const Env = z.object({
   /** How long a multi-node job's members hold their GPUs while it forms before giving them back. */
   BERTH_GANG_RESERVATION_MS: z.coerce.number().int().min(100).default(workerDefaults.gangReservationMs),
   /**
-   * Where members of a multi-node job on other hosts reach this worker's member (its host's address, with host
-   * networking). Unset: members share this engine and reach each other by container name on the job's own network.
+   * Where members of a multi-node job on other hosts reach this worker's member: its host's address. Set, members
+   * run on the host's network, fenced from berth's ports by cgroup (docs/network.md). Unset: members share this
+   * engine and reach each other by container name on the job's own network.
    */
   BERTH_WORKER_ADDRESS: z.string().min(1).optional(),
   /** Log lines and metric points of a job kept in Redis; the full log is in the attempt's log file regardless. */

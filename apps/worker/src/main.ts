@@ -6,9 +6,9 @@ import { loadManifests, ManifestError } from '@berth/manifests';
 import Docker from 'dockerode';
 import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
-import { assembleWorker, jobLimits } from './assemble.js';
+import { assembleWorker, berthPorts, jobLimits } from './assemble.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
-import { ensureJobNetwork } from './executor/job-network.js';
+import { ensureHostNetworkFence, ensureJobNetwork } from './executor/job-network.js';
 import { detectGpus } from './gpu/inventory.js';
 import { WorkerHealth } from './observability/worker-health.js';
 
@@ -66,10 +66,24 @@ const gpus = await detectGpus({
 const jobNetwork = await ensureJobNetwork(docker, { name: config.jobDefaults.network }).catch((err: unknown) =>
   fatal(`job network ${config.jobDefaults.network}: ${err instanceof Error ? err.message : String(err)}`),
 );
+// Members of multi-node jobs across hosts run on the host's network: fenced from berth's ports before any does.
+const hostNetwork =
+  config.address === undefined
+    ? undefined
+    : await ensureHostNetworkFence(berthPorts(config)).catch((err: unknown) =>
+        fatal(`host-network fence: ${err instanceof Error ? err.message : String(err)}`),
+      );
 
 const worker = (() => {
   try {
-    return assembleWorker(config, { docker, dockerVersion, manifests, gpus, logger });
+    return assembleWorker(config, {
+      docker,
+      dockerVersion,
+      manifests,
+      gpus,
+      logger,
+      ...(hostNetwork ? { hostNetwork } : {}),
+    });
   } catch (err) {
     // No API token, an unreadable NGC key file, job limits the engine would refuse.
     return fatal(err instanceof Error ? err.message : String(err));

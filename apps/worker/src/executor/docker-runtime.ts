@@ -13,6 +13,8 @@ import {
 } from './container-runtime.js';
 import { jobLimitDefaults, memlockLimit, type JobLimitDefaults } from './host-limits.js';
 import { ensureJobNetwork, removeJobNetwork } from './job-network.js';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 interface DockerError {
   statusCode?: number;
@@ -29,6 +31,8 @@ export interface ContainerDefaults extends JobLimitDefaults {
   /** The network of launches that name none. */
   network: string;
   log: { maxSize: string; maxFiles: number };
+  /** Where a launch on the host's network runs (its CgroupParent, fenced); none: such launches are refused. */
+  hostNetwork?: { cgroupParent: string };
 }
 
 export interface DockerRuntimeOptions {
@@ -51,6 +55,24 @@ export interface DockerRuntimeOptions {
   network?: string;
   /** The engine's copy of each log: json-file of `maxSize` a file, `maxFiles` kept (default 256m × 4). */
   log?: { maxSize: string; maxFiles: number };
+  /**
+   * The fence of multi-node members on the host's network (ensureHostNetworkFence, run before this runtime is
+   * made). Without it no launch runs on the host's network.
+   */
+  hostNetwork?: { cgroupParent: string };
+}
+
+/** The host's InfiniBand devices (uverbs, rdma_cm), for NCCL's RDMA between hosts; none where it has none. */
+function infinibandDevices(
+  dir = '/dev/infiniband',
+): { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.map((n) => ({ PathOnHost: join(dir, n), PathInContainer: join(dir, n), CgroupPermissions: 'rwm' }));
 }
 
 /** NVIDIA_VISIBLE_DEVICES for a launch: the toolkit's word for "no GPU" is `void`. */
@@ -69,6 +91,13 @@ export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.Conta
     NVIDIA_VISIBLE_DEVICES: visibleDevices(spec.gpus),
   };
   const memory = spec.memoryBytes ?? d.memoryBytes;
+  const onHost = spec.network === 'host';
+  if (onHost && !d.hostNetwork) {
+    throw new LaunchError(
+      'INFRA_ERROR',
+      'this worker has no fence for members on the host network (BERTH_WORKER_ADDRESS)',
+    );
+  }
   return {
     name: spec.name,
     Image: spec.image,
@@ -84,8 +113,11 @@ export function createBody(spec: LaunchSpec, d: ContainerDefaults): Docker.Conta
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges'],
       PidsLimit: 4096,
-      // Never the host's network, IPC, PID or user namespaces: each job gets its own (shared memory via ShmSize).
+      // Never the host's IPC, PID or user namespaces: each job gets its own (shared memory via ShmSize). The host's
+      // network only for a member of a multi-node job across hosts (NCCL), in the cgroup the host-network fence
+      // keeps from berth's ports, with the host's InfiniBand devices.
       NetworkMode: spec.network ?? d.network,
+      ...(onHost ? { CgroupParent: d.hostNetwork!.cgroupParent, Devices: infinibandDevices() } : {}),
       IpcMode: 'private',
       PidMode: '',
       UsernsMode: '',
@@ -166,6 +198,7 @@ export class DockerRuntime implements ContainerRuntime {
       ...(o.limits ?? jobLimitDefaults({})),
       network: o.network ?? 'bridge',
       log: o.log ?? { maxSize: '256m', maxFiles: 4 },
+      ...(o.hostNetwork ? { hostNetwork: o.hostNetwork } : {}),
     };
     this.engineGraceMs = o.engineGraceMs ?? 10 * 60_000;
     this.exitSettleMs = o.exitSettleMs ?? 2000;

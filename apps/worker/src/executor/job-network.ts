@@ -7,7 +7,8 @@
 // so they hold for every container on the network without knowing its addresses. See docs/network.md.
 import Docker from 'dockerode';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -166,22 +167,22 @@ async function restore(binary: string, payload: string): Promise<void> {
 }
 
 /**
- * Adds `-i bridge -j chain` at the top of `parent` unless it is there. Two workers racing may both add it; a
- * duplicate jump runs the same rules twice and is harmless, and removal takes every copy.
+ * Adds `<match> -j chain` (`-i <bridge>`, say) at the top of `parent` unless it is there. Two workers racing may both
+ * add it; a duplicate jump runs the same rules twice and is harmless, and removal takes every copy.
  */
-async function ensureJump(binary: string, parent: string, bridge: string, chain: string): Promise<void> {
-  const rule = ['-i', bridge, '-j', chain];
+async function ensureJump(binary: string, parent: string, match: string[], chain: string): Promise<void> {
+  const rule = [...match, '-j', chain];
   if (await iptables(binary, ['-C', parent, ...rule])) return;
   if (!(await iptables(binary, ['-I', parent, '1', ...rule]))) {
     throw new JobNetworkError('JOB_NETWORK_FIREWALL', `could not add the ${chain} jump to ${parent}`, {
-      bridge,
+      match: match.join(' '),
       parent,
     });
   }
 }
 
-async function dropJumps(binary: string, parent: string, bridge: string, chain: string): Promise<void> {
-  const rule = ['-i', bridge, '-j', chain];
+async function dropJumps(binary: string, parent: string, match: string[], chain: string): Promise<void> {
+  const rule = [...match, '-j', chain];
   for (let i = 0; i < 16 && (await iptables(binary, ['-D', parent, ...rule])); i++);
 }
 
@@ -213,8 +214,8 @@ export async function applyJobNetworkRules(
   } catch (err) {
     throw new JobNetworkError('JOB_NETWORK_FIREWALL', (err as Error).message, { bridge });
   }
-  await ensureJump('iptables', 'INPUT', bridge, input);
-  await ensureJump('iptables', 'DOCKER-USER', bridge, forward);
+  await ensureJump('iptables', 'INPUT', ['-i', bridge], input);
+  await ensureJump('iptables', 'DOCKER-USER', ['-i', bridge], forward);
   // Docker turns IPv6 off inside containers of a network without IPv6, but the bridge still has a link-local
   // address: refuse IPv6 to the host too, where the kernel has IPv6 at all.
   let ipv6Fenced = false;
@@ -229,7 +230,7 @@ export async function applyJobNetworkRules(
     ].join('\n');
     try {
       await restore('ip6tables-restore', payload);
-      await ensureJump('ip6tables', 'INPUT', bridge, input);
+      await ensureJump('ip6tables', 'INPUT', ['-i', bridge], input);
       ipv6Fenced = true;
     } catch {
       ipv6Fenced = false;
@@ -241,15 +242,80 @@ export async function applyJobNetworkRules(
 /** Takes the fence for one bridge away again (jumps first, so no packet meets a missing chain). */
 export async function removeJobNetworkRules(bridge: string): Promise<void> {
   const { input, forward } = chainNames(bridge);
-  await dropJumps('iptables', 'INPUT', bridge, input);
-  await dropJumps('iptables', 'DOCKER-USER', bridge, forward);
+  await dropJumps('iptables', 'INPUT', ['-i', bridge], input);
+  await dropJumps('iptables', 'DOCKER-USER', ['-i', bridge], forward);
   for (const chain of [input, forward]) {
     await iptables('iptables', ['-F', chain]);
     await iptables('iptables', ['-X', chain]);
   }
-  await dropJumps('ip6tables', 'INPUT', bridge, input);
+  await dropJumps('ip6tables', 'INPUT', ['-i', bridge], input);
   await iptables('ip6tables', ['-F', input]);
   await iptables('ip6tables', ['-X', input]);
+}
+
+/**
+ * The cgroup every member on the host's network runs under (CgroupParent), named relative to the cgroup v2 root.
+ * Its sockets are what the host-network fence matches: a container on the host's network has no interface of its
+ * own for a rule to match on.
+ */
+export const hostNetworkCgroup = 'berth-hostnet';
+const hostNetworkChain = 'BERTH-HOSTNET';
+
+/** The cgroup v2 hierarchy: the whole tree on a cgroup v2 host, its `unified` part on a hybrid one; none on pure v1. */
+export function cgroup2Root(base = '/sys/fs/cgroup'): string | undefined {
+  if (existsSync(join(base, 'cgroup.controllers'))) return base;
+  return existsSync(join(base, 'unified', 'cgroup.procs')) ? join(base, 'unified') : undefined;
+}
+
+/**
+ * The host-network fence's rules: berth's own TCP ports (Redis, the API, the worker's metrics, a TCP Docker engine)
+ * refused on every address, the host's included, and link-local (cloud metadata) refused. What members need, each
+ * other's rendezvous and NCCL's connections on ephemeral ports, stays open.
+ */
+export function hostNetworkRuleSet(ports: readonly number[], v6 = false): string {
+  const tag = `-m comment --comment berth-hostnet`;
+  const lines = ['*filter', `:${hostNetworkChain} - [0:0]`];
+  // multiport takes at most 15 ports a rule.
+  for (let i = 0; i < ports.length; i += 15) {
+    const some = ports.slice(i, i + 15).join(',');
+    lines.push(`-A ${hostNetworkChain} -p tcp -m multiport --dports ${some} ${tag} -j REJECT --reject-with tcp-reset`);
+  }
+  lines.push(`-A ${hostNetworkChain} -d ${v6 ? 'fe80::/10' : '169.254.0.0/16'} ${tag} -j REJECT`, 'COMMIT', '');
+  return lines.join('\n');
+}
+
+/**
+ * Fences the members of multi-node jobs that run on the host's network, before any does: it makes their parent
+ * cgroup and sends every socket in it through the rules above (OUTPUT, `-m cgroup --path`, which also matches the
+ * containers' cgroups under it). Returns the CgroupParent those members must be given. Refused where the host has
+ * no cgroup v2 hierarchy (the match needs one): such a worker runs no member on the host's network.
+ */
+export async function ensureHostNetworkFence(
+  ports: readonly number[],
+  root = cgroup2Root(),
+): Promise<{ cgroupParent: string }> {
+  if (!root) {
+    throw new JobNetworkError(
+      'JOB_NETWORK_FIREWALL',
+      'no cgroup v2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified): members on the host network cannot be fenced',
+    );
+  }
+  if (ports.length === 0 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65_535)) {
+    throw new JobNetworkError('JOB_NETWORK_FIREWALL', `bad ports for the host-network fence: ${ports.join(',')}`);
+  }
+  mkdirSync(join(root, hostNetworkCgroup), { recursive: true });
+  const match = ['-m', 'cgroup', '--path', hostNetworkCgroup];
+  try {
+    await restore('iptables-restore', hostNetworkRuleSet(ports));
+  } catch (err) {
+    throw new JobNetworkError('JOB_NETWORK_FIREWALL', (err as Error).message);
+  }
+  await ensureJump('iptables', 'OUTPUT', match, hostNetworkChain);
+  if (await iptables('ip6tables', ['-S', 'OUTPUT'])) {
+    await restore('ip6tables-restore', hostNetworkRuleSet(ports, true));
+    await ensureJump('ip6tables', 'OUTPUT', match, hostNetworkChain);
+  }
+  return { cgroupParent: `/${hostNetworkCgroup}` };
 }
 
 function mismatch(net: Docker.NetworkInspectInfo, bridge: string, icc: boolean, internal: boolean): string | undefined {
