@@ -14,7 +14,7 @@ import { webRoutes } from '../apps/api/src/routes/web.js';
 import { NvidiaSmiInventory } from '../apps/worker/src/gpu/inventory.js';
 import { GpuTelemetry } from '../apps/worker/src/gpu/telemetry.js';
 import { launchChromium, shot, showsText, shownState, signIn as signInAt } from './support/browser.js';
-import { fixtureJob, submit, waitForEnd, type TestStack, startTestStack } from './support/stack.js';
+import { fixtureJob, submit, waitForEnd, type TestStack, startTestStack, testApiConfig } from './support/stack.js';
 
 const root = resolve(__dirname, '..');
 const h200 = resolve(root, 'test/fixtures/nvidia-smi-h200');
@@ -102,8 +102,11 @@ test('the dashboard is served at / to anyone, client paths get index.html, nothi
   expect(Object.keys(doc.paths)).toContain('/v1/jobs');
 
   // Not built: a clear 404 in berth's error shape, not an empty page.
-  const bare = Fastify();
-  await bare.register(webRoutes(join(root, 'var', 'no-such-dashboard')));
+  const bare = Fastify().decorate(
+    'config',
+    testApiConfig(stack.prefix, { webDir: join(root, 'var', 'no-such-dashboard') }),
+  );
+  await bare.register(webRoutes);
   const res = await bare.inject({ method: 'GET', url: '/' });
   expect(res.statusCode).toBe(404);
   expect(res.json()).toEqual({

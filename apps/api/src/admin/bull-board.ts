@@ -11,10 +11,11 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { JobQueues, Redis } from '@berth/store';
+import type { FastifyError } from 'fastify';
 import type { Access } from '../auth/auth.js';
 import { toBerthError } from '../plugins/errors.js';
-import type { Services } from '../services.js';
+import { routePlugin } from '../routes/route-plugin.js';
 
 export const boardBasePath = '/admin/queues';
 
@@ -31,12 +32,12 @@ const shownDemands = 9;
  * Every berth queue: gpus-0 … gpus-8, and any larger demand that has had a job (its BullMQ event stream exists). A
  * queue first used after start-up shows from the next start.
  */
-async function berthQueueDemands(services: Services): Promise<number[]> {
+async function berthQueueDemands(queues: JobQueues, redis: Redis): Promise<number[]> {
   const demands = new Set(Array.from({ length: shownDemands }, (_, n) => n));
-  const prefix = services.queues.prefix;
+  const prefix = queues.prefix;
   let cursor = '0';
   do {
-    const [next, found] = await services.redis.scan(cursor, 'MATCH', `${prefix}:gpus-*:events`, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:gpus-*:events`, 'COUNT', 1000);
     cursor = next;
     for (const key of found) {
       const n = Number(/:gpus-(\d+):events$/.exec(key)?.[1]);
@@ -129,51 +130,53 @@ const authScript = `<script>
 /** Where the script goes in the board's page: before its config and bundles. */
 const scriptAnchor = '<script id="__UI_CONFIG__"';
 
-/** Mounts the board at /admin/queues: its API for admins only, its page shell public (see the top of this file). */
-export async function mountBullBoard(app: FastifyInstance, services: Services): Promise<void> {
-  const serverAdapter = new FastifyAdapter();
-  serverAdapter.setBasePath(boardBasePath);
-  // BullMQ's own adapter on each queue, read-only: jobs are submitted and cancelled through /v1, where berth keeps
-  // its record and the queue in step.
-  const demands = await berthQueueDemands(services);
-  createBullBoard({
-    queues: demands.map(
-      (n) =>
-        new BullMQAdapter(services.queues.queue(n), {
-          readOnlyMode: true,
-          displayName: n === 0 ? 'CPU jobs (gpus-0)' : `jobs needing ${n} GPU${n === 1 ? '' : 's'} (gpus-${n})`,
-          description: 'read-only; submit and cancel through /v1',
-        }),
-    ),
-    serverAdapter,
-    options: {
-      uiConfig: {
-        boardTitle: 'berth queues',
-        miscLinks: [{ text: 'berth dashboard', url: '/' }],
-        showMetrics: false,
+/** The board at /admin/queues: its API for admins only, its page shell public (see the top of this file). */
+export const bullBoardRoutes = routePlugin(
+  'berth-bull-board',
+  ['queues', 'redis', 'routeRules'],
+  async (app, { queues, redis, routeRules }) => {
+    const serverAdapter = new FastifyAdapter();
+    serverAdapter.setBasePath(boardBasePath);
+    // BullMQ's own adapter on each queue, read-only: jobs are submitted and cancelled through /v1, where berth keeps
+    // its record and the queue in step.
+    const demands = await berthQueueDemands(queues, redis);
+    createBullBoard({
+      queues: demands.map(
+        (n) =>
+          new BullMQAdapter(queues.queue(n), {
+            readOnlyMode: true,
+            displayName: n === 0 ? 'CPU jobs (gpus-0)' : `jobs needing ${n} GPU${n === 1 ? '' : 's'} (gpus-${n})`,
+            description: 'read-only; submit and cancel through /v1',
+          }),
+      ),
+      serverAdapter,
+      options: {
+        uiConfig: {
+          boardTitle: 'berth queues',
+          miscLinks: [{ text: 'berth dashboard', url: '/' }],
+          showMetrics: false,
+        },
       },
-    },
-  });
-  // berth's error bodies and statuses (401 from the auth hook, 503 when Redis is away), not bull-board's; a 5xx
-  // says no more than berth's own handler would.
-  serverAdapter.setErrorHandler((err): BoardErrorReply => {
-    const e = toBerthError(err as FastifyError);
-    if (e.code === 'INTERNAL') app.log.error({ err }, 'queue board request failed');
-    return { status: e.status as BoardErrorReply['status'], body: e.toBody() };
-  });
+    });
+    // berth's error bodies and statuses (401 from the auth hook, 503 when Redis is away), not bull-board's; a 5xx
+    // says no more than berth's own handler would.
+    serverAdapter.setErrorHandler((err): BoardErrorReply => {
+      const e = toBerthError(err as FastifyError);
+      if (e.code === 'INTERNAL') app.log.error({ err }, 'queue board request failed');
+      return { status: e.status as BoardErrorReply['status'], body: e.toBody() };
+    });
 
-  await app.register(async (board) => {
     // The auth hook (installed on the root, so it runs first) filed each route with the default rule; the board's
     // routes get theirs here, in the route and in the rule table the isolation tests read.
-    board.addHook('onRoute', (route) => {
+    app.addHook('onRoute', (route) => {
       const url = route.url ?? '';
       const access = boardAccess(url);
       route.config = { ...route.config, access };
       const methods: string[] = [route.method].flat();
-      for (const rule of app.routeRules) if (rule.url === url && methods.includes(rule.method)) rule.access = access;
+      for (const rule of routeRules) if (rule.url === url && methods.includes(rule.method)) rule.access = access;
     });
     // The auth hook's 401 goes through the board's error handler, which cannot set headers.
-    board.addHook('onSend', async (request, reply, payload) => {
+    app.addHook('onSend', async (request, reply, payload) => {
       if (reply.statusCode === 401) reply.header('www-authenticate', 'Bearer realm="berth"');
       const shell = shellRoutes.has((request.routeOptions.url ?? '').slice(boardBasePath.length));
       if (!shell || typeof payload !== 'string' || !payload.includes(scriptAnchor)) return payload;
@@ -181,6 +184,6 @@ export async function mountBullBoard(app: FastifyInstance, services: Services): 
       // an offline install waits on it. The system's fonts stand in.
       return payload.replace(thirdPartyStylesheets, '').replace(scriptAnchor, `${authScript}\n${scriptAnchor}`);
     });
-    await board.register(serverAdapter.registerPlugin(), { prefix: boardBasePath });
-  });
-}
+    await app.register(serverAdapter.registerPlugin(), { prefix: boardBasePath });
+  },
+);

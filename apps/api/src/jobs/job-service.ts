@@ -10,11 +10,41 @@ import {
   type WorkerInfo,
 } from '@berth/contracts';
 import { imageOf, type Manifest } from '@berth/manifests';
-import { bullPriorityOf, faultPoint, type AttemptTicket } from '@berth/store';
+import {
+  bullPriorityOf,
+  faultPoint,
+  type AttemptTicket,
+  type EventStream,
+  type JobQueues,
+  type JobStore,
+  type Placement,
+} from '@berth/store';
 import { createHash } from 'node:crypto';
+import type { Artifacts } from '../artifacts/artifacts.js';
+import type { Datasets } from '../datasets/datasets.js';
+import type { ApiConfig } from '../env.js';
+import type { Workers } from '../plugins/workers.js';
 import { jobSpecSchema, resolveSpec } from './job-spec.js';
 import { checkImage } from './image-policy.js';
-import type { Services } from '../services.js';
+
+/** What a submit reads and writes: the app's decorators of these names. */
+export interface Submitting {
+  config: Pick<ApiConfig, 'images' | 'maxNodes'>;
+  manifests: ReadonlyMap<string, Manifest>;
+  store: JobStore;
+  queues: JobQueues;
+  placement: Placement;
+  workers: Workers;
+  datasets: Pick<Datasets, 'records'>;
+  artifacts: Pick<Artifacts, 'exists'>;
+}
+
+/** What a cancel reads and writes. */
+export interface Cancelling {
+  store: JobStore;
+  queues: JobQueues;
+  events: EventStream;
+}
 
 export interface Submission {
   record: JobRecord;
@@ -29,43 +59,42 @@ export interface Submission {
  * and queues the job for `owner` — unless their Idempotency-Key names an earlier job, or a quota of theirs is full.
  */
 export async function submitJob(
-  services: Services,
-  manifests: ReadonlyMap<string, Manifest>,
+  deps: Submitting,
   input: JobSpecInput | JobSpec,
   owner: User,
   idempotencyKey?: string,
 ): Promise<Submission> {
-  const parsed = jobSpecSchema(manifests).safeParse(input);
+  const parsed = jobSpecSchema(deps.manifests).safeParse(input);
   if (!parsed.success) {
     throw new BerthError('VALIDATION_FAILED', 'the job spec is invalid', {
       issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
     });
   }
-  return submitValidSpec(services, manifests, parsed.data, owner, idempotencyKey);
+  return submitValidSpec(deps, parsed.data, owner, idempotencyKey);
 }
 
 /** submitJob for a spec that already passed jobSpecSchema (POST /v1/jobs: Fastify validated the body with it). */
 export async function submitValidSpec(
-  services: Services,
-  manifests: ReadonlyMap<string, Manifest>,
+  deps: Submitting,
   valid: JobSpec,
   owner: User,
   idempotencyKey?: string,
 ): Promise<Submission> {
-  const resolved = resolveSpec(manifests, valid);
+  const resolved = resolveSpec(deps.manifests, valid);
   const { manifest } = resolved;
   let spec = resolved.spec;
   const gpus = spec.resources.gpus ?? manifest.resources.gpus.default;
-  checkImage(services.images, imageOf(manifest, resolved.params.values, gpus === 0));
+  checkImage(deps.config.images, imageOf(manifest, resolved.params.values, gpus === 0));
   // The stored spec names the artifact that /init will hold, even where the submit left it out.
-  if (spec.inputs) spec = await checkInputs(services, spec, owner);
+  if (spec.inputs) spec = await checkInputs(deps, spec, owner);
   const nodes = spec.resources.nodes ?? 1;
-  if (nodes > services.maxNodes) {
+  const { maxNodes } = deps.config;
+  if (nodes > maxNodes) {
     throw new BerthError(
       'VALIDATION_FAILED',
-      `a job spans at most ${services.maxNodes} node${services.maxNodes === 1 ? '' : 's'} on this cluster`,
+      `a job spans at most ${maxNodes} node${maxNodes === 1 ? '' : 's'} on this cluster`,
       {
-        issues: [{ path: 'resources.nodes', message: `at most ${services.maxNodes} (BERTH_MAX_NODES)` }],
+        issues: [{ path: 'resources.nodes', message: `at most ${maxNodes} (BERTH_MAX_NODES)` }],
       },
     );
   }
@@ -74,7 +103,7 @@ export async function submitValidSpec(
       issues: [{ path: 'resources.nodes', message: `recipe ${manifest.id} has no distributed launcher` }],
     });
   }
-  const live = (await liveWorkers(services)).filter((w) => w.status === 'live');
+  const live = (await recentWorkers(deps.workers)).filter((w) => w.status === 'live');
   const largest = Math.max(0, ...live.map((w) => w.gpus.length));
   // With no live worker yet the job waits and shows as unplaceable; it may fit the first one that comes.
   if (live.length > 0 && gpus > largest) {
@@ -99,7 +128,7 @@ export async function submitValidSpec(
   const lane = nodes > 1 ? { nodes } : {};
   const record = newJobRecord(owner.id, spec);
   const priority = bullPriorityOf(spec.priority);
-  const outcome = await services.store.create(record, {
+  const outcome = await deps.store.create(record, {
     gpus,
     nodes,
     priority,
@@ -117,7 +146,7 @@ export async function submitValidSpec(
         job: outcome.existing,
       });
     }
-    const earlier = await services.store.get(outcome.existing);
+    const earlier = await deps.store.get(outcome.existing);
     // A key outlives nothing it names today (jobs are kept), but it must never answer with a job it did not store.
     if (!earlier) {
       throw new BerthError(
@@ -130,30 +159,30 @@ export async function submitValidSpec(
     }
     // The earlier submit may have died before its BullMQ add: adding again is a no-op if it did not.
     if (earlier.state === 'queued') {
-      await enqueue(services, { id: earlier.id, attempt: earlier.attempt + 1, gpus, priority, ...lane });
+      await enqueue(deps, { id: earlier.id, attempt: earlier.attempt + 1, gpus, priority, ...lane });
     }
     return { record: earlier, created: false };
   }
-  await enqueue(services, { id: record.id, attempt: 1, gpus, priority, ...lane });
+  await enqueue(deps, { id: record.id, attempt: 1, gpus, priority, ...lane });
   return { record, created: true, ...('json' in outcome ? { json: outcome.json } : {}) };
 }
 
 /** The second step of a submit: the job's BullMQ job, then a wake-up for the workers. */
-async function enqueue(services: Services, ticket: AttemptTicket): Promise<void> {
+async function enqueue(deps: Pick<Submitting, 'queues' | 'placement'>, ticket: AttemptTicket): Promise<void> {
   faultPoint('after-record');
-  await services.queues.enqueue(ticket);
-  await services.placement.wake();
+  await deps.queues.enqueue(ticket);
+  await deps.placement.wake();
 }
 
-const workerLists = new WeakMap<Services, { at: number; list: Promise<WorkerInfo[]> }>();
+const workerLists = new WeakMap<Workers, { at: number; list: Promise<WorkerInfo[]> }>();
 
 /** The workers as seen within the last second: every submit checks its size against them, none needs it fresher. */
-function liveWorkers(services: Services): Promise<WorkerInfo[]> {
-  const cached = workerLists.get(services);
+function recentWorkers(workers: Workers): Promise<WorkerInfo[]> {
+  const cached = workerLists.get(workers);
   if (cached && Date.now() - cached.at < 1000) return cached.list;
-  const list = services.workers.list(services.lostAfterMs);
-  workerLists.set(services, { at: Date.now(), list });
-  list.catch(() => workerLists.delete(services));
+  const list = workers.list();
+  workerLists.set(workers, { at: Date.now(), list });
+  list.catch(() => workerLists.delete(workers));
   return list;
 }
 
@@ -178,22 +207,22 @@ function canonicalHash(value: unknown): string {
  * Cancels a job: a queued one at once (its record is returned), a placed one by asking its worker, which stops the
  * container and records the end (null is returned). An ended job is JOB_ALREADY_FINISHED.
  */
-export async function cancelJob(services: Services, job: JobRecord): Promise<JobRecord | null> {
+export async function cancelJob(deps: Cancelling, job: JobRecord): Promise<JobRecord | null> {
   if (terminalStates.has(job.state)) {
     throw new BerthError('JOB_ALREADY_FINISHED', `job ${job.id} already ended as ${job.state}`, { state: job.state });
   }
-  const cancelled = await services.store.transition(
+  const cancelled = await deps.store.transition(
     job.id,
     { state: 'cancelled', reason: 'CANCELLED', message: 'cancelled by request while queued' },
     { fromQueue: true },
   );
   if (cancelled.ok) {
-    const ticket = await services.queues.ticket(job.id, cancelled.record.attempt + 1);
-    if (ticket) await services.queues.withdraw(ticket);
+    const ticket = await deps.queues.ticket(job.id, cancelled.record.attempt + 1);
+    if (ticket) await deps.queues.withdraw(ticket);
     return cancelled.record;
   }
-  await services.store.requestCancel(job.id);
-  await services.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
+  await deps.store.requestCancel(job.id);
+  await deps.events.add(job.id, job.attempt, 'cancel-requested', {}).catch(() => {});
   return null;
 }
 
@@ -202,23 +231,27 @@ export async function cancelJob(services: Services, job: JobRecord): Promise<Job
  * starts from (someone else's reads as missing, as everywhere). Returns the spec with the artifact named where it was
  * left out.
  */
-async function checkInputs(services: Services, spec: JobSpec, owner: User): Promise<JobSpec> {
+async function checkInputs(
+  deps: Pick<Submitting, 'store' | 'datasets' | 'artifacts'>,
+  spec: JobSpec,
+  owner: User,
+): Promise<JobSpec> {
   const issues: { path: string; message: string }[] = [];
   const { dataset, initFrom } = spec.inputs ?? {};
   const mine = (o: string | null | undefined) =>
     o !== null && o !== undefined && (owner.role === 'admin' || o === owner.id);
-  if (dataset && !mine((await services.datasets.records.get(dataset))?.owner)) {
+  if (dataset && !mine((await deps.datasets.records.get(dataset))?.owner)) {
     issues.push({ path: 'inputs.dataset', message: `no dataset ${dataset}` });
   }
   const { resumeFrom } = spec.inputs ?? {};
-  if (resumeFrom && !mine(await services.store.ownerOf(resumeFrom))) {
+  if (resumeFrom && !mine(await deps.store.ownerOf(resumeFrom))) {
     issues.push({ path: 'inputs.resumeFrom', message: `no job ${resumeFrom}` });
   }
   let artifact = initFrom?.artifact;
-  if (initFrom && !mine(await services.store.ownerOf(initFrom.job))) {
+  if (initFrom && !mine(await deps.store.ownerOf(initFrom.job))) {
     issues.push({ path: 'inputs.initFrom', message: `no job ${initFrom.job}` });
   } else if (initFrom) {
-    const exists = (path: string) => services.artifacts.exists(initFrom.job, path);
+    const exists = (path: string) => deps.artifacts.exists(initFrom.job, path);
     // Left out, it is the trained model when the job has one, else its newest checkpoint.
     if (artifact === undefined) artifact = (await exists('model')) ? 'model' : 'latest';
     if (!(await exists(artifact))) {

@@ -1,33 +1,39 @@
 // The coordinator on real Redis with short retry times and no worker: a step refused for a passing reason waits and
 // then gives up with the last error, a wrong step fails at once, and a cancel waits for a pass holding the pipeline.
 import type { PipelineStep, User } from '@berth/contracts';
-import { loadManifests } from '@berth/manifests';
 import { PipelineStore, redisReady } from '@berth/store';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { testPrefix } from '../../../../test/support/env.js';
-import { manifestsDir, testApiConfig } from '../../../../test/support/stack.js';
+import { testApiConfig } from '../../../../test/support/stack.js';
 import { submitJob } from '../jobs/job-service.js';
-import { buildServices, type Services } from '../services.js';
+import { artifactsPlugin } from '../plugins/artifacts.js';
+import { configPlugin } from '../plugins/config.js';
+import { datasetsPlugin } from '../plugins/datasets.js';
+import { storesPlugin } from '../plugins/stores.js';
+import { workersPlugin } from '../plugins/workers.js';
 import { Pipelines } from './pipelines.js';
 
-const manifests = loadManifests(manifestsDir);
-let services: Services;
+/** The stores a coordinator uses, as the API makes them, without its routes or its own sweeping coordinator. */
+let app: FastifyInstance;
 let store: PipelineStore;
 let owner: User;
 let pipelines: Pipelines;
 
 beforeAll(async () => {
   const config = testApiConfig(testPrefix('pipelines-unit'));
-  services = buildServices(config);
-  expect(await redisReady(services.redis, 5000)).toBe(true);
-  store = new PipelineStore(services.redis, config.prefix);
+  app = Fastify();
+  await app.register(configPlugin, { config });
+  for (const plugin of [storesPlugin, workersPlugin, artifactsPlugin, datasetsPlugin]) await app.register(plugin);
+  expect(await redisReady(app.redis, 5000)).toBe(true);
+  store = new PipelineStore(app.redis, config.prefix);
   // No GPU may be asked for: every GPU step's submit is over the quota, for as long as the quota stays.
-  owner = (await services.auth.createUser('frank', 'member', { queuedJobs: null, gpus: 0 }))!;
-  pipelines = new Pipelines(services, manifests, store, {
+  owner = (await app.authStore.createUser('frank', 'member', { queuedJobs: null, gpus: 0 }))!;
+  pipelines = new Pipelines(app, store, {
     retry: { firstDelayMs: 20, maxDelayMs: 40, giveUpAfterMs: 400 },
     cancelWaitMs: 5000,
   });
 });
-afterAll(async () => services.close());
+afterAll(async () => app.close());
 
 const job = { manifest: 'custom', params: { image: 'berth/fixture:dev', command: ['true'] }, resources: {} };
 const step = (name: string, extra: Partial<PipelineStep> = {}): PipelineStep => ({ name, ...job, ...extra });
@@ -83,7 +89,7 @@ async function twoSteps(name: string) {
 
 /** What a coordinator pass does for the second step once the first succeeded: its job, under the step's key. */
 async function submitSecond(pipelineId: string) {
-  const { record } = await submitJob(services, manifests, job, owner, `pipeline:${pipelineId}:second`);
+  const { record } = await submitJob(app, job, owner, `pipeline:${pipelineId}:second`);
   return record;
 }
 
@@ -103,7 +109,7 @@ test('a cancel waits for the pass holding the pipeline, and cancels the job that
   await cancelled;
   const p = (await store.get(created.id))!;
   expect(p.state).toBe('cancelled');
-  const jobs = await Promise.all(p.steps.map((s) => services.store.get(s.job!)));
+  const jobs = await Promise.all(p.steps.map((s) => app.store.get(s.job!)));
   expect(jobs.map((j) => j?.state)).toEqual(['cancelled', 'cancelled']);
 });
 
@@ -113,5 +119,5 @@ test('a cancel finds the job of a submit whose pass died before saving the pipel
   const p = await pipelines.cancel(created.id);
   expect(p.state).toBe('cancelled');
   expect(p.steps[1]).toEqual({ name: 'second', job: record.id, state: 'cancelled' });
-  expect((await services.store.get(record.id))?.state).toBe('cancelled');
+  expect((await app.store.get(record.id))?.state).toBe('cancelled');
 });

@@ -13,10 +13,8 @@ import {
   type PipelineSpec,
   type PipelineStep,
 } from '@berth/contracts';
-import type { Manifest } from '@berth/manifests';
-import { asRedisUnavailable, type PipelineStore } from '@berth/store';
-import { cancelJob, submitJob } from '../jobs/job-service.js';
-import type { Services } from '../services.js';
+import { asRedisUnavailable, type AuthStore, type PipelineStore } from '@berth/store';
+import { cancelJob, submitJob, type Cancelling, type Submitting } from '../jobs/job-service.js';
 import {
   describeSubmitError,
   readStepRetries,
@@ -115,13 +113,17 @@ export interface PipelineOptions {
 /** The Idempotency-Key of a step's submit: one job per step, however often the submit is tried. */
 const stepKey = (pipelineId: string, step: string) => `pipeline:${pipelineId}:${step}`;
 
+/** What the coordinator reads and writes besides its own store: it submits and cancels as its owners would. */
+export interface Coordinating extends Submitting, Cancelling {
+  authStore: Pick<AuthStore, 'user'>;
+}
+
 export class Pipelines {
   private readonly retry: SubmitRetry;
   private readonly cancelWaitMs: number;
 
   constructor(
-    private readonly services: Services,
-    private readonly manifests: ReadonlyMap<string, Manifest>,
+    private readonly deps: Coordinating,
     readonly store: PipelineStore,
     options: PipelineOptions = {},
   ) {
@@ -160,13 +162,11 @@ export class Pipelines {
       const p = stored.pipeline;
       const retries = readStepRetries(stored.retries);
       const byName = new Map(p.steps.map((s) => [s.name, s]));
-      const gpuWorker = (await this.services.workers.list(this.services.lostAfterMs)).some(
-        (w) => w.status === 'live' && w.gpus.length > 0,
-      );
+      const gpuWorker = (await this.deps.workers.list()).some((w) => w.status === 'live' && w.gpus.length > 0);
       for (const [i, step] of p.steps.entries()) {
         const def = p.definition[i]!;
         if (step.job && !terminalStates.has(step.state as JobState)) {
-          const job = await this.services.store.get(step.job);
+          const job = await this.deps.store.get(step.job);
           if (job) step.state = job.state;
           continue;
         }
@@ -223,9 +223,9 @@ export class Pipelines {
             if (job) Object.assign(step, { job, state: 'queued', reason: undefined });
           }
           if (step.job && !terminalStates.has(step.state as JobState)) {
-            const job = await this.services.store.get(step.job!);
+            const job = await this.deps.store.get(step.job!);
             if (job && !terminalStates.has(job.state)) {
-              const ended = await cancelJob(this.services, job);
+              const ended = await cancelJob(this.deps, job);
               step.state = ended ? ended.state : job.state;
             } else if (job) {
               step.state = job.state;
@@ -272,11 +272,10 @@ export class Pipelines {
     const from = inputs?.initFrom;
     const initFrom = from && 'step' in from ? { job: byName.get(from.step)!.job!, artifact: from.artifact } : from;
     try {
-      const owner = await this.services.auth.user(ownerId);
+      const owner = await this.deps.authStore.user(ownerId);
       if (!owner) throw new BerthError('USER_NOT_FOUND', `the pipeline's owner ${ownerId} no longer exists`);
       const { record: job } = await submitJob(
-        this.services,
-        this.manifests,
+        this.deps,
         {
           ...spec,
           labels: { ...spec.labels, 'berth.step': def.name },

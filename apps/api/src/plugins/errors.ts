@@ -2,7 +2,8 @@
 // stable bodies.
 import { BerthError, type Issue } from '@berth/contracts';
 import { asRedisUnavailable } from '@berth/store';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Duplex } from 'node:stream';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -51,18 +52,22 @@ export function toBerthError(err: FastifyError): BerthError {
   return new BerthError('INTERNAL', 'internal error');
 }
 
-export function registerErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, request, reply) => {
-    const e = toBerthError(err);
-    if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
-    if (e.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="berth"');
-    return reply.code(e.status).type('application/json').send(e.toBody());
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const e = new BerthError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
-    return reply.code(404).send(e.toBody());
-  });
-}
+/** On the root: every route's errors, and unknown routes, answer with berth's error body. */
+export const errorsPlugin = fp(
+  async (app) => {
+    app.setErrorHandler((err: FastifyError, request, reply) => {
+      const e = toBerthError(err);
+      if (e.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+      if (e.code === 'UNAUTHENTICATED') reply.header('www-authenticate', 'Bearer realm="berth"');
+      return reply.code(e.status).type('application/json').send(e.toBody());
+    });
+    app.setNotFoundHandler((request, reply) => {
+      const e = new BerthError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+      return reply.code(404).send(e.toBody());
+    });
+  },
+  { name: 'berth-errors' },
+);
 
 /**
  * Requests Node's HTTP parser refuses never reach a route: answer them in the same error shape, then close.

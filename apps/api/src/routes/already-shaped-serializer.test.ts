@@ -7,7 +7,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { jobSpecSchema, resolveSpec } from '../jobs/job-spec.js';
-import { registerErrorHandler } from '../plugins/errors.js';
+import { errorsPlugin } from '../plugins/errors.js';
 import { alreadyShapedSerializer } from './already-shaped-serializer.js';
 import { ErrorResponse } from './schemas.js';
 
@@ -107,7 +107,7 @@ test('through Fastify: the bodies the error handler makes of bad specs, and a ne
   const app = Fastify().withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  registerErrorHandler(app);
+  await app.register(errorsPlugin);
   app.removeContentTypeParser('text/plain');
   // POST /v1/jobs's body schema and answers, with the route's serializer.
   app.post(

@@ -1,13 +1,12 @@
 // A job's artifacts: the worker uploads them; users list, download (Range, ETag, sha256), fetch folders as tar, delete.
 import { Artifact, ArtifactKind, ArtifactPath, BerthError } from '@berth/contracts';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { Services } from '../services.js';
 import { loadJob } from '../jobs/job-reads.js';
+import { routePlugin } from './route-plugin.js';
 import { ErrorResponse } from './schemas.js';
 
 const Params = z.strictObject({ id: z.string().max(64), '*': z.string().max(2048) });
@@ -48,9 +47,10 @@ function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-export const artifactRoutes =
-  (services: Services): FastifyPluginAsyncZod =>
-  async (app) => {
+export const artifactRoutes = routePlugin(
+  'berth-artifact-routes',
+  ['store', 'artifacts'],
+  async (app, { store, artifacts }) => {
     // Uploads are raw bytes streamed to disk, never buffered: the body is handed over as a stream.
     app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
@@ -67,8 +67,8 @@ export const artifactRoutes =
         config: { access: 'any' },
       },
       async (request) => {
-        const job = await loadJob(services, request.params.id);
-        return { artifacts: await services.artifacts.index.list(job.id) };
+        const job = await loadJob(store, request.params.id);
+        return { artifacts: await artifacts.index.list(job.id) };
       },
     );
 
@@ -106,11 +106,11 @@ export const artifactRoutes =
         config: { access: 'worker' },
       },
       async (request, reply) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         const path = artifactPath(request.params['*']);
         const size = request.headers['content-length'];
         try {
-          const artifact = await services.artifacts.put(job.id, path, request.body as Readable, {
+          const artifact = await artifacts.put(job.id, path, request.body as Readable, {
             kind: request.headers['x-berth-kind'],
             attempt: request.headers['x-berth-attempt'],
             ...(size !== undefined ? { size } : {}),
@@ -126,12 +126,12 @@ export const artifactRoutes =
 
     const download = async (request: FastifyRequest, reply: FastifyReply) => {
       const params = request.params as z.infer<typeof Params>;
-      const job = await loadJob(services, params.id);
+      const job = await loadJob(store, params.id);
       const path = params['*'] === 'latest' ? 'latest' : artifactPath(params['*']);
       // `latest` is the newest checkpoint of the job's current attempt, or of the one `?attempt=` names.
       const asked = Number((request.query as { attempt?: string }).attempt);
       const attempt = Number.isInteger(asked) && asked >= 1 ? asked : job.attempt;
-      const target = await services.artifacts.resolve(job.id, path, attempt);
+      const target = await artifacts.resolve(job.id, path, attempt);
       if ('folder' in target) {
         const name = `${target.folder.split('/').at(-1)}.tar`;
         // A folder's identity is its files' paths and contents: the key workers cache it under.
@@ -140,7 +140,7 @@ export const artifactRoutes =
           .type('application/x-tar')
           .header('x-berth-sha256', createHash('sha256').update(listing).digest('hex'))
           .header('content-disposition', contentDisposition(name))
-          .send(services.artifacts.tar(job.id, target.folder, target.files));
+          .send(artifacts.tar(job.id, target.folder, target.files));
       }
       const a = target.file;
       const etag = `"${a.sha256}"`;
@@ -172,15 +172,15 @@ export const artifactRoutes =
       } else {
         reply.header('content-length', a.size);
       }
-      const store = services.artifacts.store;
-      if (request.method === 'GET' && store.send) {
-        await store.send(job.id, a.sha256, range ?? undefined, reply.raw, () => {
+      const files = artifacts.store;
+      if (request.method === 'GET' && files.send) {
+        await files.send(job.id, a.sha256, range ?? undefined, reply.raw, () => {
           reply.hijack();
           reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
         });
         return reply;
       }
-      return reply.send(store.read(job.id, a.sha256, range ?? undefined));
+      return reply.send(files.read(job.id, a.sha256, range ?? undefined));
     };
 
     app.get(
@@ -215,9 +215,10 @@ export const artifactRoutes =
         },
       },
       async (request) => {
-        const job = await loadJob(services, request.params.id);
-        const gone = await services.artifacts.remove(job.id, artifactPath(request.params['*']));
+        const job = await loadJob(store, request.params.id);
+        const gone = await artifacts.remove(job.id, artifactPath(request.params['*']));
         return { deleted: gone.map((a) => a.path) };
       },
     );
-  };
+  },
+);

@@ -12,23 +12,14 @@ import {
   type Quotas,
   type Role,
 } from '@berth/contracts';
-import type { AuthStore } from '@berth/store';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Auth, Caller } from '../auth/auth.js';
+import type { Caller } from '../auth/auth.js';
+import { routePlugin } from './route-plugin.js';
 import { ErrorResponse } from './schemas.js';
-
-export interface AuthRouteOptions {
-  store: AuthStore;
-  auth: Auth;
-  /** Limits a new member gets unless the admin names others; admins and workers get none. */
-  memberQuotas: Quotas;
-  signedUrlTtlSeconds: number;
-}
 
 const noQuotas: Quotas = { queuedJobs: null, gpus: null };
 
-/** The quotas a new user of this role starts with. */
+/** The quotas a new user of this role starts with: config.memberQuotas for a member, none for admins and workers. */
 export const defaultQuotas = (role: Role, member: Quotas): Quotas => (role === 'member' ? member : noQuotas);
 
 /** A member may only name themselves; an admin anyone. */
@@ -39,10 +30,11 @@ function ownTokenUser(caller: Caller, user: string | undefined): string {
   return user ?? caller.user.id;
 }
 
-export const authRoutes =
-  (o: AuthRouteOptions): FastifyPluginAsyncZod =>
-  async (app) => {
-    const { store } = o;
+export const authRoutes = routePlugin(
+  'berth-auth-routes',
+  ['authStore', 'auth', 'config'],
+  async (app, { authStore: store, auth, config }) => {
+    const { memberQuotas, signedUrlTtlSeconds } = config;
 
     app.get(
       '/v1/me',
@@ -75,7 +67,7 @@ export const authRoutes =
       },
       async (request, reply) => {
         const { name, role, quotas } = request.body;
-        const user = await store.createUser(name, role, { ...defaultQuotas(role, o.memberQuotas), ...quotas });
+        const user = await store.createUser(name, role, { ...defaultQuotas(role, memberQuotas), ...quotas });
         if (!user) throw new BerthError('USER_EXISTS', `a user named ${name} exists`);
         return reply.code(201).send(user);
       },
@@ -175,7 +167,7 @@ export const authRoutes =
           throw new BerthError('TOKEN_NOT_FOUND', `no token ${request.params.id}`);
         }
         await store.revoke(token.id);
-        o.auth.forget(token.id);
+        auth.forget(token.id);
         return reply.code(204).send(null);
       },
     );
@@ -200,6 +192,7 @@ export const authRoutes =
           response: { 200: z.object({ url: z.string(), expiresAt: z.string() }), 400: ErrorResponse },
         },
       },
-      async (request) => await o.auth.signer.sign(request.body.path, request.caller.token.id, o.signedUrlTtlSeconds),
+      async (request) => await auth.signer.sign(request.body.path, request.caller.token.id, signedUrlTtlSeconds),
     );
-  };
+  },
+);

@@ -1,22 +1,22 @@
 // Submitting, listing and reading jobs.
 import { BerthError, JobRecord, JobSpec, JobEvent, JobState } from '@berth/contracts';
-import type { Manifest } from '@berth/manifests';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Services } from '../services.js';
 import { cancelJob, submitJob, submitValidSpec } from '../jobs/job-service.js';
 import { loadJob, queuePlaces } from '../jobs/job-reads.js';
 import { jobSpecSchema, previewLaunch, resolveSpec } from '../jobs/job-spec.js';
 import { ownerFilter } from '../auth/auth.js';
 import { ErrorResponse } from './schemas.js';
 import { alreadyShapedSerializer } from './already-shaped-serializer.js';
+import { routePlugin } from './route-plugin.js';
 
 const JobParams = z.strictObject({ id: z.string().max(64) });
 const idempotencyKey = /^[\x21-\x7e]{1,128}$/;
 
-export const jobRoutes =
-  (services: Services, manifests: ReadonlyMap<string, Manifest>): FastifyPluginAsyncZod =>
-  async (app) => {
+export const jobRoutes = routePlugin(
+  'berth-job-routes',
+  ['config', 'manifests', 'store', 'queues', 'placement', 'workers', 'datasets', 'artifacts', 'events'],
+  async (app, uses) => {
+    const { manifests, store, placement, workers, artifacts, events } = uses;
     const body = jobSpecSchema(manifests);
 
     app.post(
@@ -73,13 +73,7 @@ export const jobRoutes =
       async (request, reply) => {
         const key = request.headers['idempotency-key'];
         // The body passed the same spec schema as Fastify validated it: it is not checked twice.
-        const { record, created, json } = await submitValidSpec(
-          services,
-          manifests,
-          request.body,
-          request.caller.user,
-          key,
-        );
+        const { record, created, json } = await submitValidSpec(uses, request.body, request.caller.user, key);
         reply.code(created ? 201 : 200).header('location', `/v1/jobs/${record.id}`);
         // A new job's record goes out as the JSON just stored: Fastify sends a string with a JSON type as it is (the
         // typed send() only knows the record's shape, hence the cast).
@@ -100,9 +94,9 @@ export const jobRoutes =
         },
       },
       async (request, reply) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         const spec = { ...job.spec, labels: { ...job.spec.labels, 'berth.retry-of': job.id } };
-        const { record } = await submitJob(services, manifests, spec, request.caller.user);
+        const { record } = await submitJob(uses, spec, request.caller.user);
         return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
       },
     );
@@ -128,7 +122,7 @@ export const jobRoutes =
         },
       },
       async (request, reply) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         const manifest = manifests.get(job.spec.manifest);
         if (job.state !== 'failed' && job.state !== 'cancelled') {
           throw new BerthError(
@@ -142,7 +136,7 @@ export const jobRoutes =
             `recipe ${job.spec.manifest} does not resume from a checkpoint: berth retry starts it again`,
           );
         }
-        if (!(await services.artifacts.exists(job.id, 'latest', job.attempt))) {
+        if (!(await artifacts.exists(job.id, 'latest', job.attempt))) {
           throw new BerthError('NOTHING_TO_RESUME', `job ${job.id} left no checkpoint: berth retry starts it again`);
         }
         const spec = {
@@ -150,7 +144,7 @@ export const jobRoutes =
           labels: { ...job.spec.labels, 'berth.resume-of': job.id },
           inputs: { ...job.spec.inputs, resumeFrom: job.id },
         };
-        const { record } = await submitJob(services, manifests, spec, request.caller.user);
+        const { record } = await submitJob(uses, spec, request.caller.user);
         return reply.code(201).header('location', `/v1/jobs/${record.id}`).send(record);
       },
     );
@@ -179,7 +173,7 @@ export const jobRoutes =
       },
       async (request) => {
         const owner = ownerFilter(request.caller);
-        return services.store.list({ ...request.query, ...(owner ? { owner } : {}) });
+        return store.list({ ...request.query, ...(owner ? { owner } : {}) });
       },
     );
 
@@ -195,9 +189,9 @@ export const jobRoutes =
         },
       },
       async (request) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         if (job.state !== 'queued') return job;
-        const place = await queuePlaces(services).then((q) => q.places.get(job.id));
+        const place = await queuePlaces(placement, workers).then((q) => q.places.get(job.id));
         return place ? { ...job, queue: place } : job;
       },
     );
@@ -217,11 +211,11 @@ export const jobRoutes =
         },
       },
       async (request, reply) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         // An ended job is refused by cancelJob before it does anything.
-        const done = await cancelJob(services, job);
+        const done = await cancelJob(uses, job);
         if (done) return reply.code(200).send(done);
-        return reply.code(202).send(await loadJob(services, job.id));
+        return reply.code(202).send(await loadJob(store, job.id));
       },
     );
 
@@ -244,9 +238,10 @@ export const jobRoutes =
         },
       },
       async (request) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         const { after, limit } = request.query;
-        return { events: await services.events.read(job.id, after, limit) };
+        return { events: await events.read(job.id, after, limit) };
       },
     );
-  };
+  },
+);

@@ -2,13 +2,13 @@
 // resume exactly from Last-Event-ID. Followers of one stream share one Redis reader in this process.
 import { BerthError, linesOf, LogLine, maxNodes, MetricSeries, type LogEntry } from '@berth/contracts';
 import { memberLogId, type MetricEntry, type StateChangeEntry } from '@berth/store';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Services } from '../services.js';
 import { sseEvent } from '../streams/sse.js';
+import type { TailHub } from '../streams/tail-hub.js';
 import { canSee } from '../auth/auth.js';
 import { loadJob } from '../jobs/job-reads.js';
+import { routePlugin } from './route-plugin.js';
 import { ErrorResponse } from './schemas.js';
 
 const streamId = z.string().regex(/^\d{1,20}-\d{1,20}$/, 'a stream id looks like 1700000000000-0');
@@ -85,27 +85,23 @@ const stateEvent = once((e: StateChangeEntry): string => {
   return sseEvent('state', change, id);
 });
 
-export const logRoutes =
-  (services: Services): FastifyPluginAsyncZod =>
-  async (app) => {
-    app.addHook('preClose', async () => {
-      services.sse.endAll();
-      services.hub.close();
-    });
-
+export const logRoutes = routePlugin(
+  'berth-log-routes',
+  ['store', 'logs', 'metrics', 'stateChanges', 'hub', 'sse'],
+  async (app, { store, logs, metrics, stateChanges, hub, sse: clients }) => {
     /** Hands a request over to SSE and follows `source` from the client's place until the end or it leaves. */
     async function follow<T extends object>(
       request: FastifyRequest,
       reply: FastifyReply,
       key: string,
-      source: Parameters<Services['hub']['follow']>[1],
+      source: Parameters<TailHub['follow']>[1],
       from: string,
       render: (e: T) => string,
       keep: (e: T) => boolean = () => true,
     ): Promise<void> {
-      const sse = services.sse.start(reply);
+      const sse = clients.start(reply);
       try {
-        await services.hub.follow(key, source as never, {
+        await hub.follow(key, source as never, {
           from,
           isClosed: () => sse.closed,
           send: (entries) => sse.send((entries as T[]).filter(keep).map(render).join('')),
@@ -129,7 +125,7 @@ export const logRoutes =
       from: string,
       attempt: number | undefined,
     ): Promise<void> {
-      const sse = services.sse.start(reply);
+      const sse = clients.start(reply);
       const place = Array.from({ length: job.nodes }, (_, node) => positionOf(from, node));
       const stop = new AbortController();
       let end: LogEntry | undefined;
@@ -148,7 +144,7 @@ export const logRoutes =
       };
       const followNode = async (node: number): Promise<void> => {
         const id = memberLogId(job.id, node);
-        await services.hub.follow(`logs:${id}`, services.logs.source(id), {
+        await hub.follow(`logs:${id}`, logs.source(id), {
           from: place[node]!,
           isClosed: () => sse.closed,
           signal: stop.signal,
@@ -167,7 +163,7 @@ export const logRoutes =
           stop.abort();
           for (let node = 1; node < job.nodes && !sse.closed; node++) {
             for (;;) {
-              const read = await services.logs.page(memberLogId(job.id, node), place[node]!, {
+              const read = await logs.page(memberLogId(job.id, node), place[node]!, {
                 lines: 10_000,
                 maxBytes: pageBytes,
               });
@@ -191,8 +187,8 @@ export const logRoutes =
     /** Waits until every member of the job's last attempt noted how it ended, or `membersEndWaitMs`. */
     async function membersEnded(id: string): Promise<void> {
       for (const deadline = Date.now() + membersEndWaitMs; Date.now() < deadline;) {
-        const job = await services.store.get(id);
-        const last = job && (await services.store.withMembers(job)).attempts.at(-1);
+        const job = await store.get(id);
+        const last = job && (await store.withMembers(job)).attempts.at(-1);
         if (!last?.members || last.members.every((m) => m.state && m.state !== 'running')) return;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -251,7 +247,7 @@ export const logRoutes =
         },
       },
       async (request, reply) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         const nodes = job.spec.resources.nodes ?? 1;
         const { attempt, tail, node } = request.query;
         if (node !== undefined && node >= nodes) {
@@ -273,15 +269,15 @@ export const logRoutes =
         const after = positionOf(from, node ?? 0);
 
         if (request.query.follow) {
-          await follow<LogEntry>(request, reply, `logs:${id}`, services.logs.source(id), after, (e) =>
+          await follow<LogEntry>(request, reply, `logs:${id}`, logs.source(id), after, (e) =>
             attempt !== undefined && e.kind === 'lines' && e.attempt !== attempt ? '' : logEvent(e),
           );
           return;
         }
         const { entries, cursor } =
           tail !== undefined
-            ? { entries: await services.logs.tail(id, tail, attempt, pageBytes), cursor: null }
-            : await services.logs.page(id, after, {
+            ? { entries: await logs.tail(id, tail, attempt, pageBytes), cursor: null }
+            : await logs.page(id, after, {
                 lines: request.query.limit,
                 maxBytes: pageBytes,
                 ...(attempt !== undefined ? { attempt } : {}),
@@ -336,17 +332,17 @@ export const logRoutes =
         },
       },
       async (request, reply) => {
-        const job = await loadJob(services, request.params.id);
+        const job = await loadJob(store, request.params.id);
         const { names, points, attempt } = request.query;
         if (request.query.follow) {
           const after = request.headers['last-event-id'] ?? request.query.after ?? '0';
           const wanted = names ? new Set(names.split(',')) : null;
-          await follow<MetricEntry>(request, reply, `metrics:${job.id}`, services.metrics.source(job.id), after, (e) =>
+          await follow<MetricEntry>(request, reply, `metrics:${job.id}`, metrics.source(job.id), after, (e) =>
             e.entry === 'point' && wanted && !wanted.has(e.name) ? '' : metricEvent(e),
           );
           return;
         }
-        const found = await services.metrics.series(job.id, {
+        const found = await metrics.series(job.id, {
           points,
           ...(names ? { names: names.split(',') } : {}),
           ...(attempt !== undefined ? { attempt } : {}),
@@ -374,7 +370,7 @@ export const logRoutes =
         },
       },
       async (request, reply) => {
-        const source = services.stateChanges.source();
+        const source = stateChanges.source();
         const from = request.headers['last-event-id'] ?? (await source.latest());
         const caller = request.caller;
         await follow<StateChangeEntry>(request, reply, 'state-changes', source, from, stateEvent, (e) =>
@@ -382,4 +378,5 @@ export const logRoutes =
         );
       },
     );
-  };
+  },
+);

@@ -1,8 +1,8 @@
 // The recipe catalog: what users may run, and each recipe's parameters (also as JSON Schema for forms).
 import { BerthError } from '@berth/contracts';
 import { paramsJsonSchema, type Manifest } from '@berth/manifests';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { routePlugin } from './route-plugin.js';
 import { ErrorResponse } from './schemas.js';
 
 const Summary = z.object({
@@ -16,44 +16,42 @@ function summary(m: Manifest) {
   return { id: m.id, title: m.title, description: m.description, resources: { gpus: m.resources.gpus } };
 }
 
-export const manifestRoutes =
-  (manifests: ReadonlyMap<string, Manifest>): FastifyPluginAsyncZod =>
-  async (app) => {
-    app.get(
-      '/v1/manifests',
-      {
-        schema: {
-          tags: ['manifests'],
-          operationId: 'listManifests',
-          summary: 'The recipes jobs can run',
-          response: { 200: z.object({ manifests: z.array(Summary) }) },
-        },
+export const manifestRoutes = routePlugin('berth-manifest-routes', ['manifests'], async (app, { manifests }) => {
+  app.get(
+    '/v1/manifests',
+    {
+      schema: {
+        tags: ['manifests'],
+        operationId: 'listManifests',
+        summary: 'The recipes jobs can run',
+        response: { 200: z.object({ manifests: z.array(Summary) }) },
       },
-      async () => ({ manifests: [...manifests.values()].map(summary) }),
-    );
+    },
+    async () => ({ manifests: [...manifests.values()].map(summary) }),
+  );
 
-    app.get(
-      '/v1/manifests/:id',
-      {
-        schema: {
-          tags: ['manifests'],
-          operationId: 'getManifest',
-          summary: 'One recipe with its parameters, defaults and their JSON Schema',
-          params: z.strictObject({ id: z.string().max(64) }),
-          response: {
-            200: Summary.extend({
-              parameters: z.record(z.string(), z.unknown()),
-              paramsSchema: z.record(z.string(), z.unknown()),
-              mounts: z.array(z.unknown()),
-            }),
-            404: ErrorResponse,
-          },
+  app.get(
+    '/v1/manifests/:id',
+    {
+      schema: {
+        tags: ['manifests'],
+        operationId: 'getManifest',
+        summary: 'One recipe with its parameters, defaults and their JSON Schema',
+        params: z.strictObject({ id: z.string().max(64) }),
+        response: {
+          200: Summary.extend({
+            parameters: z.record(z.string(), z.unknown()),
+            paramsSchema: z.record(z.string(), z.unknown()),
+            mounts: z.array(z.unknown()),
+          }),
+          404: ErrorResponse,
         },
       },
-      async (request) => {
-        const m = manifests.get(request.params.id);
-        if (!m) throw new BerthError('MANIFEST_NOT_FOUND', `no recipe ${request.params.id}`);
-        return { ...summary(m), parameters: m.parameters, paramsSchema: paramsJsonSchema(m), mounts: m.mounts };
-      },
-    );
-  };
+    },
+    async (request) => {
+      const m = manifests.get(request.params.id);
+      if (!m) throw new BerthError('MANIFEST_NOT_FOUND', `no recipe ${request.params.id}`);
+      return { ...summary(m), parameters: m.parameters, paramsSchema: paramsJsonSchema(m), mounts: m.mounts };
+    },
+  );
+});

@@ -1,10 +1,10 @@
 // The queue and the workers, for people watching them: what waits, in which order, why, and where GPUs are free.
 import { JobState, QueuePlace, WorkerInfo } from '@berth/contracts';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { JobStore } from '@berth/store';
 import { z } from 'zod';
 import { canSee, type Caller } from '../auth/auth.js';
-import type { Services } from '../services.js';
 import { queuePlaces } from '../jobs/job-reads.js';
+import { routePlugin } from './route-plugin.js';
 import { ErrorResponse } from './schemas.js';
 
 const WaitingJob = QueuePlace.extend({ id: z.string(), gpus: z.number().int() });
@@ -19,9 +19,10 @@ const WorkerSummary = z.object({
   running: z.array(z.string()),
 });
 
-export const queueRoutes =
-  (services: Services): FastifyPluginAsyncZod =>
-  async (app) => {
+export const queueRoutes = routePlugin(
+  'berth-queue-routes',
+  ['store', 'placement', 'workers'],
+  async (app, { store, placement, workers }) => {
     app.get(
       '/v1/queue',
       {
@@ -41,10 +42,10 @@ export const queueRoutes =
         },
       },
       async (request) => {
-        const [counts, view] = await Promise.all([services.store.counts(), queuePlaces(services)]);
+        const [counts, view] = await Promise.all([store.counts(), queuePlaces(placement, workers)]);
         const caller = request.caller;
         const mine = await visibleJobs(
-          services,
+          store,
           caller,
           view.workers.flatMap((w) => w.running),
         );
@@ -53,8 +54,8 @@ export const queueRoutes =
           .filter((q) => canSee(caller, q.user))
           .slice(0, request.query.limit)
           .map((q) => ({ id: q.id, gpus: q.gpus, ...view.places.get(q.id)! }));
-        const workers = view.workers.map((w) => ({ ...w, running: w.running.filter((id) => mine.has(id)) }));
-        return { counts, waiting, workers };
+        const shown = view.workers.map((w) => ({ ...w, running: w.running.filter((id) => mine.has(id)) }));
+        return { counts, waiting, workers: shown };
       },
     );
 
@@ -69,15 +70,15 @@ export const queueRoutes =
         },
       },
       async (request) => {
-        const workers = await services.workers.list(services.lostAfterMs);
+        const all = await workers.list();
         const mine = await visibleJobs(
-          services,
+          store,
           request.caller,
-          workers.flatMap((w) => [...w.running, ...w.gpus.flatMap((g) => (g.job ? [g.job] : []))]),
+          all.flatMap((w) => [...w.running, ...w.gpus.flatMap((g) => (g.job ? [g.job] : []))]),
         );
         // Which GPUs are busy is everyone's to see; which job holds one or runs there, only its owner's.
         return {
-          workers: workers.map((w) => ({
+          workers: all.map((w) => ({
             ...w,
             gpus: w.gpus.map(({ job, ...g }) => (job && mine.has(job) ? { ...g, job } : g)),
             running: w.running.filter((id) => mine.has(id)),
@@ -85,11 +86,12 @@ export const queueRoutes =
         };
       },
     );
-  };
+  },
+);
 
 /** The ids among these that the caller may see. */
-async function visibleJobs(services: Services, caller: Caller, ids: string[]): Promise<Set<string>> {
+async function visibleJobs(store: JobStore, caller: Caller, ids: string[]): Promise<Set<string>> {
   if (caller.user.role === 'admin') return new Set(ids);
-  const owners = await services.store.ownersOf(ids);
+  const owners = await store.ownersOf(ids);
   return new Set(ids.filter((_, i) => owners[i] !== null && canSee(caller, owners[i]!)));
 }
