@@ -117,6 +117,8 @@ export class Placement {
   private nextWake: Promise<void> | undefined;
   /** Gangs whose reservation lapsed on this worker, and until when it lets other jobs use the GPUs first. */
   private readonly cooling = new Map<string, number>();
+  /** Whether each job seen spans several hosts (isGang). */
+  private readonly gangJobs = new Map<string, boolean>();
 
   constructor(
     private readonly redis: Redis,
@@ -301,7 +303,14 @@ export class Placement {
 
   /** Whether a job spans several hosts (its holds are gang members'). */
   async isGang(jobId: string): Promise<boolean> {
-    return Number((await this.redis.hget(this.keys.job(jobId), 'nodes')) ?? 1) > 1;
+    // A job's node count never changes, so each worker asks once per job (the cache is bounded by dropping it all).
+    let gang = this.gangJobs.get(jobId);
+    if (gang === undefined) {
+      gang = Number((await this.redis.hget(this.keys.job(jobId), 'nodes')) ?? 1) > 1;
+      if (this.gangJobs.size >= 10_000) this.gangJobs.clear();
+      this.gangJobs.set(jobId, gang);
+    }
+    return gang;
   }
 
   /**
@@ -311,8 +320,17 @@ export class Placement {
   async gangHold(workerId: string, jobId: string, attempt: number, now = Date.now()): Promise<GangHold> {
     const hold = holdOf(jobId, attempt);
     const token = ownerToken(workerId, attempt);
-    const [owner, recordAttempt] = await this.redis.hmget(this.keys.job(jobId), 'owner', 'attempt');
-    const gang = await this.redis.hgetall(this.keys.gang(hold));
+    // One round trip: this runs on every member's worker at each wake while a gang forms and starts.
+    const replies = (await this.redis
+      .pipeline()
+      .hmget(this.keys.job(jobId), 'owner', 'attempt')
+      .hgetall(this.keys.gang(hold))
+      .exec())!.map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+    const [owner, recordAttempt] = replies[0] as (string | null)[];
+    const gang = replies[1] as Record<string, string>;
     const n = Number(gang.n ?? 0);
     const seats: GangSeat[] = [];
     for (let r = 0; r < n; r++) {
