@@ -7,6 +7,7 @@ import type { JobRecord } from '@berth/contracts';
 import { Job, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { keys, type Keys } from './keys.js';
+import { redisUnavailable } from './redis.js';
 
 export const queueName = (gpus: number): string => `gpus-${gpus}`;
 
@@ -46,15 +47,27 @@ export type AttemptJob = Job<AttemptTicket>;
 /** How many finished BullMQ jobs each queue keeps for bull-board and QueueEvents listeners to look at. */
 const keepFinished = { removeOnComplete: { count: 1000 }, removeOnFail: { count: 5000 } } as const;
 
+export interface JobQueuesOptions {
+  /**
+   * Refuse a queue's commands at once (REDIS_UNAVAILABLE) while the connection is not ready, as a fail-fast
+   * connection (connectRedis's failFast) refuses every other command: BullMQ itself waits for 'ready' before a
+   * queue's first command, however long Redis is away. Default false: the queues wait, as BullMQ's do.
+   */
+  failFast?: boolean;
+}
+
 export class JobQueues {
   private readonly queues = new Map<string, Queue<AttemptTicket>>();
   private readonly keys: Keys;
+  private readonly failFast: boolean;
 
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
+    options: JobQueuesOptions = {},
   ) {
     this.keys = keys(prefix);
+    this.failFast = options.failFast ?? false;
   }
 
   /** The ticket of a job's attempt, its GPU demand read from the record; null when there is no such job. */
@@ -72,6 +85,7 @@ export class JobQueues {
 
   /** The queue of jobs asking for this many GPUs, or one named; made on first use, sharing the caller's connection. */
   queue(lane: number | string): Queue<AttemptTicket> {
+    if (this.failFast && this.redis.status !== 'ready') throw redisUnavailable();
     const name = typeof lane === 'number' ? queueName(lane) : lane;
     let queue = this.queues.get(name);
     if (!queue) {

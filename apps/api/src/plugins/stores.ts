@@ -1,5 +1,5 @@
 // The API's main Redis connection and the stores on it, owned here: closed last, once everything using them is.
-import { AuthStore, connectRedis, EventStream, JobQueues, JobStore, redisUnavailable, type Redis } from '@berth/store';
+import { AuthStore, connectRedis, EventStream, JobQueues, JobStore, type Redis } from '@berth/store';
 import fp from 'fastify-plugin';
 
 declare module 'fastify' {
@@ -16,29 +16,12 @@ declare module 'fastify' {
   }
 }
 
-/**
- * BullMQ waits for the connection's 'ready' before a queue's first command, however long Redis is away; every other
- * command on the API's fail-fast connection is refused at once. A queue first used while Redis is away is refused too.
- */
-class FailFastQueues extends JobQueues {
-  constructor(
-    private readonly connection: Redis,
-    prefix: string,
-  ) {
-    super(connection, prefix);
-  }
-
-  override queue(lane: number | string): ReturnType<JobQueues['queue']> {
-    if (this.connection.status !== 'ready') throw redisUnavailable();
-    return super.queue(lane);
-  }
-}
-
 export const storesPlugin = fp(
   async (app) => {
     const { redisUrl, prefix } = app.config;
     const redis = connectRedis(redisUrl, { failFast: true, name: 'berth-api' });
-    const queues = new FailFastQueues(redis, prefix);
+    // Refused at once while Redis is away, like every other command on this connection.
+    const queues = new JobQueues(redis, prefix, { failFast: true });
     app.decorate('redis', redis);
     app.decorate('store', new JobStore(redis, prefix));
     app.decorate('queues', queues);
