@@ -70,7 +70,7 @@ export class FsArtifactStore implements ArtifactStore {
    * Blobs of 8 MiB and more are pumped by a child process where the response is a plain TCP socket (socket-pump.ts).
    * Anything else goes through two 1 MiB buffers per download, used in turn: the next chunk is read while the last
    * one is written, and nothing is allocated per chunk (a read stream's fresh buffer per chunk is garbage the GC
-   * collects late: ten parallel downloads grew the API by ~45 MiB, and it was ~15 % slower on loopback).
+   * collects late, which grew the API and slowed downloads: bench/RESULTS.md).
    */
   async send(
     jobId: string,

@@ -2,7 +2,7 @@
 // sends it as JSON.stringify writes it, without encoding it through those schemas again.
 //
 // POST /v1/jobs answers with a JobRecord (the one it just built, or the earlier one an Idempotency-Key names) or
-// with an error body. Encoding them through zod again (~12 µs a submit, 6 % of the API's CPU under load) would
+// with an error body. Encoding them through zod again (a visible share of the API's CPU under submit load, bench/RESULTS.md) would
 // check nothing while these hold:
 // - A record is built by newJobRecord from a spec the spec schema parsed, or read back through JobRecord.parse: it
 //   has no field the schema would strip (a secret, an internal mark) and no value it would change or refuse.
