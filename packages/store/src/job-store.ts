@@ -235,11 +235,7 @@ export class JobStore {
    * Applies a state change, appends it to the history and the current attempt, and returns the new record, or why
    * not when the guard refused it; a concurrent writer makes it read again and retry.
    */
-  async transition(
-    id: string,
-    change: Transition,
-    guard: TransitionGuard = {},
-  ): Promise<Transitioned> {
+  async transition(id: string, change: Transition, guard: TransitionGuard = {}): Promise<Transitioned> {
     for (;;) {
       const current = await this.read(id);
       if (!current) return { ok: false, refusal: 'gone' };
