@@ -74,7 +74,12 @@ async function send(client: TestClient, req: Request): Promise<Outcome> {
   if (req.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
-    res = await client.fetch(req.path, { method: req.method, headers, body: req.body, signal });
+    res = await client.fetch(req.path, {
+      method: req.method,
+      headers,
+      ...(req.body !== undefined ? { body: req.body } : {}),
+      signal,
+    });
   } catch (err) {
     throw new Error(`${req.method} ${show(req.path)}: no answer within ${ANSWER_WITHIN_MS} ms (${String(err)})`);
   }

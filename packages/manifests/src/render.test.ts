@@ -89,11 +89,12 @@ describe('renderLaunch', () => {
   });
 
   it('omits optional mounts without a folder and refuses a missing required one', () => {
+    const withoutInit = ({ initDir: _none, ...ctx }: ReturnType<typeof contextFor>) => ctx;
     const pre = manifests.get('bert-pretrain')!;
-    const launch = renderLaunch(pre, values(pre), { ...contextFor(pre, 1), initDir: undefined });
+    const launch = renderLaunch(pre, values(pre), withoutInit(contextFor(pre, 1)));
     expect(launch.mounts.map((x) => x.containerPath)).toEqual(['/data', '/results']);
     const squad = manifests.get('bert-finetune-squad')!;
-    expect(() => renderLaunch(squad, values(squad), { ...contextFor(squad, 1), initDir: undefined })).toThrow(
+    expect(() => renderLaunch(squad, values(squad), withoutInit(contextFor(squad, 1)))).toThrow(
       new RenderError('bert-finetune-squad needs /init (artifact)'),
     );
   });

@@ -17,12 +17,12 @@ import { holdOf, parseOwner } from './owner.js';
 import { runScript, scripts } from './scripts.js';
 
 export interface ListOptions {
-  state?: JobState;
+  state?: JobState | undefined;
   /** Only this user's jobs. */
-  owner?: string;
+  owner?: string | undefined;
   limit: number;
   /** Opaque cursor from the previous page's `next`. */
-  cursor?: string;
+  cursor?: string | undefined;
 }
 
 export interface JobPage {
@@ -33,7 +33,7 @@ export interface JobPage {
 export interface Transition {
   state: JobState;
   attempt?: number;
-  reason?: FailureReason;
+  reason?: FailureReason | undefined;
   message?: string;
   exitCode?: number;
   worker?: string;

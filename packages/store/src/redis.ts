@@ -13,15 +13,15 @@ export interface ConnectOptions {
 }
 
 export function connectRedis(url: string, opts: ConnectOptions = {}): Redis {
-  const options: RedisOptions = {
-    connectionName: opts.name,
+  const options = {
+    ...(opts.name !== undefined ? { connectionName: opts.name } : {}),
     lazyConnect: false,
     // Keep reconnecting forever, at most every 2 s: the API and worker recover by themselves.
     retryStrategy: (times) => Math.min(times * 100, 2000),
     ...(opts.failFast
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1500, connectTimeout: 1500 }
       : { maxRetriesPerRequest: null }),
-  };
+  } satisfies RedisOptions;
   const redis = new Redis(url, options);
   // Connection errors are reported through status and command failures; an unhandled 'error' event would crash.
   redis.on('error', () => {});

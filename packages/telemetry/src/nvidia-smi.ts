@@ -34,14 +34,14 @@ export interface GpuQueryRow {
   /** `GPU-…`; stable across reboots and reordering, unlike the index. */
   uuid: string;
   name: string;
-  memoryTotalMiB?: number;
-  memoryUsedMiB?: number;
-  utilizationPercent?: number;
-  temperatureC?: number;
-  powerDrawW?: number;
-  powerLimitW?: number;
-  smClockMHz?: number;
-  driverVersion?: string;
+  memoryTotalMiB?: number | undefined;
+  memoryUsedMiB?: number | undefined;
+  utilizationPercent?: number | undefined;
+  temperatureC?: number | undefined;
+  powerDrawW?: number | undefined;
+  powerLimitW?: number | undefined;
+  smClockMHz?: number | undefined;
+  driverVersion?: string | undefined;
 }
 
 export interface NvidiaSmiVersions {

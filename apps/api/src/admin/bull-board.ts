@@ -163,7 +163,7 @@ export const bullBoardRoutes = routePlugin(
     serverAdapter.setErrorHandler((err): BoardErrorReply => {
       const e = toBerthError(err as FastifyError);
       if (e.code === 'INTERNAL') app.log.error({ err }, 'queue board request failed');
-      return { status: e.status as BoardErrorReply['status'], body: e.toBody() };
+      return { status: e.status as NonNullable<BoardErrorReply['status']>, body: e.toBody() };
     });
 
     // The auth hook (installed on the root, so it runs first) filed each route with the default rule; the board's

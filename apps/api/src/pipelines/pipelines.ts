@@ -263,7 +263,7 @@ export class Pipelines {
   private async submit(
     def: PipelineStep,
     step: Pipeline['steps'][number],
-    byName: Map<string, { job?: string }>,
+    byName: Map<string, { job?: string | undefined }>,
     pipeline: Pipeline,
     retries: Map<string, StepRetry>,
   ) {

@@ -44,8 +44,8 @@ export function apiLogging(
         req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
           method: req.method,
           url: maskUrl(req.url),
-          host: req.hostname,
-          remoteAddress: req.ip,
+          ...(req.hostname !== undefined ? { host: req.hostname } : {}),
+          ...(req.ip !== undefined ? { remoteAddress: req.ip } : {}),
         }),
       },
     },

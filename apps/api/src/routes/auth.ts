@@ -19,6 +19,11 @@ import { ErrorResponse } from './schemas.js';
 
 const noQuotas: Quotas = { queuedJobs: null, gpus: null };
 
+/** The quotas a request names (a quota left out keeps its value; JSON has no undefined to clear one with). */
+function given(quotas: { [K in keyof Quotas]?: Quotas[K] | undefined } | undefined): Partial<Quotas> {
+  return Object.fromEntries(Object.entries(quotas ?? {}).filter(([, v]) => v !== undefined));
+}
+
 /** The quotas a new user of this role starts with: config.memberQuotas for a member, none for admins and workers. */
 export const defaultQuotas = (role: Role, member: Quotas): Quotas => (role === 'member' ? member : noQuotas);
 
@@ -67,7 +72,7 @@ export const authRoutes = routePlugin(
       },
       async (request, reply) => {
         const { name, role, quotas } = request.body;
-        const user = await store.createUser(name, role, { ...defaultQuotas(role, memberQuotas), ...quotas });
+        const user = await store.createUser(name, role, { ...defaultQuotas(role, memberQuotas), ...given(quotas) });
         if (!user) throw new BerthError('USER_EXISTS', `a user named ${name} exists`);
         return reply.code(201).send(user);
       },
@@ -106,7 +111,7 @@ export const authRoutes = routePlugin(
         const next: User = {
           ...user,
           ...(request.body.role ? { role: request.body.role } : {}),
-          quotas: { ...user.quotas, ...request.body.quotas },
+          quotas: { ...user.quotas, ...given(request.body.quotas) },
         };
         await store.saveUser(next);
         return next;

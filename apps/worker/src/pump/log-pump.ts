@@ -88,7 +88,7 @@ interface Spill {
   end: number;
   runs: { stream: StreamName; time: string; lines: number }[];
   /** The newest resumable position in the stretch and the line count it needs stored first. */
-  mark?: { mark: string; after: number };
+  mark?: { mark: string; after: number } | undefined;
 }
 
 function markerLine(lines: number, bytes: number, cap: number): string {
