@@ -101,6 +101,17 @@ function hostMasterPort(jobId: string, attempt: number): number {
   return gangMasterPort + (h % 1000);
 }
 
+/** How member `rank` ended, as the other members (and the job's reads) are told it. */
+function gangEndOf(rank: number, end: AttemptEnd): GangEnd {
+  return {
+    rank,
+    state: end.state,
+    ...(end.reason ? { reason: end.reason } : {}),
+    ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
+    ...(end.message ? { message: end.message } : {}),
+  };
+}
+
 export class Attempt {
   readonly owner: string;
   readonly name: string;
@@ -556,13 +567,7 @@ export class Attempt {
     }
     // The head's own part: stopped for a member's end, its container did not fail; the attempt did, there.
     const own = this.stopCause === 'GANG' ? (this.memberStoppedEnd(end.exitCode) ?? end) : end;
-    await this.tellGang({
-      rank: 0,
-      state: own.state,
-      ...(own.reason ? { reason: own.reason } : {}),
-      ...(own.exitCode !== undefined ? { exitCode: own.exitCode } : {}),
-      ...(own.message ? { message: own.message } : {}),
-    });
+    await this.tellGang(gangEndOf(0, own));
     if (this.claim.gang) await this.persist(() => this.ctx.placement.dropGang(this.jobId, this.claim.attempt));
     // Only now, with exit code, OOM flag and every line recorded, may the container go.
     await runtime.remove(this.name);
@@ -758,16 +763,7 @@ export class Attempt {
           };
     }
     if (end) {
-      await this.tellGang(
-        {
-          rank,
-          state: end.state,
-          ...(end.reason ? { reason: end.reason } : {}),
-          ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
-          ...(end.message ? { message: end.message } : {}),
-        },
-        this.stopCause !== undefined,
-      );
+      await this.tellGang(gangEndOf(rank, end), this.stopCause !== undefined);
     }
     this.log.info({ state: end?.state ?? 'stopped', exitCode: end?.exitCode }, 'member finished');
     return null;
