@@ -41,7 +41,12 @@ interface Line {
 /** Points kept per line in the browser; beyond it every other point is dropped (the last always stays). */
 const maxPoints = 4000;
 const stepIncrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1e6, 1e7];
-const palette = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
+const palette = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'] as const;
+
+/** The i-th series' colour; the palette repeats past its end. */
+function colour(i: number): string {
+  return palette[i % palette.length] ?? palette[0];
+}
 
 class Panel {
   readonly el: HTMLElement;
@@ -218,7 +223,7 @@ class Panel {
           { label: xKind === 'step' ? 'step' : 'time' },
           ...charted.map(([name, l], i) => ({
             label: l.unit ? `${name} (${l.unit})` : name,
-            stroke: palette[i % palette.length],
+            stroke: colour(i),
             width: 2,
             spanGaps: true,
           })),
