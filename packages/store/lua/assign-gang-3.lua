@@ -1,7 +1,8 @@
 --[[
   Places a gang attempt that formed, once its last member took its BullMQ job: the record's owner becomes the head
   (rank 0, the first member) and its devices the head's, as assign-gpus does for one host; every member's GPUs are
-  already reserved in its own ledger. The members learn of it from the record (the wake that follows).
+  already reserved in its own ledger. The members learn of it from the record: the script wakes them itself, so
+  the wake is on its way before the caller has the reply.
 
   Input:
     KEYS[1] job
@@ -10,6 +11,7 @@
 
     ARGV[1] job id
     ARGV[2] attempt
+    ARGV[3] the wake channel (a channel, not a key)
 
   Output:
     {'ok'}
@@ -23,4 +25,5 @@ local g = redis.call('HMGET', KEYS[2], 'n', 'complete', 'm0', 'd0')
 if g[2] ~= '1' then return {'nofit'} end
 redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', g[3], 'devices', g[4] or '')
 redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[3], '1')
 return {'ok'}

@@ -100,6 +100,8 @@ interface Head {
   priority: number;
   seq: number;
   skips: number;
+  /** The attempt it waits to start (the record's last attempt + 1). */
+  attempt: number;
   /** Its record no longer waits for it: fetching it only finishes it. */
   stale: boolean;
 }
@@ -149,7 +151,7 @@ export class Placement {
     for (let round = 0; round < 4 * (worker.concurrency + 1); round++) {
       const look = this.redis.pipeline();
       look.hgetall(this.keys.ledger(worker.id));
-      look.scard(this.keys.active(worker.id));
+      look.smembers(this.keys.active(worker.id));
       for (let n = 0; n <= total; n++) {
         const q = queues.queue(n);
         look.lindex(q.keys.wait!, -1);
@@ -167,7 +169,8 @@ export class Placement {
         return value;
       });
       const ledger = rows[0] as Record<string, string>;
-      if ((rows[1] as number) >= worker.concurrency) {
+      const holds = new Set(rows[1] as string[]);
+      if (holds.size >= worker.concurrency) {
         taker.nothingToTake();
         break;
       }
@@ -193,7 +196,10 @@ export class Placement {
       // The first gang waiting may be this worker's to complete once its GPUs free: its BullMQ worker is made now.
       const gang = weighed.find((h) => h.nodes > 1 && !h.stale);
       taker.warm(gang && gangQueueName(gang.jobId));
-      const heads = weighed.filter((h) => !joined.has(h.jobId));
+      // A gang this worker already holds GPUs for is weighed no more: joining again would only say it is a member.
+      const heads = weighed.filter(
+        (h) => !joined.has(h.jobId) && !(h.nodes > 1 && holds.has(holdOf(h.jobId, h.attempt))),
+      );
       const fits = (n: number) => n === 0 || (worker.mode === 'whole-host' ? free === total : n <= free);
       const chosen = heads.find((h) => h.stale || fits(h.gpus));
       const passed = chosen ? heads.filter((h) => !h.stale && before(h, chosen) && !fits(h.gpus)) : [];
@@ -247,7 +253,7 @@ export class Placement {
     const until = this.cooling.get(head.jobId);
     if (until !== undefined && until > now && head.skips < options.maxBypass) return;
     this.cooling.delete(head.jobId);
-    const attempt = Number((await this.redis.hget(this.keys.job(head.jobId), 'attempt')) ?? 0) + 1;
+    const attempt = head.attempt;
     const hold = holdOf(head.jobId, attempt);
     const reply = (await runScript(
       this.redis,
@@ -276,12 +282,13 @@ export class Placement {
         this.redis,
         scripts.assignGang,
         [this.keys.job(head.jobId), this.keys.gang(hold), this.keys.deadlines],
-        [head.jobId, attempt],
+        [head.jobId, attempt, this.keys.wakeChannel],
       )) as string[];
+      // Placed, the script itself woke every member: the wake leaves Redis before its reply does.
       if (placed[0] === 'nofit') await job.moveToWait(taker.token);
       else if (placed[0] === 'stale') {
         await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
-      } else await this.wake();
+      }
     } finally {
       // The gang's queue holds this job only: its BullMQ worker (two connections) is not needed again.
       await taker.done(lane);
@@ -392,11 +399,13 @@ export class Placement {
   private async weigh(due: readonly Due[]): Promise<Head[]> {
     const read = this.redis.pipeline();
     const ids = due.map((d) => d.bullId.slice(0, d.bullId.lastIndexOf('-a')));
-    for (const id of ids) read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority', 'gpus', 'nodes');
+    for (const id of ids) {
+      read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority', 'gpus', 'nodes', 'attempt');
+    }
     const rows = (await read.exec()) ?? [];
     const heads: Head[] = [];
     due.forEach((d, i) => {
-      const [seq, skips, state, priority, gpus, nodes] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [seq, skips, state, priority, gpus, nodes, attempt] = (rows[i]?.[1] ?? []) as (string | null)[];
       // A stale head goes first, wherever it is: fetched, it is finished at once and its queue moves on.
       const stale = state !== 'queued';
       // A gang's queue is its own: its demand is read from its record.
@@ -409,6 +418,7 @@ export class Placement {
         priority: stale ? -1 : (d.priority ?? Number(priority ?? 0)),
         seq: Number(seq ?? 0),
         skips: Number(skips ?? 0),
+        attempt: Number(attempt ?? 0) + 1,
         stale,
       });
     });
