@@ -125,7 +125,7 @@ export class MetricStream {
     }
     const series = [...found.entries()].map(([name, s]): MetricSeries => ({
       name,
-      ...(s.last.unit ? { unit: s.last.unit } : {}),
+      unit: s.last.unit,
       kind: s.last.kind,
       count: s.count,
       points: samplers.get(name)!.result(),

@@ -14,7 +14,7 @@ export interface ConnectOptions {
 
 export function connectRedis(url: string, opts: ConnectOptions = {}): Redis {
   const options = {
-    ...(opts.name !== undefined ? { connectionName: opts.name } : {}),
+    connectionName: opts.name,
     lazyConnect: false,
     // Keep reconnecting forever, at most every 2 s: the API and worker recover by themselves.
     retryStrategy: (times) => Math.min(times * 100, 2000),
