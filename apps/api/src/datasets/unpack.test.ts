@@ -72,7 +72,7 @@ async function tarBuffer(entries: TarEntry[]): Promise<Buffer> {
       type: e.type ?? 'file',
       ...(e.linkname === undefined ? {} : { linkname: e.linkname }),
       ...(e.mode === undefined ? {} : { mode: e.mode }),
-      ...(e.pax === undefined ? {} : { pax: e.pax }),
+      pax: e.pax,
     };
     await new Promise<void>((resolve, reject) =>
       pack.entry(header, e.data ?? '', (err) => (err ? reject(err) : resolve())),

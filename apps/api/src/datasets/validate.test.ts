@@ -434,7 +434,7 @@ describe('validateDataset', () => {
     expect(report.errors).toEqual(
       (c.errors ?? []).map((e) => ({
         file: e.file,
-        ...(e.line === undefined ? {} : { line: e.line }),
+        line: e.line,
         message: expect.stringMatching(e.message),
       })),
     );

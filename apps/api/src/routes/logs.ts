@@ -350,7 +350,7 @@ export const logRoutes = routePlugin(
         return {
           ...found,
           latest: Object.fromEntries(found.series.map((s) => [s.name, s.latest])),
-          ...(job.summary ? { summary: job.summary } : {}),
+          summary: job.summary,
         };
       },
     );
