@@ -669,8 +669,8 @@ export class Attempt {
       if (noted) {
         await this.ctx.store.recordMemberEnd(this.jobId, this.claim.attempt, rank, {
           state: noted,
-          ...(exitCode !== undefined ? { exitCode } : {}),
-          ...(why ? { reason: why } : {}),
+          exitCode,
+          reason: why,
           ...(message ? { message } : {}),
         });
       }
