@@ -14,8 +14,8 @@ const quotasOf = (o: QuotaOptions) =>
   o.queuedJobs === undefined && o.gpus === undefined
     ? undefined
     : {
-        ...(o.queuedJobs !== undefined ? { queuedJobs: o.queuedJobs } : {}),
-        ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),
+        queuedJobs: o.queuedJobs,
+        gpus: o.gpus,
       };
 
 const limit = (n: number | null) => (n === null ? '-' : String(n));
