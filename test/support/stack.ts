@@ -258,7 +258,7 @@ export async function addUser(
     if (res.status !== 201) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, unknown>>;
   };
-  const user = (await post('/v1/users', { name, role, ...(quotas ? { quotas } : {}) })) as unknown as User;
+  const user = (await post('/v1/users', { name, role, quotas })) as unknown as User;
   const token = await post('/v1/tokens', { name: `${name}-test`, user: user.id });
   return testClient(admin.url, String(token.token), user);
 }
