@@ -1,10 +1,11 @@
-// Tests run TypeScript sources directly (swc → CommonJS); workspace packages resolve to their src.
+// Tests run TypeScript sources directly (swc → CommonJS), and the .mjs they share with bench/ (scripts/lib/);
+// workspace packages resolve to their src.
 /** @type {import('jest').Config} */
 export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/apps', '<rootDir>/packages', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  transform: { '^.+\\.(t|m?j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
   transformIgnorePatterns: ['/node_modules/(?!(cookie|content-disposition)/)'],
   moduleNameMapper: {
     '^@berth/(contracts|store|manifests|telemetry)$': '<rootDir>/packages/$1/src/index.ts',

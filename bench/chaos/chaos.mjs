@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, outDir, redisCli, redisPing, repo, writeAdminToken } from '../lib/berth.mjs';
 import { removeLabelled } from '../lib/engine.mjs';
 import { fmt } from '../lib/report.mjs';
+import { startDockerd } from '../../scripts/lib/dockerd.mjs';
 
 const args = process.argv.slice(2);
 const short = args.includes('--short');
@@ -67,76 +68,16 @@ async function cuttableProxy(listenOn, target) {
  * live-restore on and the stand-in GPU hook on its PATH, the fixture image loaded: one the suite may restart.
  */
 async function startOwnEngine(scratch) {
-  const dir = join(scratch, 'engine');
-  mkdirSync(dir);
-  const socket = join(dir, 'docker.sock');
-  const bridge = `berthc${process.pid % 100000}`;
-  execFileSync('ip', ['link', 'add', 'name', bridge, 'type', 'bridge']);
-  execFileSync('ip', ['addr', 'add', '10.215.0.1/24', 'dev', bridge]);
-  const config = join(dir, 'daemon.json');
-  writeFileSync(config, JSON.stringify({ 'live-restore': true }));
-  const namespace = `berth-chaos-${process.pid}`;
-  const argv = [
-    `--host=unix://${socket}`,
-    `--data-root=${join(dir, 'data')}`,
-    `--exec-root=${join(dir, 'exec')}`,
-    `--pidfile=${join(dir, 'docker.pid')}`,
-    `--bridge=${bridge}`,
-    '--iptables=false',
-    '--ip-masq=false',
-    `--containerd-namespace=${namespace}`,
-    `--containerd-plugins-namespace=${namespace}-plugins`,
-    `--config-file=${config}`,
-  ];
-  const env = { ...process.env, PATH: `${join(repo, 'test/support/gpu-hook')}:${process.env.PATH}` };
-  const out = createWriteStream(join(dir, 'dockerd.log'), { flags: 'a' });
-  let proc;
-  const up = async () => {
-    proc = spawn('dockerd', argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout.pipe(out);
-    proc.stderr.pipe(out);
-    for (let i = 0; ; i++) {
-      try {
-        execFileSync('docker', ['-H', `unix://${socket}`, 'version'], { stdio: 'ignore' });
-        return;
-      } catch {
-        if (i > 100) throw new Error('the chaos engine did not start');
-        await sleep(200);
-      }
-    }
-  };
-  const down = () =>
-    new Promise((r) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return r();
-      proc.once('exit', r);
-      proc.kill('SIGTERM');
-    });
-  await up();
-  execFileSync('sh', ['-c', `docker save berth/fixture:dev | docker -H unix://${socket} load`], { stdio: 'ignore' });
-  return {
-    socket,
-    /** dockerd stopped (SIGTERM, as systemd does) and started again on the same data root. */
-    async restart(awayMs) {
-      await down();
-      await sleep(awayMs);
-      await up();
-    },
-    async stop() {
-      for (const id of execFileSync('docker', ['-H', `unix://${socket}`, 'ps', '-aq'], { encoding: 'utf8' })
-        .split('\n')
-        .filter(Boolean)) {
-        execFileSync('docker', ['-H', `unix://${socket}`, 'rm', '-f', id], { stdio: 'ignore' });
-      }
-      await down();
-      const mounts = readFileSync('/proc/self/mounts', 'utf8')
-        .split('\n')
-        .map((l) => l.split(' ')[1] ?? '')
-        .filter((m) => m.startsWith(dir))
-        .reverse();
-      for (const m of mounts) execFileSync('umount', ['-l', m]);
-      execFileSync('ip', ['link', 'del', bridge]);
-    },
-  };
+  return startDockerd({
+    dir: join(scratch, 'engine'),
+    bridge: `berthc${process.pid % 100000}`,
+    bridgeCidr: '10.215.0.1/24',
+    namespace: `berth-chaos-${process.pid}`,
+    daemonConfig: { 'live-restore': true },
+    path: `${join(repo, 'test/support/gpu-hook')}:${process.env.PATH}`,
+    log: true,
+    images: ['berth/fixture:dev'],
+  });
 }
 
 /** berth as separate processes that the suite can kill and start again, each with the settings it first had. */
@@ -343,7 +284,7 @@ const scenarios = [
     // Jobs that outlive the restart: what a container prints before it exits while dockerd is down is lost by the
     // engine itself (20.10), before any reader could have it, so that case would measure Docker, not berth.
     longer: 3,
-    inject: (op) => op.engine.restart(1000),
+    inject: (op) => op.engine.restart({ awayMs: 1000 }),
   },
   {
     name: 'engine-stream-cut',
