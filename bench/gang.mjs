@@ -20,10 +20,13 @@
 //    gang reservation is berth's default (60 s). GPU-busy = GPU-seconds used / (GPUs × time) over the span while work
 //    waits (start to the last job placed); a gang's GPUs count as used from its last member's start (before that,
 //    held members wait for the rest). Every job must end (no starvation) within BENCH_MIX_LIMIT_S (no deadlock).
-//    Target ≥ 80 %. A sampler reads every worker's ledger every 25 ms, to split the idle share into GPUs held by a
-//    forming gang and GPUs free.
+//    A sampler reads every worker's ledger every 25 ms, to split the idle share into GPUs held by a forming gang and
+//    GPUs free. The same jobs run twice: with no maxRuntime (the baseline: nothing can backfill ahead of a gang), then
+//    each with its run time rounded up to a second as its maxRuntime (singles sure to end before a gang could start
+//    go first). Target ≥ 80 % on both.
 //   BENCH_TRIALS (default 15 per N and kind), BENCH_MIX_JOBS (default 40), BENCH_MIX_WORKERS (default 4),
-//   BENCH_MIX_RESERVATION_MS (default berth's 60,000), BENCH_MIX_LIMIT_S (default 80)
+//   BENCH_MIX_RESERVATION_MS (default berth's 60,000), BENCH_MIX_LIMIT_S (default 80), BENCH_MIX_OVERRUN_MS (the
+//   placement's allowance past maxRuntime, default 250: the simulated jobs start at once and end within a few ms)
 import { join } from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,6 +41,7 @@ const gpusPerWorker = 8;
 const mixJobs = Number(process.env.BENCH_MIX_JOBS ?? 40);
 const mixWorkers = Number(process.env.BENCH_MIX_WORKERS ?? 4);
 const mixLimitS = Number(process.env.BENCH_MIX_LIMIT_S ?? 80);
+const mixOverrunMs = Number(process.env.BENCH_MIX_OVERRUN_MS ?? 250);
 const heartbeatMs = Number(process.env.BENCH_HEARTBEAT_MS ?? 5000);
 const targetRatio = 2;
 const targetBusy = 0.8;
@@ -52,7 +56,7 @@ const policy = { infraRetries: 0, backoffMs: 0 };
 
 /** One simulated GPU worker: the placement loop of apps/worker/src/worker.ts, with no containers. */
 class SimWorker {
-  constructor(cluster, index, { pollMs, reservationMs }) {
+  constructor(cluster, index, { pollMs, reservationMs, overrunMs }) {
     this.cluster = cluster;
     this.id = `${cluster.prefix}-w${index}`;
     this.spec = {
@@ -63,6 +67,7 @@ class SimWorker {
     };
     this.pollMs = pollMs;
     this.reservationMs = reservationMs;
+    this.overrunMs = overrunMs;
     /** jobId → claim: what runs here (a single, or this worker's member of a gang). */
     this.running = new Map();
     this.placing = undefined;
@@ -124,7 +129,7 @@ class SimWorker {
         await this.adoptHolds(true);
         const claims = await this.placement.claim(
           this.spec,
-          { maxBypass, gangReservationMs: this.reservationMs },
+          { maxBypass, gangReservationMs: this.reservationMs, overrunMs: this.overrunMs },
           this.queues,
           this.taker,
         );
@@ -186,7 +191,12 @@ class SimWorker {
 }
 
 /** A cluster of simulated workers on one Redis prefix, with submit and end as the API and a worker do them. */
-async function makeCluster(berth, label, count, { pollMs = 0, reservationMs = store.defaultGangReservationMs } = {}) {
+async function makeCluster(
+  berth,
+  label,
+  count,
+  { pollMs = 0, reservationMs = store.defaultGangReservationMs, overrunMs = 0 } = {},
+) {
   const prefix = `${berth.prefix}-${label}`;
   const redis = store.connectRedis(berth.redisUrl);
   const jobs = new store.JobStore(redis, prefix);
@@ -214,8 +224,13 @@ async function makeCluster(berth, label, count, { pollMs = 0, reservationMs = st
     check() {
       if (failure) throw failure;
     },
-    async submit(gpus, nodes = 1) {
-      const spec = { manifest: 'custom', params: {}, resources: nodes > 1 ? { gpus, nodes } : { gpus } };
+    async submit(gpus, nodes = 1, maxRuntime = undefined) {
+      const spec = {
+        manifest: 'custom',
+        params: {},
+        resources: nodes > 1 ? { gpus, nodes } : { gpus },
+        ...(maxRuntime ? { maxRuntime } : {}),
+      };
       const record = newJobRecord(owner, spec);
       const priority = store.bullPriorityOf(undefined);
       await jobs.create(record, { gpus, nodes, priority });
@@ -294,7 +309,7 @@ async function makeCluster(berth, label, count, { pollMs = 0, reservationMs = st
     },
   };
   for (let i = 0; i < count; i++) {
-    const w = new SimWorker(cluster, i, { pollMs, reservationMs });
+    const w = new SimWorker(cluster, i, { pollMs, reservationMs, overrunMs });
     await w.open();
     cluster.workers.push(w);
   }
@@ -404,9 +419,16 @@ async function clients(redis) {
   return Number(/connected_clients:(\d+)/.exec(await redis.info('clients'))?.[1]);
 }
 
-/** Part 2: the mixed workload. */
-async function mixed(berth) {
-  const cluster = await makeCluster(berth, 'mix', mixWorkers, { pollMs: 1000, reservationMs: mixReservationMs });
+/**
+ * Part 2: the mixed workload; `bounded`: every job gives a maxRuntime (its run time, rounded up to a second), so
+ * singles may backfill ahead of gangs. The simulated worker ends a job a few ms after its time: mixOverrunMs covers it.
+ */
+async function mixed(berth, bounded) {
+  const cluster = await makeCluster(berth, bounded ? 'mixb' : 'mix', mixWorkers, {
+    pollMs: 1000,
+    reservationMs: mixReservationMs,
+    overrunMs: mixOverrunMs,
+  });
   const totalGpus = mixWorkers * gpusPerWorker;
   let seed = 11;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -423,7 +445,7 @@ async function mixed(berth) {
   const connectionsBefore = await clients(cluster.redis);
   const byId = new Map();
   for (const p of plan) {
-    const id = await cluster.submit(p.gpus, p.nodes);
+    const id = await cluster.submit(p.gpus, p.nodes, bounded ? Math.ceil(p.seconds) : undefined);
     byId.set(id, { ...p, id, members: [], startedAt: undefined, endedAt: undefined, firstHeldAt: undefined });
   }
   const jobsLeft = () => [...byId.values()].filter((j) => j.endedAt === undefined).length;
@@ -584,34 +606,51 @@ await runBench(name, async (cleanups) => {
     cleanups.pop();
   }
 
-  // Part 2: GPU-busy on the mixed workload.
-  const mix = await mixed(berth);
-  console.log(
-    `mixed: ${mix.completed}/${mix.jobs} jobs (${mix.singles} singles, ${mix.gangs} gangs, ${fmt(mix.work)} GPU-s) ` +
-      `on ${mixWorkers}×${gpusPerWorker} GPUs: makespan ${fmt(mix.makespan, 1)} s (ideal ${fmt(mix.ideal, 1)} s), ` +
-      `work waited for ${fmt(mix.waitSpan, 1)} s; GPU-busy ${fmt(mix.busyWaiting * 100, 1)} % while work waited ` +
-      `(${fmt(mix.busyMakespan * 100, 1)} % of the makespan); idle while work waited: ` +
-      `${fmt(mix.heldIdle * 100, 1)} % held by forming gangs, ${fmt(mix.freeIdle * 100, 1)} % free; ` +
-      `gangs formed in median ${fmt(median(mix.forming), 2)} s, max ${fmt(mix.forming.at(-1), 2)} s; ` +
-      `longest time with work waiting and nothing running ${fmt(mix.longestEmpty, 2)} s; ` +
-      `Redis clients ${mix.connectionsBefore} before, ${mix.connections} after (the takers hold ` +
-      `${mix.takerWorkers} BullMQ workers, one per queue fetched from); ${mix.gangLanes} gang queues listed at the end`,
-  );
+  // Part 2: GPU-busy on the mixed workload, with no job bound (the baseline), then with every job bound.
+  const unbounded = await mixed(berth, false);
+  const mix = await mixed(berth, true);
+  for (const [label, m] of [
+    ['mixed, no maxRuntime', unbounded],
+    ['mixed, every job with its maxRuntime', mix],
+  ]) {
+    report(label, m);
+  }
+  function report(label, mix) {
+    console.log(
+      `${label}: ${mix.completed}/${mix.jobs} jobs (${mix.singles} singles, ${mix.gangs} gangs, ${fmt(mix.work)} GPU-s) ` +
+        `on ${mixWorkers}×${gpusPerWorker} GPUs: makespan ${fmt(mix.makespan, 1)} s (ideal ${fmt(mix.ideal, 1)} s), ` +
+        `work waited for ${fmt(mix.waitSpan, 1)} s; GPU-busy ${fmt(mix.busyWaiting * 100, 1)} % while work waited ` +
+        `(${fmt(mix.busyMakespan * 100, 1)} % of the makespan); idle while work waited: ` +
+        `${fmt(mix.heldIdle * 100, 1)} % held by forming gangs, ${fmt(mix.freeIdle * 100, 1)} % free; ` +
+        `gangs formed in median ${fmt(median(mix.forming), 2)} s, max ${fmt(mix.forming.at(-1), 2)} s; ` +
+        `longest time with work waiting and nothing running ${fmt(mix.longestEmpty, 2)} s; ` +
+        `Redis clients ${mix.connectionsBefore} before, ${mix.connections} after (the takers hold ` +
+        `${mix.takerWorkers} BullMQ workers, one per queue fetched from); ${mix.gangLanes} gang queues listed at the end`,
+    );
+  }
 
   const worst = Math.max(...dispatch.map((d) => d.ratio));
-  const allDone = mix.completed === mix.jobs;
+  const allDone = mix.completed === mix.jobs && unbounded.completed === unbounded.jobs;
   const dispatchPass = worst <= targetRatio;
-  const busyPass = mix.busyWaiting >= targetBusy;
+  // Backfill must not cost the unbounded workload anything: both runs are held to the target.
+  const busyPass = Math.min(mix.busyWaiting, unbounded.busyWaiting) >= targetBusy;
   const notes = [];
   if (!dispatchPass) notes.push(`gang dispatch missed ≤ ${targetRatio}×: worst ${fmt(worst, 2)}×`);
-  if (!busyPass) notes.push(`GPU-busy while work waits ${fmt(mix.busyWaiting * 100, 1)} % < ${targetBusy * 100} %`);
-  if (!allDone) notes.push(`${mix.left.length} jobs never ended: ${mix.left.slice(0, 4).join('; ')}`);
+  if (!busyPass) {
+    notes.push(
+      `GPU-busy while work waits ${fmt(mix.busyWaiting * 100, 1)} % with maxRuntime, ` +
+        `${fmt(unbounded.busyWaiting * 100, 1)} % without; target ${targetBusy * 100} % on both`,
+    );
+  }
+  const left = [...unbounded.left, ...mix.left];
+  if (!allDone) notes.push(`${left.length} jobs never ended: ${left.slice(0, 4).join('; ')}`);
   return {
     name,
     figure:
       `gang of ${dispatch.map((d) => `${d.n} placed in ${fmt(d.gang, 1)} ms`).join(', ')} after its last GPU freed ` +
       `(a single: ${dispatch.map((d) => fmt(d.single, 1)).join(' / ')} ms); mixed load GPU-busy ` +
-      `${fmt(mix.busyWaiting * 100, 1)} % while work waited, ${mix.completed}/${mix.jobs} jobs done`,
+      `${fmt(mix.busyWaiting * 100, 1)} % while work waited with maxRuntime given ` +
+      `(${fmt(unbounded.busyWaiting * 100, 1)} % without), every job done: ${allDone}`,
     ratio: worst,
     ratioOf: 'worst gang dispatch median / single-job median',
     target: `≤ ${targetRatio}× dispatch, GPU-busy ≥ ${targetBusy * 100} %, every job done`,
@@ -625,11 +664,18 @@ await runBench(name, async (cleanups) => {
         ratioNote: 'vs a single 8-GPU job',
       })),
       {
-        what: `mixed ${mix.singles} singles + ${mix.gangs} gangs on ${mixWorkers}×${gpusPerWorker} GPUs: GPU-busy while work waits (%)`,
+        what: `mixed ${mix.singles} singles + ${mix.gangs} gangs on ${mixWorkers}×${gpusPerWorker} GPUs, each job with its maxRuntime: GPU-busy while work waits (%)`,
         berth: mix.busyWaiting * 100,
         baseline: targetBusy * 100,
         ratio: mix.busyWaiting / targetBusy,
         ratioNote: 'vs the 80 % target',
+      },
+      {
+        what: `the same jobs with no maxRuntime (no backfill ahead of gangs): GPU-busy while work waits (%)`,
+        berth: mix.busyWaiting * 100,
+        baseline: unbounded.busyWaiting * 100,
+        ratio: mix.busyWaiting / unbounded.busyWaiting,
+        ratioNote: 'bounded / unbounded',
       },
       {
         what: `mixed: makespan (s)`,
@@ -642,5 +688,6 @@ await runBench(name, async (cleanups) => {
     notes,
     dispatch,
     mix,
+    unbounded,
   };
 });

@@ -110,6 +110,7 @@ export function assembleWorker(config: WorkerConfig, host: WorkerHost, overrides
     bufferBytes: config.bufferBytes,
     ...(gpuTelemetry ? { gpuTelemetry } : {}),
     gangReservationMs: config.gangReservationMs,
+    startAllowanceMs: config.startAllowanceMs,
     ...(config.address !== undefined ? { address: config.address } : {}),
     logger: host.logger,
   });

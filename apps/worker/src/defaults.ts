@@ -38,4 +38,10 @@ export const workerDefaults = {
   uploadIntervalMs: 10_000,
   /** How long a multi-node job's members hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS). */
   gangReservationMs: defaultGangReservationMs,
+  /**
+   * How long a placed job may take to start its container (pulling its image, fetching its inputs), at most as far
+   * as backfill counts: with its maxRuntime and the stop grace, by when it is sure to free its GPUs
+   * (BERTH_START_ALLOWANCE_MS).
+   */
+  startAllowanceMs: 120_000,
 } as const;

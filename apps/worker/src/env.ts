@@ -44,6 +44,8 @@ const Env = z.object({
   BERTH_MAX_BYPASS: z.coerce.number().int().min(0).max(1000).default(workerDefaults.maxBypass),
   /** How long a multi-node job's members hold their GPUs while it forms before giving them back. */
   BERTH_GANG_RESERVATION_MS: z.coerce.number().int().min(100).default(workerDefaults.gangReservationMs),
+  /** How long a placed job may take to start, as backfill ahead of a multi-node job counts (docs/queue.md). */
+  BERTH_START_ALLOWANCE_MS: z.coerce.number().int().min(0).default(workerDefaults.startAllowanceMs),
   /**
    * Where members of a multi-node job on other hosts reach this worker's member: its host's address. Set, members
    * run on the host's network, fenced from berth's ports by cgroup (docs/network.md). Unset: members share this
@@ -141,6 +143,7 @@ export interface WorkerConfig {
   streamRetentionDays: number;
   maxBypass: number;
   gangReservationMs: number;
+  startAllowanceMs: number;
   address?: string;
   retry: { infraRetries: number; backoffMs: number };
   caps: {
@@ -200,6 +203,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     streamRetentionDays: e.BERTH_STREAM_RETENTION_DAYS,
     maxBypass: e.BERTH_MAX_BYPASS,
     gangReservationMs: e.BERTH_GANG_RESERVATION_MS,
+    startAllowanceMs: e.BERTH_START_ALLOWANCE_MS,
     ...(e.BERTH_WORKER_ADDRESS ? { address: e.BERTH_WORKER_ADDRESS } : {}),
     retry: { infraRetries: e.BERTH_INFRA_RETRIES, backoffMs: e.BERTH_RETRY_BACKOFF_MS },
     caps: {

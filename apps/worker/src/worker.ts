@@ -75,6 +75,8 @@ export interface WorkerDeps {
   gpuTelemetry?: GpuTelemetry;
   /** How long a multi-node job's members hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS). */
   gangReservationMs?: number;
+  /** How long a placed job may take to start, as backfill counts (BERTH_START_ALLOWANCE_MS). */
+  startAllowanceMs?: number;
   /**
    * Where members of a multi-node job on other hosts reach this worker's member (BERTH_WORKER_ADDRESS); left out,
    * members share one engine and reach each other's containers by name on the job's own network.
@@ -101,6 +103,7 @@ function withDefaults(deps: WorkerDeps) {
     bufferBytes: deps.bufferBytes ?? workerDefaults.bufferBytes,
     uploadIntervalMs: deps.uploadIntervalMs ?? workerDefaults.uploadIntervalMs,
     gangReservationMs: deps.gangReservationMs ?? workerDefaults.gangReservationMs,
+    startAllowanceMs: deps.startAllowanceMs ?? workerDefaults.startAllowanceMs,
     timings: { ...defaultTimings, ...deps.timings },
   };
 }
@@ -212,7 +215,12 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
         await adoptHolds('starting a member of a multi-node job', true);
         const claims = await placement.claim(
           placementWorker,
-          { maxBypass: o.maxBypass, gangReservationMs: o.gangReservationMs },
+          {
+            maxBypass: o.maxBypass,
+            gangReservationMs: o.gangReservationMs,
+            // A job placed here frees its GPUs by its maxRuntime plus these at the latest (backfill's bound).
+            overrunMs: o.startAllowanceMs + timings.stopGraceSeconds * 1000,
+          },
           queues,
           taker,
         );

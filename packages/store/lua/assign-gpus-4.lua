@@ -14,6 +14,8 @@
     ARGV[4] owner token (workerId|attempt)
     ARGV[5] hold (jobId#attempt)
     ARGV[6] the worker's GPU UUIDs, comma-separated, in device order
+    ARGV[7] ms past its maxRuntime the attempt may keep the GPUs (its start and stop grace): with the job's
+            maxRuntime, `endsBy` (Redis's clock) says by when it is sure to have ended, for backfill
 
   Output:
     {'ok', devices (comma-separated)}
@@ -21,12 +23,14 @@
     {'nofit'}   the free GPUs are too few now
 ]]
 -- @include take-gpus
-local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt', 'gpus')
+-- @include ends-by
+local f = redis.call('HMGET', KEYS[1], 'state', 'owner', 'attempt', 'gpus', 'maxRuntime')
 local attempt = tonumber(ARGV[2])
 if f[1] ~= 'queued' or (f[2] and f[2] ~= '') or (tonumber(f[3]) or 0) + 1 ~= attempt then return {'stale'} end
 local devices = takeGpus(ARGV[3], ARGV[6], tonumber(f[4]) or 0, ARGV[5])
 if not devices then return {'nofit'} end
 redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', ARGV[4], 'devices', table.concat(devices, ','))
+setEndsBy(f[5], ARGV[7])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[5])
 return {'ok', table.concat(devices, ',')}

@@ -27,6 +27,7 @@
     ARGV[8]  BullMQ priority
     ARGV[9]  seconds an Idempotency-Key is kept
     ARGV[10] hosts the job spans (its GPUs count once per host towards the quota)
+    ARGV[11] its spec's maxRuntime (s), '' for none: placement bounds a placed attempt by it (backfill)
 
   Output:
     {'ok'}
@@ -58,6 +59,7 @@ end
 local seq = redis.call('INCR', KEYS[5])
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'state', 'queued', 'seq', seq, 'ver', 0, 'gpus', ARGV[3],
   'nodes', ARGV[10], 'attempt', 0, 'user', ARGV[5], 'priority', ARGV[8])
+if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'maxRuntime', ARGV[11]) end
 redis.call('ZADD', KEYS[3], seq, ARGV[2])
 redis.call('ZADD', KEYS[4], seq, ARGV[2])
 redis.call('ZADD', KEYS[8], seq, ARGV[2])

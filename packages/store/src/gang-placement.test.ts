@@ -30,7 +30,8 @@ interface Host {
   claim(): Promise<Claim[]>;
 }
 
-async function cluster(count: number, gpus: number, reservationMs = 60_000) {
+/** `count` workers of `gpus` GPUs each (or of `gpus[i]` GPUs). */
+async function cluster(count: number, gpus: number | number[], reservationMs = 60_000) {
   const prefix = testPrefix('gang');
   const store = new JobStore(redis, prefix);
   const queues = new JobQueues(redis, prefix);
@@ -44,7 +45,7 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
       id: `w${i}`,
       mode: 'slots',
       concurrency: 4,
-      gpus: Array.from({ length: gpus }, (_, g) => `w${i}-g${g}`),
+      gpus: Array.from({ length: typeof gpus === 'number' ? gpus : gpus[i]! }, (_, g) => `w${i}-g${g}`),
     };
     await registry.register({
       id: w.id,
@@ -65,8 +66,13 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
       claim: () => placement.claim(w, { maxBypass: 8, gangReservationMs: reservationMs }, queues, taker),
     });
   }
-  const submit = async (gpus: number, nodes = 1, queueTtlMs?: number) => {
-    const r = newJobRecord(owner, { manifest: 'custom', params: {}, resources: {} });
+  const submit = async (gpus: number, nodes = 1, queueTtlMs?: number, maxRuntime?: number) => {
+    const r = newJobRecord(owner, {
+      manifest: 'custom',
+      params: {},
+      resources: {},
+      ...(maxRuntime !== undefined ? { maxRuntime } : {}),
+    });
     const priority = bullPriorityOf(undefined);
     await store.create(r, { gpus, nodes, priority, ...(queueTtlMs !== undefined ? { queueTtlMs } : {}) });
     await queues.enqueue({ id: r.id, attempt: 1, gpus, priority, ...(nodes > 1 ? { nodes } : {}) });
@@ -85,6 +91,72 @@ async function cluster(count: number, gpus: number, reservationMs = 60_000) {
   const ledger = (h: Host) => redis.hgetall(keys(prefix).ledger(h.w.id));
   return { prefix, store, queues, hosts, submit, holds, ledger, registry };
 }
+
+describe('backfill ahead of a gang: a single sure to end before the gang could start goes first', () => {
+  /** w1 runs `busy` (bound by its maxRuntime when it has one); a 2-node gang waits, and a short single behind it. */
+  async function gangBehindBusy(busyMaxRuntime: number | undefined, singleMaxRuntime: number | undefined) {
+    const c = await cluster(2, 1);
+    const busy = await c.submit(1, 1, undefined, busyMaxRuntime);
+    expect((await c.hosts[1]!.claim()).map((x) => x.jobId)).toEqual([busy]);
+    const gang = await c.submit(1, 2);
+    const single = await c.submit(1, 1, undefined, singleMaxRuntime);
+    return { ...c, busy, gang, single };
+  }
+
+  test('the free worker runs the single instead of holding its GPU for the gang, which it cannot delay', async () => {
+    const { prefix, hosts, busy, gang, single, holds } = await gangBehindBusy(60, 5);
+    // Placed, busy is bound: by its maxRuntime from now (Redis's clock; no start allowance in these options).
+    const endsBy = Number(await redis.hget(keys(prefix).job(busy), 'endsBy'));
+    expect(Math.abs(endsBy - (Date.now() + 60_000))).toBeLessThan(2000);
+    expect((await hosts[0]!.claim()).map((x) => x.jobId)).toEqual([single]);
+    // Not held for the gang, and not counted as passing it: the gang could not have started before busy ends.
+    expect(await holds(hosts[0]!)).toEqual([]);
+    expect(await redis.hget(keys(prefix).job(gang), 'skips')).toBeNull();
+  });
+
+  test('a single that could outlast the job the gang waits for does not go first: the worker joins the gang', async () => {
+    const { hosts, gang, holds } = await gangBehindBusy(60, 120);
+    expect(await hosts[0]!.claim()).toEqual([]);
+    expect(await holds(hosts[0]!)).toEqual([{ jobId: gang, status: 'forming' }]);
+  });
+
+  test('with no bound on the job the gang waits for, or on the single, nothing backfills', async () => {
+    for (const [busyBound, singleBound] of [
+      [undefined, 5],
+      [60, undefined],
+    ] as const) {
+      const { hosts, gang, holds } = await gangBehindBusy(busyBound, singleBound);
+      expect(await hosts[0]!.claim()).toEqual([]);
+      expect(await holds(hosts[0]!)).toEqual([{ jobId: gang, status: 'forming' }]);
+    }
+  });
+
+  test('a worker reserved for a gang passed too often still runs a single that ends before the gang could start', async () => {
+    for (const [singleBound, expected] of [
+      [5, true],
+      [120, false],
+    ] as const) {
+      const { prefix, hosts, submit } = await cluster(2, 2);
+      const busy = await submit(2, 1, undefined, 60);
+      expect((await hosts[1]!.claim()).map((x) => x.jobId)).toEqual([busy]);
+      const half = await submit(1, 1, undefined, 60);
+      expect((await hosts[0]!.claim()).map((x) => x.jobId)).toEqual([half]);
+      const gang = await submit(2, 2);
+      await redis.hset(keys(prefix).job(gang), 'skips', 8);
+      const single = await submit(1, 1, undefined, singleBound);
+      // Both workers are sure to be free for the gang in 60 s; a 5 s single on w0's free GPU moves that not at all.
+      expect((await hosts[0]!.claim()).map((x) => x.jobId)).toEqual(expected ? [single] : []);
+    }
+  });
+
+  test('a gang whose members need more GPUs than a worker has never reserves that worker', async () => {
+    const { prefix, hosts, submit } = await cluster(3, [1, 2, 2]);
+    const gang = await submit(2, 2);
+    await redis.hset(keys(prefix).job(gang), 'skips', 8);
+    const single = await submit(1);
+    expect((await hosts[0]!.claim()).map((x) => x.jobId)).toEqual([single]);
+  });
+});
 
 test('a 2-node job starts only when both members are placed, on two workers, with the head owning the record', async () => {
   const { store, queues, hosts, submit, holds } = await cluster(2, 2);

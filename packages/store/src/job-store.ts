@@ -144,6 +144,7 @@ export class JobStore {
         o.priority ?? bullPriority.normal,
         idempotencyTtlSeconds,
         o.nodes ?? 1,
+        record.spec.maxRuntime ?? '',
       ],
     )) as string[];
     if (reply[0] === 'no-user') throw new Error(`no user ${record.owner}: jobs are submitted by users`);

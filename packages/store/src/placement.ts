@@ -9,10 +9,11 @@
 // it reserves the worker: nothing younger starts there until it fits.
 import { JobRecord, type GpuMode } from '@berth/contracts';
 import type { Redis } from 'ioredis';
+import { readyAt, spares, type HostState } from './backfill.js';
 import { bullJobId, gangQueueName, laneOf, type AttemptJob, type AttemptTaker, type JobQueues } from './job-queues.js';
 import { faultPoint } from './fault.js';
 import { keys, type Keys } from './keys.js';
-import { holdOf, ownerToken } from './owner.js';
+import { holdOf, ownerToken, parseHold, parseOwner } from './owner.js';
 import { runScript, scripts } from './scripts.js';
 
 export interface PlacementWorker {
@@ -45,6 +46,11 @@ export interface PlacementOptions {
    * give them back, and for as long again other jobs may use them, unless the gang has been passed maxBypass times.
    */
   gangReservationMs?: number;
+  /**
+   * How long past its maxRuntime a job placed here may keep its GPUs at most: the time to start its container and
+   * the stop grace. A job with a maxRuntime is sure to end by then, which is what backfill ahead of a gang relies on.
+   */
+  overrunMs?: number;
 }
 
 /** A member's view of a multi-node attempt it reserved GPUs for. */
@@ -102,6 +108,8 @@ interface Head {
   skips: number;
   /** The attempt it waits to start (the record's last attempt + 1). */
   attempt: number;
+  /** Its spec's maxRuntime (s), where it has one. */
+  maxRuntime: number | undefined;
   /** Its record no longer waits for it: fetching it only finishes it. */
   stale: boolean;
 }
@@ -197,17 +205,17 @@ export class Placement {
       const gang = weighed.find((h) => h.nodes > 1 && !h.stale);
       taker.warm(gang && gangQueueName(gang.jobId));
       // A gang this worker already holds GPUs for is weighed no more: joining again would only say it is a member.
+      // A gang whose members need more GPUs than this worker has is not this worker's to wait for.
       const heads = weighed.filter(
-        (h) => !joined.has(h.jobId) && !(h.nodes > 1 && holds.has(holdOf(h.jobId, h.attempt))),
+        (h) => !joined.has(h.jobId) && !(h.nodes > 1 && (h.gpus > total || holds.has(holdOf(h.jobId, h.attempt)))),
       );
       const fits = (n: number) => n === 0 || (worker.mode === 'whole-host' ? free === total : n <= free);
-      const chosen = heads.find((h) => h.stale || fits(h.gpus));
-      const passed = chosen ? heads.filter((h) => !h.stale && before(h, chosen) && !fits(h.gpus)) : [];
-      // An older job passed often enough reserves this worker until it fits.
-      if (!chosen || passed.some((h) => h.skips >= options.maxBypass)) {
+      const choice = await this.choose(worker, heads, fits, options);
+      if (!choice) {
         taker.nothingToTake();
         break;
       }
+      const { chosen, passed } = choice;
       if (chosen.nodes > 1) {
         joined.add(chosen.jobId);
         await this.takePartIn(worker, chosen, options, taker, now);
@@ -216,7 +224,7 @@ export class Placement {
       const job = await taker.next(chosen.gpus);
       if (!job) continue;
       faultPoint('after-fetch');
-      const claim = await this.assign(worker, job, taker.token);
+      const claim = await this.assign(worker, job, taker.token, options);
       if (!claim) continue;
       if (passed.length > 0) {
         const bump = this.redis.pipeline();
@@ -226,6 +234,122 @@ export class Placement {
       claims.push(claim);
     }
     return claims;
+  }
+
+  /**
+   * Which head starts next here, and the older ones it passes (their skip counts grow); undefined when an older job
+   * passed often enough reserves this worker. The first head that fits starts, but where that is a gang this worker
+   * would join (and hold idle until the others are free), the single behind it that fits starts instead when it is
+   * sure to end before the gang could start anyway. A passed gang that a single cannot delay is not counted as passed.
+   */
+  private async choose(
+    worker: PlacementWorker,
+    heads: readonly Head[],
+    fits: (gpus: number) => boolean,
+    options: PlacementOptions,
+  ): Promise<{ chosen: Head; passed: Head[] } | undefined> {
+    const first = heads.find((h) => h.stale || fits(h.gpus));
+    if (!first) return undefined;
+    if (first.stale) return { chosen: first, passed: [] };
+    const passedBy = (c: Head) => heads.filter((h) => !h.stale && before(h, c) && !fits(h.gpus));
+    const next = first.nodes > 1 ? heads.find((h) => !h.stale && before(first, h) && fits(h.gpus)) : undefined;
+    const single = first.nodes === 1 ? first : next?.nodes === 1 && next.maxRuntime !== undefined ? next : undefined;
+    if (single) {
+      const passed = single === first ? passedBy(single) : [first, ...passedBy(single)];
+      const gangs = passed.filter((h) => h.nodes > 1);
+      const spared =
+        single.maxRuntime !== undefined && gangs.length > 0
+          ? await this.spared(worker, single.maxRuntime, gangs, options)
+          : new Set<string>();
+      if (single === first || spared.has(first.jobId)) {
+        const counted = passed.filter((h) => !spared.has(h.jobId));
+        // An older job passed often enough reserves this worker until it fits.
+        return counted.some((h) => h.skips >= options.maxBypass) ? undefined : { chosen: single, passed: counted };
+      }
+    }
+    return passedBy(first).some((h) => h.skips >= options.maxBypass) ? undefined : { chosen: first, passed: [] };
+  }
+
+  /** The gangs in `gangs` that a job of `maxRuntime` seconds started on this worker now cannot delay (backfill.ts). */
+  private async spared(
+    worker: PlacementWorker,
+    maxRuntime: number,
+    gangs: readonly Head[],
+    options: PlacementOptions,
+  ): Promise<Set<string>> {
+    const { now, hosts, members } = await this.backfillView(gangs);
+    const until = now + maxRuntime * 1000 + (options.overrunMs ?? 0);
+    const self = hosts.find((h) => h.id === worker.id);
+    const spared = new Set<string>();
+    if (!self) return spared;
+    for (const g of gangs) {
+      const seated = members.get(g.jobId) ?? new Set<string>();
+      // Once a member holds GPUs idle for the gang, every moment it waits costs them: nothing backfills then.
+      if (seated.size > 0) continue;
+      const others = hosts.filter((h) => h !== self && !seated.has(h.id)).map((h) => readyAt(h, g.gpus, now));
+      if (spares({ nodes: g.nodes, holding: seated.size }, others, readyAt(self, g.gpus, now), until)) {
+        spared.add(g.jobId);
+      }
+    }
+    return spared;
+  }
+
+  /**
+   * What backfill weighs, read on Redis's clock: every worker not written off, with its holds and by when each is
+   * sure to have ended (a placed attempt's `endsBy`), and the workers seated in each of `gangs`.
+   */
+  private async backfillView(
+    gangs: readonly Head[],
+  ): Promise<{ now: number; hosts: HostState[]; members: Map<string, Set<string>> }> {
+    const ids = await this.redis.smembers(this.keys.workers);
+    const read = this.redis.pipeline().time();
+    for (const id of ids) {
+      read.hmget(this.keys.worker(id), 'json', 'status');
+      read.hgetall(this.keys.ledger(id));
+      read.smembers(this.keys.active(id));
+    }
+    for (const g of gangs) read.hgetall(this.keys.gang(holdOf(g.jobId, g.attempt)));
+    const rows = ((await read.exec()) ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    });
+    const [seconds, micros] = rows[0] as string[];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const found: Omit<HostState, 'endsBy'>[] = [];
+    ids.forEach((id, i) => {
+      const [json, status] = rows[1 + 3 * i] as (string | null)[];
+      if (!json || status === 'lost') return;
+      const profile = JSON.parse(json) as { mode: GpuMode; concurrency: number; gpus: { uuid: string }[] };
+      found.push({
+        id,
+        mode: profile.mode,
+        concurrency: profile.concurrency,
+        gpus: profile.gpus.map((g) => g.uuid),
+        ledger: rows[2 + 3 * i] as Record<string, string>,
+        holds: rows[3 + 3 * i] as string[],
+      });
+    });
+    const members = new Map<string, Set<string>>();
+    gangs.forEach((g, i) => {
+      const gang = rows[1 + 3 * ids.length + i] as Record<string, string>;
+      const seated = new Set<string>();
+      for (let r = 0; r < Number(gang.n ?? 0); r++) {
+        const token = gang[`m${r}`];
+        if (token) seated.add(parseOwner(token).workerId);
+      }
+      members.set(g.jobId, seated);
+    });
+    const holds = [...new Set(found.flatMap((h) => h.holds))];
+    const bounds = this.redis.pipeline();
+    for (const hold of holds) bounds.hmget(this.keys.job(parseHold(hold).jobId), 'endsBy', 'attempt');
+    const endsBy = new Map<string, number>();
+    ((await bounds.exec()) ?? []).forEach(([, value], i) => {
+      const [at, attempt] = (value ?? []) as (string | null)[];
+      const hold = holds[i]!;
+      // A bound is the placed attempt's; one left from an earlier attempt bounds nothing.
+      if (at && Number(attempt) === parseHold(hold).attempt) endsBy.set(hold, Number(at));
+    });
+    return { now, hosts: found.map((h) => ({ ...h, endsBy })), members };
   }
 
   /**
@@ -282,7 +406,7 @@ export class Placement {
         this.redis,
         scripts.assignGang,
         [this.keys.job(head.jobId), this.keys.gang(hold), this.keys.deadlines],
-        [head.jobId, attempt, this.keys.wakeChannel],
+        [head.jobId, attempt, this.keys.wakeChannel, options.overrunMs ?? 0],
       )) as string[];
       // Placed, the script itself woke every member: the wake leaves Redis before its reply does.
       if (placed[0] === 'nofit') await job.moveToWait(taker.token);
@@ -400,12 +524,12 @@ export class Placement {
     const read = this.redis.pipeline();
     const ids = due.map((d) => d.bullId.slice(0, d.bullId.lastIndexOf('-a')));
     for (const id of ids) {
-      read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority', 'gpus', 'nodes', 'attempt');
+      read.hmget(this.keys.job(id), 'seq', 'skips', 'state', 'priority', 'gpus', 'nodes', 'attempt', 'maxRuntime');
     }
     const rows = (await read.exec()) ?? [];
     const heads: Head[] = [];
     due.forEach((d, i) => {
-      const [seq, skips, state, priority, gpus, nodes, attempt] = (rows[i]?.[1] ?? []) as (string | null)[];
+      const [seq, skips, state, priority, gpus, nodes, attempt, maxRuntime] = (rows[i]?.[1] ?? []) as (string | null)[];
       // A stale head goes first, wherever it is: fetched, it is finished at once and its queue moves on.
       const stale = state !== 'queued';
       // A gang's queue is its own: its demand is read from its record.
@@ -419,6 +543,7 @@ export class Placement {
         seq: Number(seq ?? 0),
         skips: Number(skips ?? 0),
         attempt: Number(attempt ?? 0) + 1,
+        maxRuntime: maxRuntime ? Number(maxRuntime) : undefined,
         stale,
       });
     });
@@ -426,13 +551,26 @@ export class Placement {
   }
 
   /** Gives a fetched attempt its GPUs; finishes the BullMQ job of one whose record moved on. */
-  private async assign(worker: PlacementWorker, job: AttemptJob, token: string): Promise<Claim | undefined> {
+  private async assign(
+    worker: PlacementWorker,
+    job: AttemptJob,
+    token: string,
+    options: PlacementOptions,
+  ): Promise<Claim | undefined> {
     const { id, attempt } = job.data;
     const reply = (await runScript(
       this.redis,
       scripts.assignGpus,
       [this.keys.job(id), this.keys.ledger(worker.id), this.keys.active(worker.id), this.keys.deadlines],
-      [id, attempt, worker.mode, ownerToken(worker.id, attempt), holdOf(id, attempt), worker.gpus.join(',')],
+      [
+        id,
+        attempt,
+        worker.mode,
+        ownerToken(worker.id, attempt),
+        holdOf(id, attempt),
+        worker.gpus.join(','),
+        options.overrunMs ?? 0,
+      ],
     )) as string[];
     if (reply[0] === 'ok') return { jobId: id, attempt, devices: reply[1] ? reply[1].split(',') : [] };
     if (reply[0] === 'nofit') {
