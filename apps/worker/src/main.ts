@@ -8,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { pino } from 'pino';
 import { assembleWorker, berthPorts, jobLimits } from './assemble.js';
 import { dockerOptions, loadWorkerConfig, loggableConfig } from './env.js';
-import { ensureHostNetworkFence, ensureJobNetwork } from './executor/job-network.js';
+import { cgroup2Root, ensureHostNetworkFence, ensureJobNetwork } from './executor/job-network.js';
 import { detectGpus } from './gpu/inventory.js';
 import { WorkerHealth } from './observability/worker-health.js';
 
@@ -70,9 +70,12 @@ const jobNetwork = await ensureJobNetwork(docker, { name: config.jobDefaults.net
 const hostNetwork =
   config.address === undefined
     ? undefined
-    : await ensureHostNetworkFence(berthPorts(config)).catch((err: unknown) =>
-        fatal(`host-network fence: ${err instanceof Error ? err.message : String(err)}`),
-      );
+    : await docker
+        .info()
+        .then((info: { CgroupDriver?: string }) =>
+          ensureHostNetworkFence(berthPorts(config), cgroup2Root(), info.CgroupDriver ?? 'cgroupfs'),
+        )
+        .catch((err: unknown) => fatal(`host-network fence: ${err instanceof Error ? err.message : String(err)}`));
 
 const worker = (() => {
   try {

@@ -1,7 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_BLOCKED_DESTINATIONS, hostNameservers, ruleSet } from './job-network.js';
+import {
+  DEFAULT_BLOCKED_DESTINATIONS,
+  ensureHostNetworkFence,
+  hostNameservers,
+  JobNetworkError,
+  ruleSet,
+} from './job-network.js';
 
 test('hostNameservers keeps IPv4 resolvers that are not loopback', () => {
   const file = join(mkdtempSync(join(tmpdir(), 'berth-resolv-')), 'resolv.conf');
@@ -21,4 +27,13 @@ test('ruleSet lets DNS and same-bridge traffic through before the blocks, and en
   expect(input.at(-1)).toContain('-j REJECT');
   expect(lines).toContain(':BERTH-I-bj1 - [0:0]');
   expect(lines.at(-2)).toBe('COMMIT');
+});
+
+test('the host-network fence is refused, before it touches the host, where the engine uses the systemd cgroup driver', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'berth-cgroup-'));
+  const made = ensureHostNetworkFence([6379], root, 'systemd');
+  await expect(made).rejects.toBeInstanceOf(JobNetworkError);
+  await expect(made).rejects.toThrow(/cgroup driver is systemd.*native\.cgroupdriver=cgroupfs/);
+  // Nothing was made: no cgroup under the root (the rules come after it).
+  expect(existsSync(join(root, 'berth-hostnet'))).toBe(false);
 });

@@ -288,12 +288,23 @@ export function hostNetworkRuleSet(ports: readonly number[], v6 = false): string
  * Fences the members of multi-node jobs that run on the host's network, before any does: it makes their parent
  * cgroup and sends every socket in it through the rules above (OUTPUT, `-m cgroup --path`, which also matches the
  * containers' cgroups under it). Returns the CgroupParent those members must be given. Refused where the host has
- * no cgroup v2 hierarchy (the match needs one): such a worker runs no member on the host's network.
+ * no cgroup v2 hierarchy (the match needs one): such a worker runs no member on the host's network. Refused too
+ * where the engine's cgroup driver is systemd (`docker info`'s CgroupDriver): a parent there must be a slice that
+ * systemd makes and may remove while empty, and a rule matching a removed cgroup would no longer match its next
+ * members, so berth does not fence one it cannot keep.
  */
 export async function ensureHostNetworkFence(
   ports: readonly number[],
   root = cgroup2Root(),
+  cgroupDriver = 'cgroupfs',
 ): Promise<{ cgroupParent: string }> {
+  if (cgroupDriver !== 'cgroupfs') {
+    throw new JobNetworkError(
+      'JOB_NETWORK_FIREWALL',
+      `the engine's cgroup driver is ${cgroupDriver}: members on the host network are fenced by a cgroup berth ` +
+        'makes, which needs the cgroupfs driver (dockerd --exec-opt native.cgroupdriver=cgroupfs)',
+    );
+  }
   if (!root) {
     throw new JobNetworkError(
       'JOB_NETWORK_FIREWALL',
