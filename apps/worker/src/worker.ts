@@ -54,7 +54,7 @@ export interface WorkerDeps {
   manifests: ReadonlyMap<string, Manifest>;
   runtime: ContainerRuntime;
   images: ImageSource;
-  dockerVersion?: string;
+  dockerVersion?: string | undefined;
   /** Later jobs that may start ahead of a waiting one before it reserves the worker (defaults: workerDefaults). */
   maxBypass?: number;
   retry?: RetryPolicy;
@@ -62,7 +62,7 @@ export interface WorkerDeps {
   /** The API artifacts go to and inputs come from, with the worker account's token. */
   api: ApiTarget;
   /** How often /results is scanned and complete checkpoints uploaded while a job runs. */
-  uploadIntervalMs?: number;
+  uploadIntervalMs?: number | undefined;
   /** What one attempt may leave under /results (BERTH_RESULTS_MAX_BYTES, BERTH_RESULTS_MAX_FILES). */
   resultsBudget?: ResultsBudget;
   /** Bytes of datasets and fetched artifacts kept in the input cache. */
@@ -72,7 +72,7 @@ export interface WorkerDeps {
   /** Log text each attempt may hold in memory while Redis does not take it. */
   bufferBytes?: number;
   /** Samples running jobs' GPUs; absent where nvidia-smi can't run. */
-  gpuTelemetry?: GpuTelemetry;
+  gpuTelemetry?: GpuTelemetry | undefined;
   /** How long a multi-node job's members hold their GPUs while it forms (BERTH_GANG_RESERVATION_MS). */
   gangReservationMs?: number;
   /** How long a placed job may take to start, as backfill counts (BERTH_START_ALLOWANCE_MS). */
@@ -81,7 +81,7 @@ export interface WorkerDeps {
    * Where members of a multi-node job on other hosts reach this worker's member (BERTH_WORKER_ADDRESS); left out,
    * members share one engine and reach each other's containers by name on the job's own network.
    */
-  address?: string;
+  address?: string | undefined;
   logger: Logger;
 }
 
