@@ -15,7 +15,7 @@
     ARGV[4] ms past its maxRuntime the attempt may keep the GPUs (see assign-gpus)
 
   Output:
-    {'ok'}
+    {'ok', field, value, …}   placed: the gang's hash, to start the caller's member from
     {'stale'}         the record moved on: the BullMQ job is to be finished
     {'nofit'}         the gang is not whole (it broke up): the BullMQ job goes back to wait
 ]]
@@ -29,4 +29,6 @@ redis.call('HSET', KEYS[1], 'attempt', attempt, 'owner', g[3], 'devices', g[4] o
 setEndsBy(f[4], ARGV[4])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('PUBLISH', ARGV[3], '1')
-return {'ok'}
+local reply = redis.call('HGETALL', KEYS[2])
+table.insert(reply, 1, 'ok')
+return reply

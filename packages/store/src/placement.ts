@@ -117,6 +117,16 @@ interface Head {
 /** How long a multi-node job's members hold their GPUs while it forms, by default. */
 export const defaultGangReservationMs = 60_000;
 
+/** The members of a gang, from its hash (`<prefix>:gang:<hold>`), in rank order. */
+function seatsOf(gang: Readonly<Record<string, string>>): GangSeat[] {
+  const seats: GangSeat[] = [];
+  for (let r = 0; r < Number(gang.n ?? 0); r++) {
+    const d = gang[`d${r}`] ?? '';
+    seats.push({ rank: r, token: gang[`m${r}`] ?? '', devices: d ? d.split(',') : [], address: gang[`a${r}`] ?? '' });
+  }
+  return seats;
+}
+
 /** Whether head `a` should start before head `b`: higher priority (a lower number) first, then the older. */
 const before = (a: Head, b: Head): boolean => a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
 
@@ -218,8 +228,12 @@ export class Placement {
       const { chosen, passed } = choice;
       if (chosen.nodes > 1) {
         joined.add(chosen.jobId);
-        await this.takePartIn(worker, chosen, options, taker, now);
-        continue;
+        const member = await this.takePartIn(worker, chosen, options, taker, now);
+        if (!member) continue;
+        // This worker placed the gang: its own member starts now, not a round later. The wake the placing sent
+        // brings this worker (and every member's) back for the rest.
+        claims.push(member);
+        break;
       }
       const job = await taker.next(chosen.gpus);
       if (!job) continue;
@@ -356,6 +370,7 @@ export class Placement {
    * This worker's part in placing a gang whose head it chose: it joins (reserving its member's GPUs), and the member
    * that makes the gang whole takes the gang's BullMQ job and places it. A gang whose reservation lapsed on this
    * worker is let be for as long again, so other jobs may use the GPUs, unless it was passed maxBypass times.
+   * Answers this worker's member when it placed the gang.
    */
   private async takePartIn(
     worker: PlacementWorker,
@@ -363,7 +378,7 @@ export class Placement {
     options: PlacementOptions,
     taker: AttemptTaker,
     now: number,
-  ): Promise<void> {
+  ): Promise<Claim | undefined> {
     const lane = gangQueueName(head.jobId);
     if (head.stale) {
       // Its record moved on: fetched, the attempt is finished; an ended gang's queue is forgotten.
@@ -372,10 +387,10 @@ export class Placement {
       await taker.done(lane);
       const state = await this.redis.hget(this.keys.job(head.jobId), 'state');
       if (state !== 'queued') await this.redis.srem(this.keys.gangQueues, lane);
-      return;
+      return undefined;
     }
     const until = this.cooling.get(head.jobId);
-    if (until !== undefined && until > now && head.skips < options.maxBypass) return;
+    if (until !== undefined && until > now && head.skips < options.maxBypass) return undefined;
     this.cooling.delete(head.jobId);
     const attempt = head.attempt;
     const hold = holdOf(head.jobId, attempt);
@@ -394,13 +409,13 @@ export class Placement {
         worker.address ?? '',
       ],
     )) as string[];
-    if (reply[0] !== 'complete') return;
+    if (reply[0] !== 'complete') return undefined;
     try {
       const job = await taker.next(lane);
-      if (!job) return;
+      if (!job) return undefined;
       if (job.data.attempt !== attempt) {
         await job.moveToWait(taker.token);
-        return;
+        return undefined;
       }
       const placed = (await runScript(
         this.redis,
@@ -412,10 +427,18 @@ export class Placement {
       if (placed[0] === 'nofit') await job.moveToWait(taker.token);
       else if (placed[0] === 'stale') {
         await job.moveToCompleted({ discarded: 'the job no longer waits for this attempt' }, taker.token, false);
+      } else {
+        const gang: Record<string, string> = {};
+        for (let i = 1; i + 1 < placed.length; i += 2) gang[placed[i]!] = placed[i + 1]!;
+        const members = seatsOf(gang);
+        const seat = members.find((m) => m.token === ownerToken(worker.id, attempt));
+        if (seat) return { jobId: head.jobId, attempt, devices: seat.devices, gang: { rank: seat.rank, members } };
       }
+      return undefined;
     } finally {
-      // The gang's queue holds this job only: its BullMQ worker (two connections) is not needed again.
-      await taker.done(lane);
+      // The gang's queue holds this job only: its BullMQ worker (two connections) is not needed again. Closing it
+      // is not on the way to the member's start.
+      void taker.done(lane);
     }
   }
 
@@ -461,13 +484,7 @@ export class Placement {
       return value;
     });
     const [owner, recordAttempt] = replies[0] as (string | null)[];
-    const gang = replies[1] as Record<string, string>;
-    const n = Number(gang.n ?? 0);
-    const seats: GangSeat[] = [];
-    for (let r = 0; r < n; r++) {
-      const d = gang[`d${r}`] ?? '';
-      seats.push({ rank: r, token: gang[`m${r}`] ?? '', devices: d ? d.split(',') : [], address: gang[`a${r}`] ?? '' });
-    }
+    const seats = seatsOf(replies[1] as Record<string, string>);
     const seat = seats.find((m) => m.token === token);
     if (seat && owner && owner === seats[0]?.token && Number(recordAttempt) === attempt) {
       return { status: 'placed', rank: seat.rank, members: seats };
