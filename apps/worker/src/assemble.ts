@@ -85,7 +85,7 @@ export function assembleWorker(config: WorkerConfig, host: WorkerHost, overrides
       limits,
       network: config.jobDefaults.network,
       log: config.containerLog,
-      ...(host.hostNetwork ? { hostNetwork: host.hostNetwork } : {}),
+      hostNetwork: host.hostNetwork,
     }),
     images:
       overrides.images ??

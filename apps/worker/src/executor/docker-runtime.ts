@@ -32,7 +32,7 @@ export interface ContainerDefaults extends JobLimitDefaults {
   network: string;
   log: { maxSize: string; maxFiles: number };
   /** Where a launch on the host's network runs (its CgroupParent, fenced); none: such launches are refused. */
-  hostNetwork?: { cgroupParent: string };
+  hostNetwork?: { cgroupParent: string } | undefined;
 }
 
 export interface DockerRuntimeOptions {
@@ -59,7 +59,7 @@ export interface DockerRuntimeOptions {
    * The fence of multi-node members on the host's network (ensureHostNetworkFence, run before this runtime is
    * made). Without it no launch runs on the host's network.
    */
-  hostNetwork?: { cgroupParent: string };
+  hostNetwork?: { cgroupParent: string } | undefined;
 }
 
 /** The host's InfiniBand devices (uverbs, rdma_cm), for NCCL's RDMA between hosts; none where it has none. */
@@ -198,7 +198,7 @@ export class DockerRuntime implements ContainerRuntime {
       ...(o.limits ?? jobLimitDefaults({})),
       network: o.network ?? 'bridge',
       log: o.log ?? { maxSize: '256m', maxFiles: 4 },
-      ...(o.hostNetwork ? { hostNetwork: o.hostNetwork } : {}),
+      hostNetwork: o.hostNetwork,
     };
     this.engineGraceMs = o.engineGraceMs ?? 10 * 60_000;
     this.exitSettleMs = o.exitSettleMs ?? 2000;
