@@ -92,7 +92,7 @@ export function assembleWorker(config: WorkerConfig, host: WorkerHost, overrides
       new ImagePuller(host.docker, {
         attempts: config.pull.attempts,
         stallMs: config.pull.stallMs,
-        ...(credential ? { credentials: [credential] } : {}),
+        credentials: credential ? [credential] : undefined,
       }),
     dockerVersion: host.dockerVersion,
     maxBypass: config.maxBypass,

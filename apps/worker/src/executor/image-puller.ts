@@ -19,7 +19,7 @@ export interface ImagePullerOptions {
   /** A pull with no progress message for this long is abandoned and counts as a retryable timeout. Default 120000 ms. */
   stallMs?: number;
   /** Credentials by registry host. They reach the engine only in the X-Registry-Auth header. */
-  credentials?: RegistryCredential[];
+  credentials?: RegistryCredential[] | undefined;
   /** Least time between two progress callbacks; a final one follows regardless. Default 1000 ms. */
   progressIntervalMs?: number;
 }
