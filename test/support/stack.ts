@@ -154,14 +154,14 @@ export function startTestWorker(prefix: string, o: TestWorkerOptions & { redisUr
       manifests: loadManifests(config.manifestsDir),
       gpus: configInventory(config.gpus ?? '0'),
       logger: pino({ level: config.logLevel }),
-      ...(o.hostNetwork ? { hostNetwork: o.hostNetwork } : {}),
+      hostNetwork: o.hostNetwork,
     },
     {
       timings: { ...fastTimings, ...o.timings },
       uploadIntervalMs: 300,
       apiGraceMs: o.apiGraceMs ?? 3000,
-      ...(o.images ? { images: o.images } : {}),
-      ...(o.gpuTelemetry ? { gpuTelemetry: o.gpuTelemetry } : {}),
+      images: o.images,
+      gpuTelemetry: o.gpuTelemetry,
     },
   );
 }

@@ -24,7 +24,7 @@ export interface WorkerHost {
   gpus: GpuInventoryReport;
   logger: Logger;
   /** The host-network fence (ensureHostNetworkFence), made where members run across hosts (config.address). */
-  hostNetwork?: { cgroupParent: string };
+  hostNetwork?: { cgroupParent: string } | undefined;
 }
 
 /** Settings the environment has no variable for; main.ts leaves them to buildWorker's defaults, tests shorten them. */
@@ -35,9 +35,9 @@ export interface WorkerOverrides {
   /** How long the API may be away before an upload or input fetch fails (default: untilApiAnswers'). */
   apiGraceMs?: number;
   /** In place of the ImagePuller on the engine. */
-  images?: ImageSource;
+  images?: ImageSource | undefined;
   /** In place of nvidia-smi sampling (which runs only where the GPUs came from nvidia-smi). */
-  gpuTelemetry?: GpuTelemetry;
+  gpuTelemetry?: GpuTelemetry | undefined;
 }
 
 /** The limits of jobs that set none: the host's share, split between the jobs that may run at once in slots mode. */

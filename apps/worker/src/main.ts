@@ -85,7 +85,7 @@ const worker = (() => {
       manifests,
       gpus,
       logger,
-      ...(hostNetwork ? { hostNetwork } : {}),
+      hostNetwork,
     });
   } catch (err) {
     // No API token, an unreadable NGC key file, job limits the engine would refuse.
