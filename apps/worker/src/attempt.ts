@@ -63,7 +63,7 @@ export interface AttemptContext {
   /** Seconds between SIGTERM and SIGKILL when a job is cancelled or times out. */
   stopGraceSeconds: number;
   /** Samples the attempt's GPUs while it runs; absent where nvidia-smi can't run. */
-  gpuTelemetry?: GpuTelemetry;
+  gpuTelemetry?: GpuTelemetry | undefined;
   /** Metric points kept per job in Redis. */
   metricCap: number;
   observe: WorkerMetrics;

@@ -149,7 +149,7 @@ export function buildWorker(deps: WorkerDeps): BerthWorker {
     logs: new LogStream(redis, deps.prefix, caps),
     metrics: new MetricStream(redis, deps.prefix, caps.metricBytes),
     metricCap: caps.metricPoints,
-    ...(deps.gpuTelemetry ? { gpuTelemetry: deps.gpuTelemetry } : {}),
+    gpuTelemetry: deps.gpuTelemetry,
     events: new EventStream(redis, deps.prefix),
     placement,
     queues,
