@@ -59,7 +59,7 @@ const manifests = (() => {
   }
 })();
 const gpus = await detectGpus({
-  ...(config.gpus !== undefined ? { configured: config.gpus } : {}),
+  configured: config.gpus,
   nvidiaSmi: config.nvidiaSmi,
 }).catch((err: unknown) => fatal(`GPU detection failed: ${err instanceof Error ? err.message : String(err)}`));
 // Jobs never run on an unfenced network: the network and its host rules exist before the worker takes a job.

@@ -161,7 +161,7 @@ export function configInventory(spec: string): GpuInventoryReport {
 
 export interface DetectGpusOptions {
   /** BERTH_GPUS. When set, even to '' or '0', it is the whole truth and nvidia-smi is not run. */
-  configured?: string;
+  configured?: string | undefined;
   /** The nvidia-smi executable. Default `nvidia-smi`. */
   nvidiaSmi?: string;
 }
