@@ -88,7 +88,7 @@ function statusOf(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null ? (err as { statusCode?: number }).statusCode : undefined;
 }
 
-function bridgeOf(options: JobNetworkOptions): string {
+function bridgeOf(options: Pick<JobNetworkOptions, 'name' | 'bridge'>): string {
   const bridge = options.bridge ?? options.name;
   if (!BRIDGE_NAME.test(bridge)) {
     throw new JobNetworkError(
@@ -422,7 +422,7 @@ export async function removeJobNetwork(
   docker: Docker,
   options: Pick<JobNetworkOptions, 'name' | 'bridge'>,
 ): Promise<void> {
-  const bridge = bridgeOf({ name: options.name, ...(options.bridge !== undefined ? { bridge: options.bridge } : {}) });
+  const bridge = bridgeOf(options);
   for (const net of await inspectByName(docker, options.name)) {
     await docker
       .getNetwork(net.Id)
