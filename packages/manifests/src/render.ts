@@ -18,7 +18,7 @@ export interface RenderContext {
   /** Use the recipe's offline CPU image. */
   cpu: boolean;
   /** This container's place in a job spanning several hosts (absent for a job on one host). */
-  gang?: GangPlace;
+  gang?: GangPlace | undefined;
 }
 
 /** Where one member of a multi-node job stands: the rendezvous every member is told (static, as NVIDIA's scripts). */

@@ -57,7 +57,7 @@ export function renderAttempt(
     ...(place.inputs?.data ? { dataDir: place.inputs.data } : {}),
     ...(place.inputs?.init ? { initDir: place.inputs.init } : {}),
     cpu: gpus === 0,
-    ...(place.gang ? { gang: place.gang } : {}),
+    gang: place.gang,
   });
   const memory = job.spec.resources.memory;
   return {
