@@ -125,7 +125,7 @@ export interface WorkerConfig {
   redisUrl: string;
   /** Start even though Redis may lose or evict writes (BERTH_ALLOW_UNSAFE_REDIS). */
   allowUnsafeRedis: boolean;
-  api: { url: string; token?: string; tokenFile?: string };
+  api: { url: string; token?: string | undefined; tokenFile?: string | undefined };
   /** unix:///path or tcp://host:port; the local socket when unset. */
   dockerHost: string | undefined;
   dataDir: string;
@@ -136,7 +136,7 @@ export interface WorkerConfig {
   mode: GpuMode;
   gpus: string | undefined;
   nvidiaSmi: string;
-  ngc: { key?: string; keyFile?: string; registry: string };
+  ngc: { key?: string | undefined; keyFile?: string | undefined; registry: string };
   pull: { attempts: number; stallMs: number };
   containerLog: { maxSize: string; maxFiles: number };
   timings: { heartbeatMs: number; lostAfterMs: number; stopGraceSeconds: number; orphanGraceMs: number };
@@ -175,8 +175,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     allowUnsafeRedis: e.BERTH_ALLOW_UNSAFE_REDIS,
     api: {
       url: e.BERTH_API_URL,
-      ...(e.BERTH_API_TOKEN ? { token: e.BERTH_API_TOKEN } : {}),
-      ...(e.BERTH_API_TOKEN_FILE ? { tokenFile: e.BERTH_API_TOKEN_FILE } : {}),
+      token: e.BERTH_API_TOKEN,
+      tokenFile: e.BERTH_API_TOKEN_FILE,
     },
     dockerHost: e.DOCKER_HOST,
     dataDir: e.BERTH_DATA_DIR,
@@ -188,8 +188,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     gpus: e.BERTH_GPUS,
     nvidiaSmi: e.BERTH_NVIDIA_SMI,
     ngc: {
-      ...(e.NGC_API_KEY ? { key: e.NGC_API_KEY } : {}),
-      ...(e.NGC_API_KEY_FILE ? { keyFile: e.NGC_API_KEY_FILE } : {}),
+      key: e.NGC_API_KEY,
+      keyFile: e.NGC_API_KEY_FILE,
       registry: e.BERTH_NGC_REGISTRY,
     },
     pull: { attempts: e.BERTH_PULL_ATTEMPTS, stallMs: e.BERTH_PULL_STALL_MS },

@@ -203,8 +203,8 @@ export function registryOf(image: string): string {
  * undefined. A key file that cannot be read is an error naming the path, never its content.
  */
 export function ngcCredential(opts: {
-  key?: string;
-  keyFile?: string;
+  key?: string | undefined;
+  keyFile?: string | undefined;
   registry?: string;
 }): RegistryCredential | undefined {
   const registry = opts.registry ?? 'nvcr.io';
