@@ -17,7 +17,11 @@ export interface StoredBlob {
 
 export interface ArtifactStore {
   /** Streams bytes in; resolves once the whole file is durably stored under its sha256. Nothing partial remains on failure. */
-  write(jobId: string, source: Readable, limits: { maxBytes: number; expectedSize?: number }): Promise<StoredBlob>;
+  write(
+    jobId: string,
+    source: Readable,
+    limits: { maxBytes: number; expectedSize?: number | undefined },
+  ): Promise<StoredBlob>;
   /** Bytes `start`..`end` (inclusive) of a stored blob, or all of it. */
   read(jobId: string, sha256: string, range?: { start: number; end: number }): Readable;
   /**
@@ -43,7 +47,7 @@ export class FsArtifactStore implements ArtifactStore {
   async write(
     jobId: string,
     source: Readable,
-    limits: { maxBytes: number; expectedSize?: number },
+    limits: { maxBytes: number; expectedSize?: number | undefined },
   ): Promise<StoredBlob> {
     const tmpDir = join(this.root, '.tmp');
     await mkdir(tmpDir, { recursive: true });
@@ -151,7 +155,7 @@ function writeChunk(out: Writable, chunk: Buffer): Promise<boolean> {
 export async function streamToFile(
   source: Readable,
   path: string,
-  limits: { maxBytes: number; expectedSize?: number },
+  limits: { maxBytes: number; expectedSize?: number | undefined },
 ): Promise<StoredBlob> {
   const hash = createHash('sha256');
   let size = 0;

@@ -31,7 +31,7 @@ export class Artifacts {
     if (!(await this.index.mayUpload(jobId, meta.attempt))) throw fenced(jobId, meta.attempt);
     const blob = await this.store.write(jobId, body, {
       maxBytes: this.options.maxBytes,
-      ...(meta.size !== undefined ? { expectedSize: meta.size } : {}),
+      expectedSize: meta.size,
     });
     const artifact: Artifact = {
       path,
