@@ -25,7 +25,7 @@ export class Artifacts {
     jobId: string,
     path: string,
     body: Readable,
-    meta: { kind: ArtifactKind; attempt: number; size?: number },
+    meta: { kind: ArtifactKind; attempt: number; size?: number | undefined },
   ): Promise<Artifact> {
     // Refused before the body is read when the attempt is already out; the index write below decides for good.
     if (!(await this.index.mayUpload(jobId, meta.attempt))) throw fenced(jobId, meta.attempt);

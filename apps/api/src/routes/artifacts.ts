@@ -113,7 +113,7 @@ export const artifactRoutes = routePlugin(
           const artifact = await artifacts.put(job.id, path, request.body as Readable, {
             kind: request.headers['x-berth-kind'],
             attempt: request.headers['x-berth-attempt'],
-            ...(size !== undefined ? { size } : {}),
+            size,
           });
           return await reply.code(201).send(artifact);
         } catch (err) {
