@@ -112,7 +112,7 @@ export class LogStream {
   async page(
     jobId: string,
     afterId: string,
-    limit: { lines: number; maxBytes: number; attempt?: number },
+    limit: { lines: number; maxBytes: number; attempt?: number | undefined },
   ): Promise<{ entries: LogEntry[]; cursor: string | null; more: boolean }> {
     const entries: LogEntry[] = [];
     let lines = 0;

@@ -280,7 +280,7 @@ export const logRoutes = routePlugin(
             : await logs.page(id, after, {
                 lines: request.query.limit,
                 maxBytes: pageBytes,
-                ...(attempt !== undefined ? { attempt } : {}),
+                attempt,
               });
         const lines = linesOf(entries, attempt);
         const ended = entries.some((e) => e.kind === 'end');
