@@ -24,11 +24,11 @@ export type MetricEntry = ({ entry: 'point' } & MetricPoint) | { entry: 'end'; i
 
 export interface SeriesQuery {
   /** Only these series (default: all). */
-  names?: readonly string[];
+  names?: readonly string[] | undefined;
   /** At most this many points per series (default 500). */
-  points?: number;
+  points?: number | undefined;
   /** Only this attempt (default: the latest one that reported anything). */
-  attempt?: number;
+  attempt?: number | undefined;
 }
 
 export class MetricStream {

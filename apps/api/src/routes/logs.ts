@@ -344,8 +344,8 @@ export const logRoutes = routePlugin(
         }
         const found = await metrics.series(job.id, {
           points,
-          ...(names ? { names: names.split(',') } : {}),
-          ...(attempt !== undefined ? { attempt } : {}),
+          names: names ? names.split(',') : undefined,
+          attempt,
         });
         return {
           ...found,
