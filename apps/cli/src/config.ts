@@ -40,12 +40,15 @@ export function checkUrl(url: string): string {
 }
 
 /** The url and token in effect. */
-export async function resolveTarget(env: CliEnv, flags: CliConfig): Promise<{ url: string; token?: string }> {
+export async function resolveTarget(
+  env: CliEnv,
+  flags: CliConfig,
+): Promise<{ url: string; token?: string | undefined }> {
   const file = await loadConfig(env.configPath);
   const url = flags.url ?? env.url ?? file.url;
   const token = flags.token ?? env.token ?? file.token;
   if (!url) {
     throw new CliError('NOT_CONFIGURED', 'no API url: run berth login --url URL --token TOKEN, or set BERTH_URL');
   }
-  return { url: checkUrl(url), ...(token ? { token } : {}) };
+  return { url: checkUrl(url), token };
 }
