@@ -54,7 +54,7 @@ export interface RouteRule {
   method: string;
   url: string;
   access: Access;
-  owns?: OwnedKind;
+  owns?: OwnedKind | undefined;
 }
 
 declare module 'fastify' {
@@ -126,7 +126,7 @@ export function installAuth(app: FastifyInstance, o: AuthOptions): Auth {
     const access = route.config?.access ?? (publicUrl(url) ? 'public' : 'users');
     const owns = m ? kindOf[m[1] as keyof typeof kindOf] : undefined;
     route.config = { ...route.config, access, ...(owns ? { owns } : {}) };
-    for (const method of [route.method].flat()) rules.push({ method, url, access, ...(owns ? { owns } : {}) });
+    for (const method of [route.method].flat()) rules.push({ method, url, access, owns });
   });
 
   /** The cached caller, or a promise of them: a token seen within tokenCacheMs is answered without waiting. */
