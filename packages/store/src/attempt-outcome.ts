@@ -44,7 +44,7 @@ export interface RetryHints {
 /** Milliseconds to wait before the next attempt, or null when this failure ends the job. */
 export function retryDelay(
   job: JobRecord,
-  end: { reason: FailureReason; exitCode?: number },
+  end: { reason: FailureReason; exitCode?: number | undefined },
   policy: RetryPolicy,
   hints?: RetryHints,
 ): number | null {
@@ -118,12 +118,7 @@ async function recordEnd(
   const { workerId: worker } = parseOwner(owner);
   const delay =
     end.state === 'failed' && end.reason
-      ? retryDelay(
-          job,
-          { reason: end.reason, ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}) },
-          policy,
-          hints,
-        )
+      ? retryDelay(job, { reason: end.reason, exitCode: end.exitCode }, policy, hints)
       : null;
   if (delay === null) return store.transition(job.id, end, { owner, release: worker });
   return store.transition(
