@@ -127,8 +127,8 @@ async function recordEnd(
       state: 'queued',
       reason: end.reason,
       message: `${end.message ?? end.reason}; retrying in ${Math.round(delay / 1000)} s`,
-      ...(end.exitCode !== undefined ? { exitCode: end.exitCode } : {}),
-      ...(end.summary ? { summary: end.summary } : {}),
+      exitCode: end.exitCode,
+      summary: end.summary,
     },
     { owner, release: worker, requeueAt: now + delay },
   );

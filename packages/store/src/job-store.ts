@@ -35,11 +35,11 @@ export interface Transition {
   attempt?: number;
   reason?: FailureReason | undefined;
   message?: string;
-  exitCode?: number;
+  exitCode?: number | undefined;
   worker?: string;
   container?: string;
   /** Final figures the attempt reported (copied onto the record). */
-  summary?: Record<string, number>;
+  summary?: Record<string, number> | undefined;
   /** Starts a new entry in the record's attempts. */
   newAttempt?: { worker: string; gpus: string[]; members?: GangMember[] };
 }
