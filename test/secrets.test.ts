@@ -129,6 +129,9 @@ async function dumpRedis(url: string): Promise<{ key: string; type: string; text
       cursor = next;
       for (const k of keys) {
         const type = await redis.type(k);
+        // The stack runs on while the dump reads: a key the scan listed may be gone by now (the housekeeper empties
+        // the unqueued outbox, for one). What is gone holds nothing to find.
+        if (type === 'none') continue;
         let values: unknown;
         if (type === 'string') values = (await redis.getBuffer(k))?.toString('latin1');
         else if (type === 'hash') values = await redis.hgetall(k);
