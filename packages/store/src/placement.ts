@@ -13,7 +13,7 @@ import { readyAt, spares, type HostState } from './backfill.js';
 import { bullJobId, gangQueueName, laneOf, type AttemptJob, type AttemptTaker, type JobQueues } from './job-queues.js';
 import { faultPoint } from './fault.js';
 import { keys, type Keys } from './keys.js';
-import { holdOf, ownerToken, parseHold, parseOwner } from './owner.js';
+import { holdOf, ownerToken, parseHold } from './owner.js';
 import { runScript, scripts } from './scripts.js';
 
 export interface PlacementWorker {
@@ -291,30 +291,27 @@ export class Placement {
     gangs: readonly Head[],
     options: PlacementOptions,
   ): Promise<Set<string>> {
-    const { now, hosts, members } = await this.backfillView(gangs);
+    const { now, hosts, seated } = await this.backfillView(gangs);
     const until = now + maxRuntime * 1000 + (options.overrunMs ?? 0);
     const self = hosts.find((h) => h.id === worker.id);
     const spared = new Set<string>();
     if (!self) return spared;
     for (const g of gangs) {
-      const seated = members.get(g.jobId) ?? new Set<string>();
       // Once a member holds GPUs idle for the gang, every moment it waits costs them: nothing backfills then.
-      if (seated.size > 0) continue;
-      const others = hosts.filter((h) => h !== self && !seated.has(h.id)).map((h) => readyAt(h, g.gpus, now));
-      if (spares({ nodes: g.nodes, holding: seated.size }, others, readyAt(self, g.gpus, now), until)) {
-        spared.add(g.jobId);
-      }
+      if (seated.has(g.jobId)) continue;
+      const others = hosts.filter((h) => h !== self).map((h) => readyAt(h, g.gpus, now));
+      if (spares({ nodes: g.nodes, holding: 0 }, others, readyAt(self, g.gpus, now), until)) spared.add(g.jobId);
     }
     return spared;
   }
 
   /**
    * What backfill weighs, read on Redis's clock: every worker not written off, with its holds and by when each is
-   * sure to have ended (a placed attempt's `endsBy`), and the workers seated in each of `gangs`.
+   * sure to have ended (a placed attempt's `endsBy`), and which of `gangs` a member already holds GPUs for.
    */
   private async backfillView(
     gangs: readonly Head[],
-  ): Promise<{ now: number; hosts: HostState[]; members: Map<string, Set<string>> }> {
+  ): Promise<{ now: number; hosts: HostState[]; seated: Set<string> }> {
     const ids = await this.redis.smembers(this.keys.workers);
     const read = this.redis.pipeline().time();
     for (const id of ids) {
@@ -322,7 +319,7 @@ export class Placement {
       read.hgetall(this.keys.ledger(id));
       read.smembers(this.keys.active(id));
     }
-    for (const g of gangs) read.hgetall(this.keys.gang(holdOf(g.jobId, g.attempt)));
+    for (const g of gangs) read.hget(this.keys.gang(holdOf(g.jobId, g.attempt)), 'n');
     const rows = ((await read.exec()) ?? []).map(([err, value]) => {
       if (err) throw err;
       return value;
@@ -343,16 +340,7 @@ export class Placement {
         holds: rows[3 + 3 * i] as string[],
       });
     });
-    const members = new Map<string, Set<string>>();
-    gangs.forEach((g, i) => {
-      const gang = rows[1 + 3 * ids.length + i] as Record<string, string>;
-      const seated = new Set<string>();
-      for (let r = 0; r < Number(gang.n ?? 0); r++) {
-        const token = gang[`m${r}`];
-        if (token) seated.add(parseOwner(token).workerId);
-      }
-      members.set(g.jobId, seated);
-    });
+    const seated = new Set(gangs.filter((_, i) => Number(rows[1 + 3 * ids.length + i] ?? 0) > 0).map((g) => g.jobId));
     const holds = [...new Set(found.flatMap((h) => h.holds))];
     const bounds = this.redis.pipeline();
     for (const hold of holds) bounds.hmget(this.keys.job(parseHold(hold).jobId), 'endsBy', 'attempt');
@@ -363,7 +351,7 @@ export class Placement {
       // A bound is the placed attempt's; one left from an earlier attempt bounds nothing.
       if (at && Number(attempt) === parseHold(hold).attempt) endsBy.set(hold, Number(at));
     });
-    return { now, hosts: found.map((h) => ({ ...h, endsBy })), members };
+    return { now, hosts: found.map((h) => ({ ...h, endsBy })), seated };
   }
 
   /**
