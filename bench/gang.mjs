@@ -558,6 +558,21 @@ async function mixed(berth, bounded) {
   };
 }
 
+/** One line of a mixed run's figures. */
+function reportMix(label, mix) {
+  console.log(
+    `${label}: ${mix.completed}/${mix.jobs} jobs (${mix.singles} singles, ${mix.gangs} gangs, ${fmt(mix.work)} GPU-s) ` +
+      `on ${mixWorkers}×${gpusPerWorker} GPUs: makespan ${fmt(mix.makespan, 1)} s (ideal ${fmt(mix.ideal, 1)} s), ` +
+      `work waited for ${fmt(mix.waitSpan, 1)} s; GPU-busy ${fmt(mix.busyWaiting * 100, 1)} % while work waited ` +
+      `(${fmt(mix.busyMakespan * 100, 1)} % of the makespan); idle while work waited: ` +
+      `${fmt(mix.heldIdle * 100, 1)} % held by forming gangs, ${fmt(mix.freeIdle * 100, 1)} % free; ` +
+      `gangs formed in median ${fmt(median(mix.forming), 2)} s, max ${fmt(mix.forming.at(-1), 2)} s; ` +
+      `longest time with work waiting and nothing running ${fmt(mix.longestEmpty, 2)} s; ` +
+      `Redis clients ${mix.connectionsBefore} before, ${mix.connections} after (the takers hold ` +
+      `${mix.takerWorkers} BullMQ workers, one per queue fetched from); ${mix.gangLanes} gang queues listed at the end`,
+  );
+}
+
 await runBench(name, async (cleanups) => {
   const berth = await startBerth(name, { worker: false });
   cleanups.push(berth.stop);
@@ -609,25 +624,8 @@ await runBench(name, async (cleanups) => {
   // Part 2: GPU-busy on the mixed workload, with no job bound (the baseline), then with every job bound.
   const unbounded = await mixed(berth, false);
   const mix = await mixed(berth, true);
-  for (const [label, m] of [
-    ['mixed, no maxRuntime', unbounded],
-    ['mixed, every job with its maxRuntime', mix],
-  ]) {
-    report(label, m);
-  }
-  function report(label, mix) {
-    console.log(
-      `${label}: ${mix.completed}/${mix.jobs} jobs (${mix.singles} singles, ${mix.gangs} gangs, ${fmt(mix.work)} GPU-s) ` +
-        `on ${mixWorkers}×${gpusPerWorker} GPUs: makespan ${fmt(mix.makespan, 1)} s (ideal ${fmt(mix.ideal, 1)} s), ` +
-        `work waited for ${fmt(mix.waitSpan, 1)} s; GPU-busy ${fmt(mix.busyWaiting * 100, 1)} % while work waited ` +
-        `(${fmt(mix.busyMakespan * 100, 1)} % of the makespan); idle while work waited: ` +
-        `${fmt(mix.heldIdle * 100, 1)} % held by forming gangs, ${fmt(mix.freeIdle * 100, 1)} % free; ` +
-        `gangs formed in median ${fmt(median(mix.forming), 2)} s, max ${fmt(mix.forming.at(-1), 2)} s; ` +
-        `longest time with work waiting and nothing running ${fmt(mix.longestEmpty, 2)} s; ` +
-        `Redis clients ${mix.connectionsBefore} before, ${mix.connections} after (the takers hold ` +
-        `${mix.takerWorkers} BullMQ workers, one per queue fetched from); ${mix.gangLanes} gang queues listed at the end`,
-    );
-  }
+  reportMix('mixed, no maxRuntime', unbounded);
+  reportMix('mixed, every job with its maxRuntime', mix);
 
   const worst = Math.max(...dispatch.map((d) => d.ratio));
   const allDone = mix.completed === mix.jobs && unbounded.completed === unbounded.jobs;
@@ -672,7 +670,7 @@ await runBench(name, async (cleanups) => {
         ratioNote: 'vs the 80 % target',
       },
       {
-        what: `the same jobs with no maxRuntime (no backfill ahead of gangs): GPU-busy while work waits (%)`,
+        what: `mixed, GPU-busy while work waits with each job's maxRuntime vs the same jobs without (no backfill) (%)`,
         berth: mix.busyWaiting * 100,
         baseline: unbounded.busyWaiting * 100,
         ratio: mix.busyWaiting / unbounded.busyWaiting,
