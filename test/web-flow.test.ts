@@ -42,9 +42,10 @@ async function upload(file: { name: string; buffer: Buffer; mimeType: string }, 
   await page.locator('.ok', { hasText: `${name} is ready` }).waitFor({ timeout: 60_000 });
 }
 
-/** Sets a recipe parameter in the form, a list or a text box alike. */
+/** Sets a recipe parameter in the form, a list or a text box alike, opening the advanced ones as a person would. */
 async function param(name: string, value: string) {
   const field = page.locator(`#param-${name}`);
+  if (!(await field.isVisible())) await page.locator('details.advanced > summary').click();
   if ((await field.evaluate((el) => el.tagName)) === 'SELECT') await field.selectOption(value);
   else await field.fill(value);
 }
@@ -135,6 +136,8 @@ test('sign in, upload both demo datasets, pretrain, fine-tune from it with the p
   await param('train_file', 'train.json');
   await param('predict_file', 'dev.json');
   await param('max_steps', '30');
+  await param('max_seq_length', '128');
+  await param('doc_stride', '64');
   await page.locator('#name').fill('squad from domain pretrain');
   await shot(page, 'flow-submit-finetune');
   const ft = await submitted();
