@@ -16,12 +16,14 @@ afterAll(async () => stack?.close());
 const logOf = async (id: string) => (await stack.alice.fetch(`/v1/jobs/${id}/logs`)).text();
 /** The steps a log's DLLogger records logged, in order. */
 const steps = (log: string) => [...log.matchAll(/"step": \[\d+, (\d+)\]/g)].map((m) => Number(m[1]));
+/** Long enough that a stop at step 30 lands well before the end (about 0.1 s a step here), short enough to finish. */
+const MAX_STEPS = 150;
 const pretrain = {
   manifest: 'bert-pretrain',
   params: {
     train_file: 'corpus.txt',
     model_config: 'tiny',
-    max_steps: 300,
+    max_steps: MAX_STEPS,
     batch_size: 8,
     precision: 'fp32',
     log_every: 5,
@@ -46,7 +48,7 @@ test('a cancelled run resumes from its newest checkpoint as a new job, and goes 
   // SIGTERM made the trainer save where it was and exit 75.
   expect(cancelled).toMatchObject({ state: 'cancelled', exitCode: 75 });
   const stoppedAt = Math.max(...steps(await logOf(first.id)));
-  expect(stoppedAt).toBeLessThan(300);
+  expect(stoppedAt).toBeLessThan(MAX_STEPS);
 
   const res = await resume(first.id);
   expect(res.status).toBe(201);
@@ -61,7 +63,7 @@ test('a cancelled run resumes from its newest checkpoint as a new job, and goes 
   const resumedAt = Number(/\(step (\d+)\)/.exec(log)![1]);
   expect(resumedAt).toBeGreaterThanOrEqual(stoppedAt - 10);
   expect(steps(log)[0]).toBeGreaterThan(resumedAt);
-  expect(steps(log).at(-1)).toBe(300);
+  expect(steps(log).at(-1)).toBe(MAX_STEPS);
 
   // Only what can continue resumes: a job that succeeded, or one of a recipe that does not resume.
   const again = await resume(next.id);
@@ -86,9 +88,9 @@ test("a run stopped by the host's SIGTERM is retried by the recipe's rule, and a
   const first = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?attempt=1`)).text();
   const second = await (await stack.alice.fetch(`/v1/jobs/${body.id}/logs?attempt=2`)).text();
   const stoppedAt = Math.max(...steps(first));
-  expect(stoppedAt).toBeLessThan(300);
+  expect(stoppedAt).toBeLessThan(MAX_STEPS);
   const resumedAt = Number(/checkpoint: resumed from \S+ \(step (\d+)\)/.exec(second)?.[1]);
   expect(resumedAt).toBeGreaterThanOrEqual(stoppedAt - 10);
   expect(steps(second)[0]).toBeGreaterThan(resumedAt);
-  expect(steps(second).at(-1)).toBe(300);
+  expect(steps(second).at(-1)).toBe(MAX_STEPS);
 }, 600_000);
