@@ -10,6 +10,7 @@ export default {
   moduleNameMapper: {
     '^@berth/(contracts|store|manifests|telemetry)$': '<rootDir>/packages/$1/src/index.ts',
     '^@berth/telemetry/training-log$': '<rootDir>/packages/telemetry/src/training-log.ts',
+    '^@berth/contracts/(job-states|sse)$': '<rootDir>/packages/contracts/src/$1.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',

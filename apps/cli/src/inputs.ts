@@ -1,6 +1,5 @@
 // What users type besides flags: `key=value` pairs and spec files (YAML or JSON).
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { CliError } from './cli-error.js';
 
 /** Commander collector for a repeatable option. */
@@ -40,6 +39,8 @@ function parseLoose(raw: string): unknown {
 
 /** A YAML or JSON file holding one object. */
 export async function readSpecFile(path: string): Promise<Record<string, unknown>> {
+  // Loaded here, not at the top: most commands read no spec file, and yaml is a third of a command's start-up.
+  const { parse } = await import('yaml');
   let value: unknown;
   try {
     value = parse(await readFile(path, 'utf8'));

@@ -1,7 +1,7 @@
 // Server-Sent Events: following an event stream to its `end` event across dropped connections by reconnecting with
 // Last-Event-ID, as a browser's EventSource does, so nothing is repeated and nothing is missed. The stream itself is
 // read by the parser every client of berth's shares (`@berth/contracts`).
-import { parseEvents, type SseEvent } from '@berth/contracts';
+import { parseEvents, type SseEvent } from '@berth/contracts/sse';
 import { isTransient, networkCause, type ApiClient } from './api-client.js';
 import { CliError } from './cli-error.js';
 

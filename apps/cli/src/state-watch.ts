@@ -1,6 +1,7 @@
 // While a log is followed, the job's state changes said on stderr as they happen: where it waits in the queue and
 // why, when it pulls, starts and runs (on which worker), uploads, and when a failed attempt is queued to retry.
-import { terminalStates, type JobRecord, type StateChange } from '@berth/contracts';
+import type { JobRecord, StateChange } from '@berth/contracts';
+import { terminalStates } from '@berth/contracts/job-states';
 import type { ApiClient } from './api-client.js';
 import { note } from './output.js';
 

@@ -1,22 +1,12 @@
 // The job contract shared by API, worker and store: what a user submits and what berth records.
 import { z } from 'zod';
 import { newJobId } from './ids.js';
+import { jobStates } from './job-states.js';
 import { isoNow } from './time.js';
 
-export const jobStates = [
-  'queued',
-  'pulling',
-  'starting',
-  'running',
-  'uploading',
-  'succeeded',
-  'failed',
-  'cancelled',
-] as const;
+export { isTerminal, jobStates, terminalStates } from './job-states.js';
 export const JobState = z.enum(jobStates);
 export type JobState = z.infer<typeof JobState>;
-
-export const terminalStates: ReadonlySet<JobState> = new Set(['succeeded', 'failed', 'cancelled']);
 
 export const FailureReason = z.enum([
   'EXIT_NONZERO',

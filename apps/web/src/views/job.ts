@@ -19,7 +19,7 @@ import {
 } from '../dom.js';
 import { follow, type Follower } from '../live.js';
 import { LogView } from '../log-view.js';
-import { isTerminal } from '../states.js';
+import { isTerminal } from '@berth/contracts/job-states';
 
 interface LogRead {
   lines: LogLine[];

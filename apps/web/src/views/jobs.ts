@@ -3,7 +3,7 @@ import type { JobRecord } from '@berth/contracts';
 import { ApiError } from '../api.js';
 import { Disposer, type PageFactory } from '../context.js';
 import { fill, formatNumber, h, jobLink, stateBadge, time } from '../dom.js';
-import { jobStates } from '../states.js';
+import { jobStates } from '@berth/contracts/job-states';
 
 type SortKey = 'createdAt' | 'updatedAt' | 'state' | 'manifest' | 'gpus';
 

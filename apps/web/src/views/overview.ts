@@ -2,7 +2,7 @@
 import type { JobState, WorkerInfo } from '@berth/contracts';
 import { Disposer, type PageFactory } from '../context.js';
 import { fill, h, jobLink, row, table, time } from '../dom.js';
-import { jobStates } from '../states.js';
+import { jobStates } from '@berth/contracts/job-states';
 
 interface QueueView {
   counts: Record<JobState, number>;
