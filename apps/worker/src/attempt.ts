@@ -203,6 +203,9 @@ export class Attempt {
     const { store, runtime } = this.ctx;
     const { jobId, attempt, devices } = this.claim;
     const job = await store.get(jobId);
+    // A member that starts after its head ended the attempt never runs, but says so on the job.
+    const after = this.isMember && job ? this.afterHeadEnded(job) : null;
+    if (after) return this.memberEnded(after, true);
     if (!job || terminalStates.has(job.state)) return null;
     let current: JobRecord = job;
 
@@ -566,7 +569,7 @@ export class Attempt {
       this.log.info({ state: recorded.record.state, reason: end.reason, exitCode: end.exitCode }, 'attempt finished');
     }
     // The head's own part: stopped for a member's end, its container did not fail; the attempt did, there.
-    const own = this.stopCause === 'GANG' ? (this.memberStoppedEnd(end.exitCode) ?? end) : end;
+    const own = this.stopCause === 'GANG' ? ((await this.memberStoppedEnd(end.exitCode)) ?? end) : end;
     await this.tellGang(gangEndOf(0, own));
     if (this.claim.gang) await this.persist(() => this.ctx.placement.dropGang(this.jobId, this.claim.attempt));
     // Only now, with exit code, OOM flag and every line recorded, may the container go.
@@ -678,15 +681,27 @@ export class Attempt {
     }).catch(() => {});
   }
 
-  /** How a member stopped by berth ended (cancelled, timed out, or stopped for another member's end). */
-  private memberStoppedEnd(exitCode: number | undefined): AttemptEnd | null {
+  /**
+   * How a member stopped by berth ended (cancelled, timed out, or stopped for another member's end). A member fenced
+   * because its head ended the attempt, whose word of that end came late or not at all (pub/sub drops it while a
+   * subscriber reconnects, and the head records its end before it tells), reads that end from the record.
+   */
+  private async memberStoppedEnd(exitCode: number | undefined): Promise<AttemptEnd | null> {
     const code = exitCode === undefined ? {} : { exitCode };
-    if (this.stopCause === 'GANG') {
-      const by = this.gangEnd!;
-      if (by.state === 'cancelled') return { ...cancelled(), ...code };
-      return { state: 'failed', message: `stopped when node ${by.rank} ended (${by.state})`, ...code };
+    if (this.stopCause === 'GANG') return { ...stoppedFor(this.gangEnd!), ...code };
+    if (this.stopCause === 'FENCED') {
+      const job = await this.persist(() => this.ctx.store.get(this.jobId));
+      const after = job && this.afterHeadEnded(job);
+      return after ? { ...after, ...code } : null;
     }
     return this.stoppedEnd(exitCode);
+  }
+
+  /** This member's end if the head has ended this attempt on the record: stopped for it. */
+  private afterHeadEnded(job: JobRecord): AttemptEnd | null {
+    const entry = job.attempts.find((a) => a.attempt === this.claim.attempt);
+    if (!entry?.finishedAt || !entry.state) return null;
+    return stoppedFor({ rank: 0, state: entry.state });
   }
 
   /**
@@ -708,7 +723,7 @@ export class Attempt {
         mounts: launch.mounts.map((m) => (m.containerPath === '/results' ? { ...m, hostPath: resultsDir } : m)),
       };
       await this.pull(spec.image);
-      if (this.stopCause) return null;
+      if (this.stopCause) return this.memberEnded(await this.memberStoppedEnd(undefined));
       await mkdir(resultsDir, { recursive: true });
       await this.seedCheckpoint(manifest, job, resultsDir);
       const stored = await this.persist(() => this.ctx.logs.storedMark(stream, attempt));
@@ -737,7 +752,7 @@ export class Attempt {
       );
       await pump.close();
       end = this.stopCause
-        ? this.memberStoppedEnd(result.exitCode)
+        ? await this.memberStoppedEnd(result.exitCode)
         : result.oomKilled
           ? {
               state: 'failed',
@@ -755,16 +770,19 @@ export class Attempt {
               };
     } catch (err) {
       end = this.stopCause
-        ? null
+        ? await this.memberStoppedEnd(undefined)
         : {
             state: 'failed',
             reason: err instanceof LaunchError ? err.reason : 'INFRA_ERROR',
             message: err instanceof Error ? err.message : String(err),
           };
     }
-    if (end) {
-      await this.tellGang(gangEndOf(rank, end), this.stopCause !== undefined);
-    }
+    return this.memberEnded(end);
+  }
+
+  /** Notes how this member ended (and tells the others, unless berth stopped it); the head records the attempt. */
+  private async memberEnded(end: AttemptEnd | null, quiet = this.stopCause !== undefined): Promise<null> {
+    if (end) await this.tellGang(gangEndOf(this.claim.gang!.rank, end), quiet);
     this.log.info({ state: end?.state ?? 'stopped', exitCode: end?.exitCode }, 'member finished');
     return null;
   }
@@ -774,6 +792,12 @@ export class Attempt {
 function queuedFor(job: JobRecord): number {
   const queued = [...job.history].reverse().find((h) => h.state === 'queued');
   return (Date.now() - Date.parse(queued?.at ?? job.createdAt)) / 1000;
+}
+
+/** A member's end when another member's end (`by`) stopped it. */
+function stoppedFor(by: Pick<GangEnd, 'rank' | 'state'>): AttemptEnd {
+  if (by.state === 'cancelled') return cancelled();
+  return { state: 'failed', message: `stopped when node ${by.rank} ended (${by.state})` };
 }
 
 function cancelled(): AttemptEnd {
