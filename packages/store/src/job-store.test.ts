@@ -107,6 +107,8 @@ test("a read shows each member's noted end, running for the current attempt's ot
   await store.recordMemberEnd(job.id, 1, 1, { state: 'failed', reason: 'EXIT_NONZERO', exitCode: 137 });
   await redis.hset(keys(prefix).memberEnds(job.id), '1.0', '{"state": "exploded"}');
   await store.recordMemberEnd(job.id, 2, 1, { state: 'succeeded', exitCode: 0 });
+  // A second note of the same member's end (a worker re-attached after a restart) leaves the first.
+  await store.recordMemberEnd(job.id, 2, 1, { state: 'failed', message: 'stopped when node 0 ended (succeeded)' });
   const read = await store.withMembers(job);
   expect(
     read.attempts.map((a) => a.members!.map(({ rank, state, exitCode, reason }) => [rank, state, exitCode, reason])),

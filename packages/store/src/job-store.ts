@@ -288,9 +288,11 @@ export class JobStore {
   /**
    * Notes how one member of a multi-node attempt ended. Members other than the head do not write the job's record
    * (the head owns it); their ends live beside it, and reads of the job show them on its attempts (withMembers).
+   * The first end noted stands: a worker that restarts and re-attaches to a member it had already seen end would
+   * otherwise write over how it really ended with "stopped when node 0 ended".
    */
   async recordMemberEnd(jobId: string, attempt: number, rank: number, end: MemberEnd): Promise<void> {
-    await this.redis.hset(this.keys.memberEnds(jobId), `${attempt}.${rank}`, JSON.stringify(end));
+    await this.redis.hsetnx(this.keys.memberEnds(jobId), `${attempt}.${rank}`, JSON.stringify(end));
   }
 
   /**
